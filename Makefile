@@ -1,0 +1,147 @@
+# Lamina: a thin VT-x security monitor started as a UEFI application.
+#
+#   make            build build/lamina.efi and the test guests
+#   make run        boot Lamina + probe.efi under Bochs + OVMF (the demo)
+#   make test       unit tests, monitor gates and system tests
+#   make bench      path-length figures under Bochs (emulated TSC)
+#
+# Two link units:
+#   loader  (efi/, guest-loader/)  GNU-EFI application, may call UEFI
+#   monitor (core/, vmx/, ept/)    freestanding, newlib libc, never calls UEFI
+# The monitor is linked as a position-independent ELF and embedded in the
+# loader, which copies it into EfiReservedMemoryType pages and relocates it.
+
+BUILD   ?= build
+CC      := gcc
+LD      := ld
+OBJCOPY := objcopy
+V       ?= @
+
+# ---------------------------------------------------------------- packages
+DEPS_STAMP := $(BUILD)/.deps
+$(DEPS_STAMP): tools/deps.sh
+	$(V)mkdir -p $(BUILD)
+	$(V)bash tools/deps.sh
+	$(V)touch $@
+
+# ------------------------------------------------------------------ newlib
+NEWLIB     := $(BUILD)/newlib
+NEWLIB_LIBC := $(NEWLIB)/lib/libc.a
+$(NEWLIB_LIBC): tools/build-newlib.sh | $(DEPS_STAMP)
+	$(V)bash tools/build-newlib.sh $(NEWLIB)
+
+# ----------------------------------------------------------------- monitor
+MON_SRCS := $(wildcard core/*.c vmx/*.c ept/*.c)
+MON_ASMS := $(wildcard core/*.S vmx/*.S)
+MON_OBJS := $(patsubst %,$(BUILD)/mon/%.o,$(MON_SRCS) $(MON_ASMS))
+MON_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. \
+	-isystem $(NEWLIB)/include \
+	-ffreestanding -fpie -fno-plt -fvisibility=hidden \
+	-fno-stack-protector -fno-asynchronous-unwind-tables -fno-unwind-tables \
+	-mno-red-zone -mgeneral-regs-only -mno-mmx -mno-sse -mno-80387 \
+	-fno-omit-frame-pointer -DLAMINA_MONITOR
+MON_LDFLAGS := -nostdlib -static -pie --no-dynamic-linker -z norelro \
+	-z max-page-size=4096 -z noexecstack --no-undefined --no-warn-rwx-segments -T core/monitor.lds
+
+$(BUILD)/mon/%.c.o: %.c $(NEWLIB_LIBC)
+	$(V)mkdir -p $(dir $@)
+	$(V)$(CC) $(MON_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/mon/%.S.o: %.S
+	$(V)mkdir -p $(dir $@)
+	$(V)$(CC) $(MON_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/monitor.elf: $(MON_OBJS) $(NEWLIB_LIBC) core/monitor.lds
+	$(V)$(LD) $(MON_LDFLAGS) -o $@ $(MON_OBJS) $(NEWLIB_LIBC) \
+		$(shell $(CC) -print-libgcc-file-name)
+	$(V)bash tools/check-monitor-relocs.sh $@
+
+# ------------------------------------------------------------------ loader
+EFI_INC    := /usr/include/efi
+EFI_LIB    := /usr/lib
+EFI_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. \
+	-I$(EFI_INC) -I$(EFI_INC)/x86_64 -DGNU_EFI_USE_MS_ABI \
+	-fpic -fshort-wchar -ffreestanding -fno-stack-protector -fno-strict-aliasing \
+	-mno-red-zone -maccumulate-outgoing-args -DLAMINA_LOADER
+EFI_LDFLAGS := -nostdlib -znocombreloc -T $(EFI_LIB)/elf_x86_64_efi.lds \
+	-shared -Bsymbolic --no-undefined $(EFI_LIB)/crt0-efi-x86_64.o
+EFI_LIBS   := -L$(EFI_LIB) -lefi -lgnuefi
+EFI_SECTIONS := -j .text -j .sdata -j .data -j .dynamic -j .dynsym \
+	-j .rel -j .rela -j .rel.* -j .rela.* -j .reloc
+
+LOADER_SRCS := $(wildcard efi/*.c guest-loader/*.c)
+LOADER_ASMS := $(wildcard efi/*.S)
+LOADER_OBJS := $(patsubst %,$(BUILD)/efi/%.o,$(LOADER_SRCS) $(LOADER_ASMS))
+
+$(BUILD)/efi/%.c.o: %.c | $(DEPS_STAMP)
+	$(V)mkdir -p $(dir $@)
+	$(V)$(CC) $(EFI_CFLAGS) -MMD -MP -c $< -o $@
+# The loader embeds the monitor without its debug information.
+$(BUILD)/monitor-stripped.elf: $(BUILD)/monitor.elf
+	$(V)$(OBJCOPY) --strip-debug $< $@
+$(BUILD)/efi/%.S.o: %.S $(BUILD)/monitor-stripped.elf
+	$(V)mkdir -p $(dir $@)
+	$(V)$(CC) $(EFI_CFLAGS) -DMONITOR_ELF='"$(BUILD)/monitor-stripped.elf"' -MMD -MP -c $< -o $@
+
+$(BUILD)/lamina.so: $(LOADER_OBJS)
+	$(V)$(LD) $(EFI_LDFLAGS) -o $@ $(LOADER_OBJS) $(EFI_LIBS)
+$(BUILD)/lamina.efi: $(BUILD)/lamina.so
+	$(V)$(OBJCOPY) $(EFI_SECTIONS) --target efi-app-x86_64 --subsystem=10 $< $@
+	@echo "  built $@ ($$(stat -c %s $@) bytes)"
+
+# ------------------------------------------------------------- test guests
+TG_LIB_SRCS := $(wildcard test-guests/lib/*.c test-guests/lib/*.S)
+TG_PROGS    := $(basename $(notdir $(wildcard test-guests/*.c)))
+TG_EFIS     := $(patsubst %,$(BUILD)/test-guests/%.efi,$(TG_PROGS))
+TG_LIB_OBJS := $(patsubst %,$(BUILD)/tg/%.o,$(TG_LIB_SRCS))
+
+$(BUILD)/tg/%.c.o: %.c | $(DEPS_STAMP)
+	$(V)mkdir -p $(dir $@)
+	$(V)$(CC) $(EFI_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/tg/%.S.o: %.S | $(DEPS_STAMP)
+	$(V)mkdir -p $(dir $@)
+	$(V)$(CC) $(EFI_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/test-guests/%.so: $(BUILD)/tg/test-guests/%.c.o $(TG_LIB_OBJS)
+	$(V)mkdir -p $(dir $@)
+	$(V)$(LD) $(EFI_LDFLAGS) -o $@ $^ $(EFI_LIBS)
+$(BUILD)/test-guests/%.efi: $(BUILD)/test-guests/%.so
+	$(V)$(OBJCOPY) $(EFI_SECTIONS) --target efi-app-x86_64 --subsystem=10 $< $@
+
+# ------------------------------------------------------------------ phony
+.PHONY: all run test unit gates system bench clean
+.DEFAULT_GOAL := all
+all: $(BUILD)/lamina.efi $(TG_EFIS)
+
+run: all
+	$(V)bash tests/system/demo.sh
+
+# Unit tests: each tests/unit/test_<name>.mk adds test_<name> to UNIT_TESTS
+# and lists the sources it links in test_<name>_SRCS. Built for the host.
+UNIT_TESTS :=
+-include $(wildcard tests/unit/*.mk)
+UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -DLAMINA_UNIT_TEST \
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+UNIT_BINS := $(patsubst %,$(BUILD)/unit/%,$(UNIT_TESTS))
+.SECONDEXPANSION:
+$(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) | $(DEPS_STAMP)
+	$(V)mkdir -p $(dir $@)
+	$(V)$(CC) $(UNIT_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka
+
+unit: $(UNIT_BINS)
+	$(V)bash tests/run-unit.sh $(UNIT_BINS)
+
+gates: all
+	$(V)bash tests/gates.sh $(BUILD)
+
+system: all
+	$(V)bash tests/system/run.sh
+
+test:
+	$(V)bash tests/run-all.sh
+
+bench: all
+	$(V)bash tests/system/bench.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

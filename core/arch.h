@@ -1,0 +1,133 @@
+/* x86 instruction wrappers for the monitor. Each is one instruction; the unit tests
+ * never include this file: pure code takes MSR and CPUID values as arguments instead. */
+#ifndef LAMINA_ARCH_H
+#define LAMINA_ARCH_H
+
+#include <stdint.h>
+#include <stdbool.h>
+
+#define MSR_IA32_FEATURE_CONTROL   0x03a
+#define MSR_IA32_SYSENTER_CS       0x174
+#define MSR_IA32_SYSENTER_ESP      0x175
+#define MSR_IA32_SYSENTER_EIP      0x176
+#define MSR_IA32_DEBUGCTL          0x1d9
+#define MSR_IA32_PAT               0x277
+#define MSR_IA32_VMX_BASIC         0x480
+#define MSR_IA32_VMX_LAST          0x493   /* IA32_VMX_PROCBASED_CTLS3 ... end of the VMX block */
+#define MSR_EFER                   0xc0000080
+#define MSR_FS_BASE                0xc0000100
+#define MSR_GS_BASE                0xc0000101
+
+#define FEATURE_CONTROL_LOCKED        (1ull << 0)
+#define FEATURE_CONTROL_VMX_IN_SMX    (1ull << 1)
+#define FEATURE_CONTROL_VMX_OUT_SMX   (1ull << 2)
+
+#define EFER_LME   (1ull << 8)
+#define EFER_LMA   (1ull << 10)
+
+#define CR0_PE  (1ull << 0)
+#define CR0_NE  (1ull << 5)
+#define CR0_NW  (1ull << 29)
+#define CR0_CD  (1ull << 30)
+#define CR0_PG  (1ull << 31)
+#define CR4_PAE     (1ull << 5)
+#define CR4_VMXE    (1ull << 13)
+#define CR4_OSXSAVE (1ull << 18)
+
+#define RFLAGS_IF  (1ull << 9)
+
+#define PAT_DEFAULT 0x0007040600070406ull
+
+static inline uint64_t rdmsr(uint32_t msr)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+    __asm__ volatile("wrmsr" :: "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
+}
+
+static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
+#define DEFINE_CR_ACCESSORS(n) \
+    static inline uint64_t read_cr##n(void) \
+    { uint64_t v; __asm__ volatile("mov %%cr" #n ", %0" : "=r"(v)); return v; } \
+    static inline void write_cr##n(uint64_t v) \
+    { __asm__ volatile("mov %0, %%cr" #n :: "r"(v) : "memory"); }
+DEFINE_CR_ACCESSORS(0)
+DEFINE_CR_ACCESSORS(2)
+DEFINE_CR_ACCESSORS(3)
+DEFINE_CR_ACCESSORS(4)
+
+static inline uint64_t read_dr7(void)
+{
+    uint64_t v;
+    __asm__ volatile("mov %%dr7, %0" : "=r"(v));
+    return v;
+}
+
+static inline uint64_t read_rflags(void)
+{
+    uint64_t v;
+    __asm__ volatile("pushfq; popq %0" : "=r"(v));
+    return v;
+}
+
+static inline void write_rflags(uint64_t v)
+{
+    __asm__ volatile("pushq %0; popfq" :: "r"(v) : "memory", "cc");
+}
+
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+struct __attribute__((packed)) dtr {
+    uint16_t limit;
+    uint64_t base;
+};
+
+static inline void sgdt(struct dtr *d) { __asm__ volatile("sgdt %0" : "=m"(*d)); }
+static inline void sidt(struct dtr *d) { __asm__ volatile("sidt %0" : "=m"(*d)); }
+static inline void lgdt(const struct dtr *d) { __asm__ volatile("lgdt %0" :: "m"(*d)); }
+static inline void lidt(const struct dtr *d) { __asm__ volatile("lidt %0" :: "m"(*d)); }
+
+#define DEFINE_SEG_READER(s) \
+    static inline uint16_t read_##s(void) \
+    { uint16_t v; __asm__ volatile("mov %%" #s ", %0" : "=r"(v)); return v; }
+DEFINE_SEG_READER(cs)
+DEFINE_SEG_READER(ss)
+DEFINE_SEG_READER(ds)
+DEFINE_SEG_READER(es)
+DEFINE_SEG_READER(fs)
+DEFINE_SEG_READER(gs)
+
+static inline uint16_t read_tr(void) { uint16_t v; __asm__ volatile("str %0" : "=r"(v)); return v; }
+static inline uint16_t read_ldtr(void) { uint16_t v; __asm__ volatile("sldt %0" : "=r"(v)); return v; }
+
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+
+static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
+
+static inline __attribute__((noreturn)) void halt_forever(void)
+{
+    for (;;)
+        __asm__ volatile("cli; hlt" ::: "memory");
+}
+
+/* Fault-tolerant MSR access (core/fixup.S): 0 on success, -1 if the instruction raised #GP. */
+int rdmsr_safe(uint32_t msr, uint64_t *v);
+int wrmsr_safe(uint32_t msr, uint64_t v);
+
+#endif

@@ -1,0 +1,107 @@
+/* The contract between the loader (GNU-EFI, efi/) and the monitor (core/, vmx/, ept/).
+ *
+ * The loader copies the monitor ELF into EfiReservedMemoryType pages, applies its
+ * R_X86_64_RELATIVE relocations and calls the ELF entry point, which returns the
+ * monitor's API table. Everything the monitor needs afterwards is in struct
+ * lamina_bootinfo, which lives inside monitor memory (the loader fills the copy
+ * that api->bootinfo points at). Both sides are compiled by gcc with the SysV ABI.
+ */
+#ifndef LAMINA_BOOTINFO_H
+#define LAMINA_BOOTINFO_H
+
+#include <stdint.h>
+
+#define LAMINA_API_MAGIC      0x414e494d414cULL /* "LAMINA" */
+#define LAMINA_API_VERSION    1
+#define LAMINA_MAX_CPUS       64
+#define LAMINA_MAX_MEMMAP     512
+#define LAMINA_ERR_LEN        192
+
+/* One UEFI memory map entry, reduced to what the monitor needs. */
+struct lamina_memrange {
+    uint64_t base;
+    uint64_t pages;   /* 4 KiB pages */
+    uint32_t type;    /* EFI_MEMORY_TYPE */
+    uint32_t pad;
+};
+
+enum lamina_cpu_state {
+    CPU_STATE_NONE = 0,
+    CPU_STATE_CHECKED,      /* cpu_check passed */
+    CPU_STATE_FAILED,       /* check or launch failed: see err */
+    CPU_STATE_GUEST,        /* running in VMX non-root */
+    CPU_STATE_STOPPED,      /* guest stopped (triple fault, fatal exit) */
+    CPU_STATE_DEVIRT,       /* left VMX again after a rollback */
+};
+
+struct lamina_cpu_info {
+    uint32_t apic_id;       /* from MP services */
+    uint32_t state;         /* enum lamina_cpu_state, written by the monitor */
+    char     err[LAMINA_ERR_LEN];
+};
+
+/* Summary figures of the hand-off. */
+struct lamina_summary {
+    uint32_t cpus_virtualized;
+    uint32_t pad;
+    uint64_t ept_1g, ept_2m, ept_4k, ept_tables;
+    uint64_t reserved_bytes;
+    uint64_t handoff_ticks;
+};
+
+/* Results, in LOADER memory: once a CPU runs as the guest, monitor memory is
+ * invisible to it (EPT), so the loader reads outcomes here. The monitor writes
+ * it only until the hand-off is sealed. */
+struct lamina_report {
+    struct lamina_cpu_info cpu[LAMINA_MAX_CPUS];
+    char err[LAMINA_ERR_LEN];          /* reason of the last failure of a global step */
+    struct lamina_summary summary;     /* filled when sealed */
+};
+
+struct lamina_bootinfo {
+    uint32_t version;
+    uint32_t ncpus;
+    uint16_t serial_port;       /* 0: no serial log */
+    uint8_t  log_level;         /* enum log_level (core/log.h) */
+    uint8_t  pad0[5];
+    uint64_t image_base, image_size;   /* monitor image, reserved */
+    uint64_t data_base, data_size;     /* monitor data (EPT, per-CPU), reserved */
+    uint64_t phys_limit;        /* EPT and host map cover [0, phys_limit) */
+    uint64_t tsc_start;         /* loader's TSC at entry, for the hand-off figure */
+    uint64_t loader_secret;     /* VMCALL key for loader-only calls until sealed */
+    uint32_t nmemmap;
+    uint32_t pad1;
+    struct lamina_report *report;      /* loader memory, see above */
+    struct lamina_memrange memmap[LAMINA_MAX_MEMMAP];
+};
+
+struct lamina_monitor_api {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t pad;
+    struct lamina_bootinfo *bootinfo;
+    /* BSP, firmware context: how many bytes of data region setup() needs. */
+    int (*plan)(uint64_t *data_bytes);
+    /* BSP, firmware context: build EPT, host page tables, per-CPU areas. */
+    int (*setup)(void);
+    /* Any CPU: can this CPU run the monitor? Changes nothing. 0 or -1. */
+    int (*cpu_check)(uint32_t cpu);
+    /* Any CPU: enter VMX; the guest continues at guest_rip with guest_rsp and
+     * every other register as the monitor left it, so the resume point must be
+     * loader code (efi/launch.S) that restores what it needs from its stack.
+     * Returns (natively) -1 on failure. Once a CPU is a guest it can no longer
+     * call into (or even read) monitor memory: launch the APs before the BSP. */
+    int (*cpu_launch)(uint32_t cpu, uint64_t guest_rip, uint64_t guest_rsp);
+};
+
+/* The ELF entry point of the monitor. */
+typedef struct lamina_monitor_api *(*lamina_monitor_entry_fn)(void);
+
+/* Hypercalls the loader makes (VMCALL, RAX = function, RBX = loader_secret).
+ * Accepted only until LAMINA_VMCALL_SEAL; afterwards they raise #UD like any
+ * unknown VMCALL. */
+#define LAMINA_VMCALL_DEVIRT  0x4c4d0001u  /* leave VMX on this CPU, continue natively */
+#define LAMINA_VMCALL_SEAL    0x4c4d0002u  /* hand-off done: write the summary into the
+                                              report, log it, refuse loader calls from now on */
+
+#endif

@@ -1,0 +1,52 @@
+/* Guest view of CPUID: see core/cpuid.h. */
+#include "core/cpuid.h"
+
+#define CR4_OSXSAVE_BIT (1ull << 18)
+#define CR4_PKE_BIT     (1ull << 22)
+
+void cpuid_filter(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r, bool stealth)
+{
+    (void)subleaf;      /* no filtered leaf has subleaves */
+
+    if (leaf == 1) {
+        /* VMXON in the guest would exit to the monitor, which offers no nested VMX. */
+        r->ecx &= ~CPUID_1_ECX_VMX;
+        /* Bit 31 is "not used, always returns 0" on hardware (SDM 2 CPUID, feature
+         * information in ECX); hypervisors set it to announce the 0x4xxxxxxx leaves. */
+        if (!stealth)
+            r->ecx |= CPUID_1_ECX_HYPERVISOR;
+        return;
+    }
+    if (leaf < LAMINA_CPUID_BASE || leaf > LAMINA_CPUID_RANGE_END || stealth)
+        return;
+
+    r->eax = r->ebx = r->ecx = r->edx = 0;
+    switch (leaf) {
+    case LAMINA_CPUID_BASE:
+        r->eax = LAMINA_CPUID_MAX_LEAF;
+        r->ebx = LAMINA_CPUID_SIG_EBX;
+        r->ecx = LAMINA_CPUID_SIG_ECX;
+        r->edx = LAMINA_CPUID_SIG_EDX;
+        break;
+    case LAMINA_CPUID_INTERFACE:
+        r->eax = LAMINA_CPUID_VERSION;
+        break;
+    default:
+        break;
+    }
+}
+
+void cpuid_fix_osxsave(struct cpuid_regs *r, uint32_t leaf, uint32_t subleaf, uint64_t guest_cr4)
+{
+    /* SDM 2 CPUID: CPUID.1:ECX.OSXSAVE[bit 27] reflects CR4.OSXSAVE;
+     * CPUID.(EAX=7,ECX=0):ECX.OSPKE[bit 4] reflects CR4.PKE. */
+    if (leaf == 1) {
+        r->ecx &= ~CPUID_1_ECX_OSXSAVE;
+        if (guest_cr4 & CR4_OSXSAVE_BIT)
+            r->ecx |= CPUID_1_ECX_OSXSAVE;
+    } else if (leaf == 7 && subleaf == 0) {
+        r->ecx &= ~CPUID_7_0_ECX_OSPKE;
+        if (guest_cr4 & CR4_PKE_BIT)
+            r->ecx |= CPUID_7_0_ECX_OSPKE;
+    }
+}

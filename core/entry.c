@@ -1,0 +1,176 @@
+/* The monitor's entry: the API table the loader calls while the firmware
+ * still runs natively, and the memory plan of the data region. */
+#include <stdarg.h>
+#include <string.h>
+#include <stdio.h>
+#include "core/arch.h"
+#include "core/log.h"
+#include "core/monitor.h"
+#include "vmx/vmx.h"
+
+#define PAGE 4096ull
+#define PAGES(bytes) (((bytes) + PAGE - 1) / PAGE)
+#define PERCPU_PAGES (2 + HOST_STACK_SIZE / PAGE + HOST_IST_SIZE / PAGE)
+#define SHARED_PAGES 5     /* MSR bitmap, I/O bitmaps A and B, sink page, IDT */
+
+/* Image offset 0: lets a test guest recognise monitor memory if it ever saw it. */
+__attribute__((section(".marker"), used))
+static const char monitor_marker[16] = "LAMINA-MONITOR!!";
+
+struct monitor mon;
+static struct lamina_bootinfo boot_info;
+extern char __image_start[], __image_end[];
+
+void report_error(const char *fmt, ...)
+{
+    struct lamina_report *rep = mon.bi->report;
+    va_list ap;
+    va_start(ap, fmt);
+    vsniprintf(rep->err, sizeof(rep->err), fmt, ap);
+    va_end(ap);
+}
+
+struct percpu *percpu_of(uint32_t index)
+{
+    return &mon.cpus[index];
+}
+
+/* Table pages the EPT will need: a counting run, plus room for the data
+ * region (not yet placed) to be mapped with 4 KiB pages and split at both ends. */
+static uint64_t plan_ept_pages(uint64_t other_pages)
+{
+    struct ept_pool count = { 0 };
+    struct ept_params p = {
+        .mtrr = &mon.mtrr, .limit = mon.bi->phys_limit,
+        .hidden = mon.hidden, .nhidden = 1, .allow_1g = mon.ept_1g,
+    };
+    uint64_t root;
+    struct ept_stats st;
+    ept_build(&p, &count, &root, &st);
+    uint64_t data_pages = other_pages + count.used;
+    return count.used + data_pages / 512 + 1 + data_pages / (512 * 512) + 1 + 4;
+}
+
+static uint64_t shared_pages(void)
+{
+    uint64_t pages = SHARED_PAGES;
+    pages += (uint64_t)host_paging_pages(mon.bi->phys_limit, mon.ept_1g);
+    pages += PAGES(sizeof(struct percpu) * mon.bi->ncpus);
+    pages += PERCPU_PAGES * (uint64_t)mon.bi->ncpus;
+    return pages;
+}
+
+static int api_plan(uint64_t *data_bytes)
+{
+    struct lamina_bootinfo *bi = mon.bi;
+    log_init(bi->serial_port, (enum log_level)bi->log_level);
+    if (bi->ncpus == 0 || bi->ncpus > LAMINA_MAX_CPUS) {
+        report_error("%u processors reported; the monitor supports 1 to %u", bi->ncpus,
+                     LAMINA_MAX_CPUS);
+        return -1;
+    }
+    if (vmx_probe_bsp() != 0)
+        return -1;
+    mon.hidden[0].base = bi->image_base;
+    mon.hidden[0].size = bi->image_size;
+    uint64_t other = shared_pages();
+    *data_bytes = (other + plan_ept_pages(other)) * PAGE;
+    return 0;
+}
+
+static uint8_t *bump_alloc(uint64_t *cursor, uint64_t pages)
+{
+    uint8_t *p = (uint8_t *)(uintptr_t)*cursor;
+    *cursor += pages * PAGE;
+    return p;
+}
+
+static int api_setup(void)
+{
+    struct lamina_bootinfo *bi = mon.bi;
+    uint64_t cur = bi->data_base;
+    uint64_t end = bi->data_base + bi->data_size;
+
+    memset((void *)(uintptr_t)bi->data_base, 0, bi->data_size);
+    mon.hidden[1].base = bi->data_base;
+    mon.hidden[1].size = bi->data_size;
+
+    uint64_t *host_pt = (uint64_t *)bump_alloc(&cur, host_paging_pages(bi->phys_limit, mon.ept_1g));
+    host_paging_build(host_pt, bi->phys_limit, mon.ept_1g);
+    mon.host_cr3 = (uint64_t)(uintptr_t)host_pt;
+    mon.msr_bitmap = bump_alloc(&cur, 1);
+    mon.io_bitmap_a = bump_alloc(&cur, 1);
+    mon.io_bitmap_b = bump_alloc(&cur, 1);
+    mon.sink_page = bump_alloc(&cur, 1);
+    mon.idt = (uint64_t *)bump_alloc(&cur, 1);
+    host_idt_build(mon.idt);
+    vmx_msr_bitmap_init(mon.msr_bitmap);
+
+    mon.cpus = (struct percpu *)bump_alloc(&cur, PAGES(sizeof(struct percpu) * bi->ncpus));
+    for (uint32_t i = 0; i < bi->ncpus; i++) {
+        struct percpu *pc = &mon.cpus[i];
+        pc->self = pc;
+        pc->index = i;
+        pc->apic_id = bi->report->cpu[i].apic_id;
+        pc->vpid = i + 1;
+        pc->vmxon_region = bump_alloc(&cur, 1);
+        pc->vmcs = bump_alloc(&cur, 1);
+        pc->stack = bump_alloc(&cur, HOST_STACK_SIZE / PAGE);
+        pc->ist_stack = bump_alloc(&cur, HOST_IST_SIZE / PAGE);
+        host_gdt_build(pc);
+    }
+
+    if (cur > end) {
+        report_error("monitor data region too small (%lu KiB short)", (cur - end) / 1024);
+        return -1;
+    }
+    struct ept_pool pool = { .base = (uint8_t *)(uintptr_t)cur, .npages = (end - cur) / PAGE };
+    struct ept_params p = {
+        .mtrr = &mon.mtrr, .limit = bi->phys_limit,
+        .hidden = mon.hidden, .nhidden = 2, .allow_1g = mon.ept_1g,
+    };
+    if (ept_build(&p, &pool, &mon.ept_root, &mon.ept_stats) != 0) {
+        report_error("out of memory for EPT tables (%lu pages reserved)", (unsigned long)pool.npages);
+        return -1;
+    }
+    mon.eptp = ept_eptp(mon.ept_root);
+    log_info("monitor at 0x%lx (%lu KiB image, %lu KiB data), EPT covers 0-0x%lx",
+             bi->image_base, bi->image_size / 1024, bi->data_size / 1024, bi->phys_limit);
+    return 0;
+}
+
+static struct lamina_monitor_api api = {
+    .magic = LAMINA_API_MAGIC,
+    .version = LAMINA_API_VERSION,
+    .bootinfo = &boot_info,
+    .plan = api_plan,
+    .setup = api_setup,
+    .cpu_check = vmx_cpu_check,
+    .cpu_launch = vmx_cpu_launch,
+};
+
+struct lamina_monitor_api *lamina_monitor_entry(void);
+__attribute__((visibility("default")))
+struct lamina_monitor_api *lamina_monitor_entry(void)
+{
+    mon.bi = &boot_info;
+    return &api;
+}
+
+/* Called on the SEAL hypercall: the figures of the hand-off. */
+void monitor_seal(void)
+{
+    struct lamina_bootinfo *bi = mon.bi;
+    struct lamina_summary *s = &bi->report->summary;
+    s->cpus_virtualized = mon.cpus_virtualized;
+    s->ept_1g = mon.ept_stats.pages_1g;
+    s->ept_2m = mon.ept_stats.pages_2m;
+    s->ept_4k = mon.ept_stats.pages_4k;
+    s->ept_tables = mon.ept_stats.tables;
+    s->reserved_bytes = bi->image_size + bi->data_size;
+    s->handoff_ticks = rdtsc() - bi->tsc_start;
+    mon.sealed = true;
+    log_info("summary: cpus %u virtualized, ept pages 1g=%lu 2m=%lu 4k=%lu, reserved %lu KiB, "
+             "hand-off %lu tsc ticks", s->cpus_virtualized, s->ept_1g, s->ept_2m, s->ept_4k,
+             s->reserved_bytes / 1024, s->handoff_ticks);
+}

@@ -1,0 +1,57 @@
+/* Monitor-wide state: what setup() built and every CPU shares. */
+#ifndef LAMINA_MONITOR_H
+#define LAMINA_MONITOR_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include "core/bootinfo.h"
+#include "core/percpu.h"
+#include "ept/ept.h"
+#include "ept/mtrr.h"
+#include "vmx/caps.h"
+
+struct monitor {
+    struct lamina_bootinfo *bi;
+    uint64_t host_cr3;              /* identity map of [0, phys_limit) for VMX root */
+    uint64_t host_pat;
+    uint64_t eptp;
+    uint64_t ept_root;
+    struct ept_stats ept_stats;
+    uint64_t ept_tables;
+    uint8_t *msr_bitmap;            /* 4 KiB, SDM 3C 25.6.9 */
+    uint8_t *io_bitmap_a;           /* ports 0x0000-0x7fff */
+    uint8_t *io_bitmap_b;           /* ports 0x8000-0xffff */
+    uint8_t *sink_page;             /* what the guest sees instead of a monitor page */
+    uint64_t *idt;                  /* host IDT, shared by all CPUs */
+    struct percpu *cpus;
+    struct mtrr_state mtrr;
+    struct vmx_caps caps;
+    struct vmx_controls ctl;
+    bool ept_1g;
+    bool wait_for_sipi;
+    bool has_mtf;                   /* monitor trap flag may be set */
+    uint64_t xcr0_supported;
+    uint64_t setup_tsc;
+    volatile bool sealed;           /* loader hypercalls refused from now on */
+    volatile uint32_t cpus_virtualized;
+    struct ept_range hidden[2];     /* image and data regions */
+};
+
+extern struct monitor mon;
+
+/* The monitor's memory (image and data) as the guest must never see it. */
+static inline bool monitor_owns(uint64_t pa)
+{
+    for (int i = 0; i < 2; i++)
+        if (pa >= mon.hidden[i].base && pa - mon.hidden[i].base < mon.hidden[i].size)
+            return true;
+    return false;
+}
+
+/* core/host.c */
+int host_paging_pages(uint64_t limit, bool use_1g);
+void host_paging_build(uint64_t *tables, uint64_t limit, bool use_1g);
+void host_idt_build(uint64_t *idt);
+void host_gdt_build(struct percpu *pc);
+
+#endif

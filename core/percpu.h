@@ -1,0 +1,67 @@
+/* Per-CPU state of the monitor. One struct percpu per processor, inside the
+ * monitor's reserved data region; in VMX root GS.base points at it. */
+#ifndef LAMINA_PERCPU_H
+#define LAMINA_PERCPU_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include "core/bootinfo.h"
+
+#define HOST_STACK_SIZE   (16 * 4096)
+#define HOST_IST_SIZE     (4 * 4096)
+#define MAX_REDIRECTS     8
+#define EXIT_REASON_SLOTS 80
+
+/* Guest general-purpose registers as vmx_exit_entry pushes them. */
+struct guest_regs {
+    uint64_t rax, rcx, rdx, rbx, rsp_unused, rbp, rsi, rdi;
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+};
+
+struct __attribute__((packed)) tss64 {
+    uint32_t reserved0;
+    uint64_t rsp[3];
+    uint64_t reserved1;
+    uint64_t ist[7];
+    uint64_t reserved2;
+    uint16_t reserved3;
+    uint16_t iomap_base;
+};
+
+#define HOST_SEL_CODE 0x08
+#define HOST_SEL_DATA 0x10
+#define HOST_SEL_TSS  0x18
+
+struct percpu {
+    struct percpu *self;        /* %gs:0 in VMX root */
+    uint32_t index;
+    uint32_t apic_id;
+    uint8_t *vmxon_region;      /* 4 KiB */
+    uint8_t *vmcs;              /* 4 KiB */
+    uint8_t *stack;             /* HOST_STACK_SIZE */
+    uint8_t *ist_stack;         /* HOST_IST_SIZE: NMI, #DF, #MC */
+    uint64_t gdt[6];            /* null, code, data, tss (2 slots), spare */
+    struct tss64 tss;
+    bool in_vmx;                /* VMXON done on this CPU */
+    bool nmi_pending;           /* NMI arrived in VMX root: reinject */
+    bool stopped;
+    bool sipi_fresh;            /* entered at a SIPI vector, no exit since */               /* guest stopped (triple fault, fatal exit) */
+    uint32_t vpid;
+    uint32_t nredirect;
+    uint64_t redirect_gpa[MAX_REDIRECTS];   /* hidden pages lent the sink until MTF */
+    uint64_t exits_total;
+    uint64_t exits[EXIT_REASON_SLOTS];
+    uint64_t fixup_hits;
+    uint32_t trace_budget;      /* exits still to trace at log level debug */
+};
+
+struct percpu *percpu_of(uint32_t index);
+
+static inline struct percpu *this_cpu(void)
+{
+    struct percpu *p;
+    __asm__ volatile("mov %%gs:0, %0" : "=r"(p));
+    return p;
+}
+
+#endif

@@ -1,0 +1,87 @@
+/* lamina.conf parser.
+ *
+ * lamina.conf sits next to lamina.efi. The loader reads the whole file into a
+ * buffer and hands it to config_parse(). The parser is pure C: no libc, no UEFI
+ * types, so the same file is linked into the loader and host-compiled for the
+ * unit tests (tests/unit/test_config.c).
+ *
+ * File format (ASCII or UTF-8; a UTF-8 byte order mark is skipped, a UTF-16
+ * file is rejected; LF or CRLF line ends; tabs count as spaces):
+ *
+ *   guest     \EFI\debian\grubx64.efi   # required: path on the same volume
+ *   options   console=ttyS0             # optional: guest LoadOptions
+ *   serial    0x3f8                     # optional: log port, or "none"
+ *   on-error  boot                      # boot | halt (VT-x unusable)
+ *   log-level info                      # error | warn | info | debug
+ *
+ * - '#' starts a comment anywhere on a line; blank lines are ignored.
+ * - A line is "key <blanks> value"; the value runs to the '#' or the end of
+ *   the line, with surrounding blanks trimmed and inner blanks kept (tabs
+ *   inside a value become spaces). A value therefore cannot contain '#'.
+ * - Keys are case-sensitive. A key may appear once, unless its descriptor
+ *   in config.c says it repeats.
+ * - A line is at most CONFIG_LINE_MAX bytes (line end excluded, comment
+ *   included). NUL bytes and other control characters except tab are
+ *   rejected anywhere in the file.
+ * - guest: printable ASCII, '/' is accepted and converted to '\'; it must
+ *   start with '\', must not contain empty or ".." components nor any of
+ *   " * : < > ? |, and is at most CONFIG_GUEST_MAX bytes.
+ * - options: printable ASCII, at most CONFIG_OPTIONS_MAX bytes. The loader
+ *   can widen both strings to CHAR16 one byte per character.
+ * - serial: "none", decimal or 0x-hex, 1..CONFIG_SERIAL_MAX (the UART uses
+ *   port..port+7).
+ */
+#ifndef LAMINA_EFI_CONFIG_H
+#define LAMINA_EFI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_FILE_NAME       "lamina.conf"
+#define CONFIG_LINE_MAX        1023    /* bytes per line, line end excluded */
+#define CONFIG_GUEST_MAX       255     /* bytes, without the NUL */
+#define CONFIG_OPTIONS_MAX     511     /* bytes, without the NUL */
+#define CONFIG_SERIAL_DEFAULT  0x3f8   /* COM1, 115200 8N1 */
+#define CONFIG_SERIAL_MAX      0xfff8  /* the UART spans port..port+7 */
+#define CONFIG_ERR_SUGGESTED   128     /* a good size for the err buffer */
+
+enum on_error {
+    ON_ERROR_BOOT,      /* VT-x unusable: chainload the guest without Lamina */
+    ON_ERROR_HALT,      /* VT-x unusable: stop */
+};
+
+/* Values of lamina_config.log_level (same order as core/log.h). */
+enum config_log_level {
+    CONFIG_LOG_ERROR = 0,
+    CONFIG_LOG_WARN  = 1,
+    CONFIG_LOG_INFO  = 2,
+    CONFIG_LOG_DEBUG = 3,
+};
+
+struct lamina_config {
+    char guest[CONFIG_GUEST_MAX + 1];       /* path, backslashes, NUL-terminated */
+    char options[CONFIG_OPTIONS_MAX + 1];   /* may be empty, NUL-terminated */
+    uint16_t serial_port; /* 0 = none */
+    uint8_t on_error;     /* enum on_error */
+    uint8_t log_level;    /* 0 error, 1 warn, 2 info, 3 debug */
+    bool has_options;     /* an options line was present */
+};
+
+/* Fill *c with the defaults: no guest, no options, serial 0x3f8, on-error
+ * boot, log-level info. */
+void config_defaults(struct lamina_config *c);
+
+/* Parse the len bytes at text (need not be NUL-terminated; NULL means empty)
+ * into *c. config_parse() starts from config_defaults() itself.
+ *
+ * Returns 0 on success (err is set to ""), or -1 at the first error: then
+ * *c is reset to the defaults and err holds one line such as
+ *     lamina.conf:3: unknown key 'foo'
+ *     lamina.conf: missing required key 'guest'
+ * err is always NUL-terminated and truncated to errlen bytes (nothing is
+ * written if err is NULL or errlen is 0). */
+int config_parse(const char *text, size_t len, struct lamina_config *c,
+                 char *err, size_t errlen);
+
+#endif /* LAMINA_EFI_CONFIG_H */

@@ -1,0 +1,302 @@
+/* EPT identity map builder. Contract: Intel SDM Vol. 3C 29.3 (EPT), 29.3.7 (memory
+ * typing), 25.6.11 (EPTP); Vol. 3A 12.11 for the MTRR types (ept/mtrr.c). */
+#include "ept/ept.h"
+
+#include <string.h>
+
+#define ENTRIES 512u
+
+struct builder {
+    const struct ept_params *p;
+    struct ept_pool *pool;
+    bool counting;
+    struct ept_stats st;
+};
+
+static uint64_t *to_ptr(uint64_t pa)
+{
+    return (uint64_t *)(uintptr_t)pa;
+}
+
+static uint64_t to_pa(const uint64_t *ptr)
+{
+    return (uint64_t)(uintptr_t)ptr;
+}
+
+/* One zeroed 4 KiB table page, or (counting mode) just a tally. *tab is NULL in
+ * counting mode; put() then writes nothing. */
+static int alloc_table(struct builder *b, uint64_t **tab)
+{
+    *tab = NULL;
+    if (!b->counting) {
+        if (b->pool->used >= b->pool->npages)
+            return EPT_ERR_NOMEM;
+        uint8_t *pg = b->pool->base + b->pool->used * EPT_PAGE_4K;
+        /* Unused entries must read as not present (bits 2:0 = 0, SDM 3C 29.3.2). */
+        memset(pg, 0, EPT_PAGE_4K);
+        *tab = (uint64_t *)(void *)pg;
+    }
+    b->pool->used++;
+    b->st.tables++;
+    return 0;
+}
+
+static void put(uint64_t *tab, unsigned idx, uint64_t val)
+{
+    if (tab)
+        tab[idx] = val;
+}
+
+static bool hidden_overlaps(const struct builder *b, uint64_t base, uint64_t size)
+{
+    for (unsigned i = 0; i < b->p->nhidden; i++) {
+        const struct ept_range *h = &b->p->hidden[i];
+        if (h->size != 0 && h->base < base + size && base < h->base + h->size)
+            return true;
+    }
+    return false;
+}
+
+/* Leaf entry: R/W/X, EPT memory type from the MTRRs in bits 5:3, IPAT (bit 6) clear
+ * so the guest PAT type combines with it (SDM 3C 29.3.7.2), bit 7 for large pages
+ * (SDM 3C 29.3.2 Tables 29-2, 29-4, 29-6). */
+static uint64_t leaf(uint64_t addr, uint8_t type, bool large)
+{
+    return addr | EPT_RWX | ((uint64_t)type << EPT_MT_SHIFT) | (large ? EPT_LARGE : 0);
+}
+
+/* Non-leaf entry: R/W/X all set so that the leaf alone decides the access rights;
+ * bits 7:3 reserved, must be 0 (SDM 3C 29.3.2 Tables 29-1, 29-3, 29-5). */
+static uint64_t table_entry(const uint64_t *tab)
+{
+    return to_pa(tab) | EPT_RWX;
+}
+
+static int build_pt(struct builder *b, uint64_t base, uint64_t **out)
+{
+    uint64_t *pt;
+    int rc = alloc_table(b, &pt);
+    if (rc)
+        return rc;
+    uint64_t limit = b->p->limit;
+    for (unsigned i = 0; i < ENTRIES; i++) {
+        uint64_t a = base + (uint64_t)i * EPT_PAGE_4K;
+        if (a >= limit)
+            break;
+        if (hidden_overlaps(b, a, EPT_PAGE_4K)) {
+            /* Not present: bits 2:0 = 0 (SDM 3C 29.3.2); the slot stays for
+             * ept_set_page. */
+            put(pt, i, 0);
+            b->st.hidden_4k++;
+        } else {
+            put(pt, i, leaf(a, mtrr_type_of_page(b->p->mtrr, a), false));
+            b->st.pages_4k++;
+        }
+    }
+    *out = pt;
+    return 0;
+}
+
+/* Can [a, a+size) be one leaf: inside [0, limit), no hidden page, one memory type
+ * (SDM 3A 12.11.9: a large page must not span several MTRR types). Alignment is
+ * given by the caller's loop. */
+static bool large_ok(const struct builder *b, uint64_t a, uint64_t size, uint8_t *type)
+{
+    if (a + size > b->p->limit || hidden_overlaps(b, a, size))
+        return false;
+    *type = mtrr_type_of_range(b->p->mtrr, a, size);
+    return *type != MT_MIXED;
+}
+
+static int build_pd(struct builder *b, uint64_t base, uint64_t **out)
+{
+    uint64_t *pd;
+    int rc = alloc_table(b, &pd);
+    if (rc)
+        return rc;
+    for (unsigned i = 0; i < ENTRIES; i++) {
+        uint64_t a = base + (uint64_t)i * EPT_PAGE_2M;
+        if (a >= b->p->limit)
+            break;
+        uint8_t type;
+        if (large_ok(b, a, EPT_PAGE_2M, &type)) {
+            put(pd, i, leaf(a, type, true));
+            b->st.pages_2m++;
+        } else {
+            uint64_t *pt;
+            rc = build_pt(b, a, &pt);
+            if (rc)
+                return rc;
+            put(pd, i, table_entry(pt));
+        }
+    }
+    *out = pd;
+    return 0;
+}
+
+static int build_pdpt(struct builder *b, uint64_t base, uint64_t **out)
+{
+    uint64_t *pdpt;
+    int rc = alloc_table(b, &pdpt);
+    if (rc)
+        return rc;
+    for (unsigned i = 0; i < ENTRIES; i++) {
+        uint64_t a = base + (uint64_t)i * EPT_PAGE_1G;
+        if (a >= b->p->limit)
+            break;
+        uint8_t type;
+        /* 1 GiB leaves only if IA32_VMX_EPT_VPID_CAP[17] (SDM 3C 29.3.2, A.10). */
+        if (b->p->allow_1g && large_ok(b, a, EPT_PAGE_1G, &type)) {
+            put(pdpt, i, leaf(a, type, true));
+            b->st.pages_1g++;
+        } else {
+            uint64_t *pd;
+            rc = build_pd(b, a, &pd);
+            if (rc)
+                return rc;
+            put(pdpt, i, table_entry(pd));
+        }
+    }
+    *out = pdpt;
+    return 0;
+}
+
+static int build_pml4(struct builder *b, uint64_t **out)
+{
+    uint64_t *pml4;
+    int rc = alloc_table(b, &pml4);
+    if (rc)
+        return rc;
+    for (unsigned i = 0; i < ENTRIES; i++) {
+        uint64_t a = (uint64_t)i * EPT_PAGE_512G;
+        if (a >= b->p->limit)
+            break;   /* beyond limit: not present, no table */
+        uint64_t *pdpt;
+        rc = build_pdpt(b, a, &pdpt);
+        if (rc)
+            return rc;
+        put(pml4, i, table_entry(pdpt));
+    }
+    *out = pml4;
+    return 0;
+}
+
+static bool params_ok(const struct ept_params *p, const struct ept_pool *pool)
+{
+    if (!p || !pool || !p->mtrr)
+        return false;
+    if (p->limit & (EPT_PAGE_4K - 1))
+        return false;
+    /* A 4-level walk translates 48 bits (SDM 3C 29.3.2); leaf addresses beyond
+     * MAXPHYADDR would set reserved bits: an EPT misconfiguration (SDM 3C 29.3.3.1). */
+    if (p->limit > EPT_MAX_GPA || (p->limit && p->limit - 1 > p->mtrr->phys_mask))
+        return false;
+    if (p->nhidden && !p->hidden)
+        return false;
+    for (unsigned i = 0; i < p->nhidden; i++) {
+        const struct ept_range *h = &p->hidden[i];
+        if ((h->base | h->size) & (EPT_PAGE_4K - 1))
+            return false;
+        if (h->base + h->size < h->base)
+            return false;
+    }
+    if (pool->base && ((uintptr_t)pool->base & (EPT_PAGE_4K - 1)))
+        return false;
+    return true;
+}
+
+int ept_build(const struct ept_params *p, struct ept_pool *pool, uint64_t *pml4_out,
+              struct ept_stats *st)
+{
+    if (!params_ok(p, pool))
+        return EPT_ERR_INVAL;
+
+    struct builder b = { .p = p, .pool = pool, .counting = pool->base == NULL };
+    size_t used0 = pool->used;
+    uint64_t *pml4;
+    int rc = build_pml4(&b, &pml4);
+    if (rc) {
+        pool->used = used0;
+        return rc;
+    }
+    if (pml4_out)
+        *pml4_out = to_pa(pml4);
+    if (st)
+        *st = b.st;
+    return 0;
+}
+
+uint64_t *ept_leaf(uint64_t pml4, uint64_t gpa, int *level)
+{
+    if (level)
+        *level = 0;
+    if (pml4 == 0 || gpa >= EPT_MAX_GPA)
+        return NULL;
+    /* SDM 3C 29.3.2: PML4 index bits 47:39, PDPT 38:30, PD 29:21, PT 20:12. */
+    uint64_t *t = to_ptr(pml4 & EPT_ADDR_MASK);
+    uint64_t e = t[(gpa >> 39) & 511];
+    if (!(e & EPT_RWX))
+        return NULL;
+
+    t = to_ptr(e & EPT_ADDR_MASK);
+    uint64_t *pe = &t[(gpa >> 30) & 511];
+    if (!(*pe & EPT_RWX))
+        return NULL;
+    if (*pe & EPT_LARGE) {
+        if (level)
+            *level = 3;
+        return pe;
+    }
+
+    t = to_ptr(*pe & EPT_ADDR_MASK);
+    pe = &t[(gpa >> 21) & 511];
+    if (!(*pe & EPT_RWX))
+        return NULL;
+    if (*pe & EPT_LARGE) {
+        if (level)
+            *level = 2;
+        return pe;
+    }
+
+    t = to_ptr(*pe & EPT_ADDR_MASK);
+    if (level)
+        *level = 1;
+    return &t[(gpa >> 12) & 511];
+}
+
+int ept_set_page(uint64_t pml4, uint64_t gpa, uint64_t hpa, unsigned perm)
+{
+    int level;
+    uint64_t *pte = ept_leaf(pml4, gpa, &level);
+    if (!pte || level != 1)
+        return EPT_ERR_INVAL;
+    if (perm & ~(unsigned)EPT_RWX)
+        return EPT_ERR_INVAL;
+    /* SDM 3C 29.3.3.1: write-only (010b) and write+execute (110b) are EPT
+     * misconfigurations. Execute-only (100b) needs IA32_VMX_EPT_VPID_CAP[0]; the
+     * caller checks that. */
+    if ((perm & EPT_W) && !(perm & EPT_R))
+        return EPT_ERR_INVAL;
+    if (hpa & ~EPT_ADDR_MASK)
+        return EPT_ERR_INVAL;
+
+    uint64_t val;
+    if (perm == 0) {
+        if (hpa != 0)
+            return EPT_ERR_INVAL;
+        val = 0;
+    } else {
+        val = hpa | perm | ((uint64_t)MT_WB << EPT_MT_SHIFT);
+    }
+    /* One 64-bit store: other CPUs walking the table see the old or new entry. */
+    __atomic_store_n(pte, val, __ATOMIC_RELEASE);
+    return 0;
+}
+
+uint64_t ept_eptp(uint64_t pml4)
+{
+    /* SDM 3C 25.6.11: bits 2:0 paging-structure memory type (6 = WB, allowed if
+     * IA32_VMX_EPT_VPID_CAP[14]; SDM 3C 29.3.7.1), bits 5:3
+     * page-walk length - 1 (3 for 4 levels), bit 6 A/D enable (0), 51:12 PML4. */
+    return (pml4 & EPT_ADDR_MASK) | MT_WB | (3ull << 3);
+}

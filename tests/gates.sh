@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# gates.sh BUILD  -  static checks on the built monitor (run after `make all`).
+#
+# One line per check: "gate: PASS <name>" or "gate: FAIL <name> <detail>",
+# followed by indented evidence for failures. Exits 1 if any gate failed.
+#   no-vector-code          monitor.elf has no vector/x87 instructions
+#   detector-catches-sse    the same detector flags an SSE object built here
+#   detector-catches-x87    ... and an x87 object
+#   detector-allows-gpr     ... and passes allowed code (xsetbv, movnti, ...)
+#   no-uefi-calls           no UEFI symbols (BS/ST/gBS/uefi_call_wrapper/efi_*)
+#   monitor-relocs          tools/check-monitor-relocs.sh (RELATIVE only, ...)
+#   sbrk-is-monitor-panic   sbrk is defined by the monitor next to lamina_sbrk_panic
+set -uo pipefail
+
+[ $# -eq 1 ] || { echo "usage: $0 BUILD" >&2; exit 2; }
+build=$1
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+novec=$root/tools/check-no-vector.sh
+relocs=$root/tools/check-monitor-relocs.sh
+mon=$build/monitor.elf
+
+failed=0
+pass() { echo "gate: PASS $1"; }
+fail() {   # fail NAME DETAIL [EVIDENCE...]
+    local name=$1 detail=$2; shift 2
+    echo "gate: FAIL $name $detail"
+    local e; for e in "$@"; do [ -n "$e" ] && printf '%s\n' "$e" | sed 's/^/    /'; done
+    failed=1
+}
+
+have_mon=1
+if [ ! -f "$mon" ]; then
+    have_mon=0
+    missing="$mon does not exist (run 'make all' first)"
+fi
+
+# ------------------------------------------------ a. no vector or x87 code
+if [ $have_mon -eq 0 ]; then
+    fail no-vector-code "$missing"
+elif out=$(MAX_LINES=10 bash "$novec" "$mon" 2>&1); then
+    pass no-vector-code
+else
+    fail no-vector-code "vector/x87 instructions in $mon:" "$out"
+fi
+
+# --------------------------------- b. the detector above is able to fail
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/lamina-gates.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/sse.c" <<'EOF'
+void gate_sse(void) { __asm__ volatile("movaps %xmm0, %xmm1"); }
+EOF
+cat >"$tmp/x87.c" <<'EOF'
+void gate_x87(void) { __asm__ volatile("fninit; fldz; fstp %st(0)"); }
+EOF
+cat >"$tmp/gpr.c" <<'EOF'
+/* Allowed: touches no vector state (xsetbv/xgetbv: the monitor emulates XSETBV). */
+void gate_gpr(long *p) {
+    __asm__ volatile("xgetbv; xsetbv; movnti %%rax, (%0); sfence; prefetchnta (%0); rep movsb"
+                     : : "r"(p) : "rax", "rcx", "rdx", "rsi", "rdi", "memory");
+}
+EOF
+detector_case() {   # NAME SRC EXPECT(flag|clean)
+    local name=$1 src=$2 expect=$3 out
+    if ! out=$(gcc -O2 -c "$tmp/$src" -o "$tmp/$src.o" 2>&1); then
+        fail "$name" "could not compile the probe object" "$out"; return
+    fi
+    if out=$(bash "$novec" "$tmp/$src.o" 2>&1); then
+        [ "$expect" = clean ] && pass "$name" || fail "$name" "detector did not flag $src"
+    else
+        if [ "$expect" = flag ] && [ -n "$out" ]; then pass "$name"
+        else fail "$name" "detector flagged allowed code in $src" "$out"; fi
+    fi
+}
+detector_case detector-catches-sse sse.c flag
+detector_case detector-catches-x87 x87.c flag
+detector_case detector-allows-gpr gpr.c clean
+
+# ---------------------------------------------- the monitor's symbol table
+syms=""
+if [ $have_mon -eq 1 ]; then
+    if ! syms=$(nm "$mon" 2>&1) || [ -z "$syms" ]; then
+        nm_err="nm found no symbols in $mon: ${syms:-empty}"
+        syms=""
+    fi
+fi
+
+# ---------------------------------------------------- c. never calls UEFI
+# gnu-efi's globals and wrappers; the monitor must not reference any of them.
+uefi_re='^(BS|ST|RT|gBS|gST|gRT|gImageHandle|uefi_call_wrapper|_?efi_.*|Efi[A-Z].*|InitializeLib|LibLocateProtocol|Print|APrint|AllocatePool|FreePool)$'
+if [ $have_mon -eq 0 ]; then
+    fail no-uefi-calls "$missing"
+elif [ -z "$syms" ]; then
+    fail no-uefi-calls "$nm_err"
+else
+    hits=$(awk -v re="$uefi_re" '{ name = $NF } name ~ re { print }' <<<"$syms")
+    if [ -z "$hits" ]; then pass no-uefi-calls
+    else fail no-uefi-calls "UEFI symbols in $mon:" "$(head -n 10 <<<"$hits")"; fi
+fi
+
+# ------------------------------------------------------ d. relocations
+if [ $have_mon -eq 0 ]; then
+    fail monitor-relocs "$missing"
+elif out=$(bash "$relocs" "$mon" 2>&1); then
+    pass monitor-relocs
+else
+    fail monitor-relocs "(tools/check-monitor-relocs.sh)" "$out"
+fi
+
+# ------------------------------ e. sbrk (malloc's only way to memory) panics
+if [ $have_mon -eq 0 ]; then
+    fail sbrk-is-monitor-panic "$missing"
+elif [ -z "$syms" ]; then
+    fail sbrk-is-monitor-panic "$nm_err"
+else
+    sbrk_type=$(awk '$NF == "sbrk" && NF == 3 { print $2; exit }' <<<"$syms")
+    panic_type=$(awk '$NF == "lamina_sbrk_panic" && NF == 3 { print $2; exit }' <<<"$syms")
+    case $sbrk_type in
+        T|t)
+            if [ -n "$panic_type" ]; then pass sbrk-is-monitor-panic
+            else fail sbrk-is-monitor-panic "sbrk is defined but lamina_sbrk_panic is not in $mon"; fi ;;
+        "") fail sbrk-is-monitor-panic "sbrk is not defined in $mon (the monitor must provide a panicking sbrk)" ;;
+        *)  fail sbrk-is-monitor-panic "sbrk has nm type '$sbrk_type', expected a text symbol (T/t)" ;;
+    esac
+fi
+
+exit $failed

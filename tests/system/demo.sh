@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `make run`: boot Lamina + probe.efi under Bochs + OVMF with 2 CPUs and show
+# the serial log live, until the probe's summary line (or a Lamina failure,
+# Bochs ending, or DEMO_TIMEOUT seconds, default 900). Then stop Bochs and say
+# where the logs are. Ctrl-C stops Bochs too.
+#
+# Environment: DEMO_CPUS (default 2), DEMO_TIMEOUT, LAMINA_EFI, PROBE_EFI,
+# OVMF_FD, BOCHS (see lib.sh). Work dir: build/system/demo/.
+set -uo pipefail
+
+# shellcheck source=tests/system/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+name=demo
+cpus=${DEMO_CPUS:-2}
+timeout=${DEMO_TIMEOUT:-900}
+dir=$(sys_dir "$name")
+# Lines after which nothing more will come.
+stop_re="$PROBE_SUMMARY|lamina: fatal|on-error halt|lamina: error: (cannot load guest|lamina\\.conf:)"
+
+mkdir -p "$dir"
+if ! lamina_disk "$dir/boot.img" "$LAMINA_CONF"; then
+    echo "demo: cannot build the disk image" >&2
+    exit 1
+fi
+
+tail_pid=
+finish() { # STATUS MESSAGE
+    sys_stop "$EMU_PID"
+    [ -n "$tail_pid" ] && wait "$tail_pid" 2>/dev/null
+    [ -f "$dir/com1.raw" ] && sys_clean "$dir/com1.raw" >"$dir/serial.log"
+    echo
+    echo "demo: $2"
+    echo "demo: serial log: $dir/serial.log (raw: $dir/com1.raw)"
+    echo "demo: Bochs log:  $dir/bochs.log"
+    exit "$1"
+}
+trap 'finish 130 "interrupted"' INT TERM HUP
+
+echo "demo: Lamina + probe under Bochs ($cpus CPUs, OVMF); the display is on VNC port 5900 or the next free one"
+echo "demo: OVMF takes a few seconds before the first line; Ctrl-C stops"
+if ! start_bochs "$name" "$cpus" "$dir/boot.img"; then
+    echo "demo: Bochs did not start" >&2
+    exit 1
+fi
+
+# Stream the log; tail ends by itself when Bochs does (--pid).
+tail -n +1 -f --pid="$EMU_PID" "$dir/com1.raw" | sys_clean_stream &
+tail_pid=$!
+
+start=$SECONDS
+while :; do
+    sys_clean "$dir/com1.raw" >"$dir/serial.log"
+    if line=$(grep -Em1 -- "$stop_re" "$dir/serial.log"); then
+        sleep 1  # let tail print the last lines
+        if grep -Eq -- "$PROBE_CLEAN" "$dir/serial.log"; then
+            finish 0 "done after $((SECONDS - start))s: $line"
+        fi
+        finish 1 "stopped after $((SECONDS - start))s at: $line"
+    fi
+    if ! sys_alive "$EMU_PID"; then
+        finish 1 "Bochs ended after $((SECONDS - start))s (see $dir/emulator.out)"
+    fi
+    if [ $((SECONDS - start)) -ge "$timeout" ]; then
+        finish 1 "TIMEOUT after ${timeout}s"
+    fi
+    sleep 1
+done

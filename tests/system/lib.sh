@@ -1,0 +1,416 @@
+# Emulator harness for Lamina's system tests. Source it from bash:
+#
+#   . tests/system/lib.sh
+#   run_bochs NAME CPUS DISK TIMEOUT MARKER_REGEX [FAIL_REGEX]
+#   run_qemu  NAME CPUS DISK TIMEOUT MARKER_REGEX [FAIL_REGEX]
+#       Boot DISK (a flat FAT image, see tools/mkdisk.sh) under Bochs or QEMU
+#       (TCG, never KVM) with OVMF, in the work dir build/system/NAME/. The
+#       serial log is polled every second; the emulator is stopped as soon as
+#       FAIL_REGEX or MARKER_REGEX (extended regexes, matched against the log
+#       with ANSI escapes and CRs removed) appears, or at TIMEOUT seconds.
+#       Returns 0 marker seen, 1 fail regex seen, 2 timeout, 3 the emulator
+#       ended (or could not start) before either. On non-zero it prints the
+#       reason and the last 40 lines of the serial log.
+#       LINGER=N (environment): keep the emulator running N more seconds after
+#       the marker, e.g. to show that nothing follows a halt.
+#   expect_line NAME REGEX [WHAT]             a line of the log matches
+#   expect_no_line NAME REGEX [WHAT]          no line matches
+#   expect_count NAME REGEX OP N [WHAT]       count of matching lines OP N
+#                                             (OP: -eq -ne -ge -gt -le -lt)
+#   expect_order NAME REGEX1 REGEX2 ...       first matches appear in this order
+#   expect_run NAME RC [WANT]                 run_* returned WANT (default 0)
+#       Each prints "system: PASS NAME: WHAT" or "system: FAIL NAME: WHAT" (and
+#       on failure the last 30 lines of the log) and bumps SYS_PASS/SYS_FAIL.
+#
+# Files in build/system/NAME/: disk.img (private copy of DISK), com1.raw (what
+# the emulator wrote to COM1), serial.log (the same, cleaned: what the regexes
+# see), emulator.out (the emulator's stdout/stderr), bochs.log / bx.rc /
+# dbg.rc (Bochs), cmdline, result.
+#
+# Environment: BUILD (default build), OVMF_FD, BOCHS, QEMU, QEMU_CPU, EMU_MAX (emulators
+# allowed on the whole machine at once, default 2), SYSTEM_SLOT_WAIT (seconds
+# to wait for a free slot, default 3600).
+
+SYSTEM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SYSTEM_BUILD=${SYSTEM_BUILD:-$SYSTEM_ROOT/${BUILD:-build}/system}
+OVMF_FD=${OVMF_FD:-/usr/share/ovmf/OVMF.fd}
+BOCHS=${BOCHS:-bochs}
+QEMU=${QEMU:-qemu-system-x86_64}
+# qemu64 has no VMX; "-hypervisor" clears CPUID.1:ECX[31], which TCG sets by
+# default: the guest then sees what bare metal without VT-x shows (the probe
+# decides "no hypervisor present" from that bit).
+QEMU_CPU=${QEMU_CPU:-qemu64,-hypervisor}
+EMU_MAX=${EMU_MAX:-2}
+SYSTEM_SLOT_WAIT=${SYSTEM_SLOT_WAIT:-3600}
+SYSTEM_LOCK=${SYSTEM_LOCK:-/tmp/lamina-emulators.lock}
+SYS_PASS=${SYS_PASS:-0}
+SYS_FAIL=${SYS_FAIL:-0}
+
+# Inputs of the standard scenarios; overridable to test the harness itself.
+LAMINA_EFI=${LAMINA_EFI:-$SYSTEM_ROOT/${BUILD:-build}/lamina.efi}
+PROBE_EFI=${PROBE_EFI:-$SYSTEM_ROOT/${BUILD:-build}/test-guests/probe.efi}
+
+# The probe's last line: "N passed, N failed"; the same with no failure.
+# shellcheck disable=SC2034  # these three are for the scripts sourcing lib.sh
+PROBE_SUMMARY='^[0-9]+ passed, [0-9]+ failed'
+# shellcheck disable=SC2034
+PROBE_CLEAN='^[1-9][0-9]* passed, 0 failed([^0-9]|$)'
+
+# The standard lamina.conf: the probe as guest, log on COM1, boot on error.
+# shellcheck disable=SC2034
+LAMINA_CONF='guest    \EFI\lamina\probe.efi
+options  lamina-system-test
+serial   0x3f8
+on-error boot'
+
+sys_dir() { printf '%s/%s\n' "$SYSTEM_BUILD" "$1"; }
+
+# Remove ANSI/VT100 escape sequences (OVMF positions its cursor and sets
+# colours on the serial console), CRs and other control bytes.
+sys_clean() {
+    LC_ALL=C sed -e 's|\x1b\[[0-9;?=>]*[ -/]*[@-~]||g' \
+        -e 's|\x1b[()][0-9A-Za-z]||g' -e 's|\x1b.||g' -e 's|\r||g' "$@" |
+        LC_ALL=C tr -d '\000-\010\013\014\016-\037\177'
+}
+
+# Same, as a line-buffered filter (for live output).
+sys_clean_stream() {
+    LC_ALL=C sed -u -e 's|\x1b\[[0-9;?=>]*[ -/]*[@-~]||g' \
+        -e 's|\x1b[()][0-9A-Za-z]||g' -e 's|\x1b.||g' \
+        -e 's|[\x01-\x08\x0b-\x1f\x7f]||g'
+}
+
+# Number of emulators running on this machine (anyone's).
+sys_emulators_running() {
+    # ps, not pgrep: pgrep warns about patterns longer than the 15-byte comm.
+    # shellcheck disable=SC2009
+    ps -e -o comm= | grep -cE '^(bochs|qemu-system)' || true
+}
+
+sys_alive() {
+    local st
+    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ $st != Z* ]]
+}
+
+sys_tail() { # FILE N
+    if [ -s "$1" ]; then
+        tail -n "$2" "$1" | sed 's/^/    | /'
+    else
+        echo "    | (serial log empty)"
+    fi
+}
+
+# Start the emulator command "$@" in work dir $1 (shifted off) in a session of
+# its own, so that stopping it reaches any children. Waits for a free slot
+# first: at most EMU_MAX emulators on the machine, counted with ps under a
+# lock so that parallel runs of this harness do not both take the last slot.
+# Sets EMU_PID (also the process group id).
+sys_start() {
+    local dir=$1
+    shift
+    local lockfd waited=0
+    EMU_PID=
+    exec {lockfd}>>"$SYSTEM_LOCK"
+    flock "$lockfd"
+    while [ "$(sys_emulators_running)" -ge "$EMU_MAX" ]; do
+        if [ "$waited" -eq 0 ]; then
+            echo "system: $(basename "$dir"): waiting for a free emulator slot" \
+                "($(sys_emulators_running) running)"
+        fi
+        if [ "$waited" -ge "$SYSTEM_SLOT_WAIT" ]; then
+            flock -u "$lockfd"
+            exec {lockfd}>&-
+            echo "system: $(basename "$dir"): no emulator slot after ${waited}s" >&2
+            return 1
+        fi
+        sleep 2
+        waited=$((waited + 2))
+    done
+    [ "$waited" -gt 0 ] && echo "system: $(basename "$dir"): slot free after ${waited}s"
+    printf '%q ' "$@" >"$dir/cmdline"
+    echo >>"$dir/cmdline"
+    # A background job of a non-interactive shell is not a process group
+    # leader, so setsid makes it the leader of a new session without forking:
+    # $! is the emulator itself.
+    (cd "$dir" && exec setsid "$@") </dev/null >"$dir/emulator.out" 2>&1 &
+    EMU_PID=$!
+    # Hold the lock until the emulator shows up in ps (or has died).
+    for _ in $(seq 50); do
+        sys_alive "$EMU_PID" || break
+        ps -o comm= -p "$EMU_PID" | grep -qE '^(bochs|qemu-system)' && break
+        sleep 0.1
+    done
+    flock -u "$lockfd"
+    exec {lockfd}>&-
+    return 0
+}
+
+# Stop the emulator started by sys_start (TERM, then KILL after 5 s) and reap it.
+sys_stop() {
+    local pid=${1:-$EMU_PID}
+    [ -n "$pid" ] || return 0
+    if sys_alive "$pid"; then
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 50); do
+            sys_alive "$pid" || break
+            sleep 0.1
+        done
+        if sys_alive "$pid"; then
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+        fi
+    fi
+    # Children left in the group (none expected) go too.
+    kill -KILL -- "-$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    [ "$pid" = "${EMU_PID:-}" ] && EMU_PID=
+    return 0
+}
+
+# For traps: stop the emulator this shell started, then exit.
+sys_on_signal() {
+    [ -n "${EMU_PID:-}" ] && sys_stop "$EMU_PID"
+    exit 143
+}
+
+# Fresh work dir for a run; keeps files a scenario put there before (its
+# source disk image), drops the previous run's output.
+sys_workdir() {
+    local dir
+    dir=$(sys_dir "$1")
+    mkdir -p "$dir"
+    rm -f "$dir"/{disk.img,com1.raw,serial.log,emulator.out,bochs.log,bx.rc,dbg.rc,cmdline,result}
+    printf '%s\n' "$dir"
+}
+
+sys_copy_disk() { # SRC DIR
+    if [ ! -f "$1" ]; then
+        echo "system: disk image $1 does not exist" >&2
+        return 1
+    fi
+    cp --sparse=always "$1" "$2/disk.img"
+}
+
+# Poll the serial log until marker / fail regex / timeout / emulator exit.
+# Needs EMU_PID; leaves the emulator running.
+sys_watch() { # NAME TIMEOUT MARKER FAIL
+    local name=$1 timeout=$2 marker=$3 fail=$4
+    local dir raw log start rc line
+    dir=$(sys_dir "$name")
+    raw=$dir/com1.raw
+    log=$dir/serial.log
+    start=$SECONDS
+    : >"$log"
+    while :; do
+        [ -f "$raw" ] && sys_clean "$raw" >"$log"
+        if [ -n "$fail" ] && line=$(grep -Em1 -- "$fail" "$log"); then
+            rc=1
+            break
+        fi
+        if grep -Eq -- "$marker" "$log"; then
+            rc=0
+            break
+        fi
+        if ! sys_alive "$EMU_PID"; then
+            # One last look: it may have written the marker and exited.
+            [ -f "$raw" ] && sys_clean "$raw" >"$log"
+            if [ -n "$fail" ] && line=$(grep -Em1 -- "$fail" "$log"); then
+                rc=1
+            elif grep -Eq -- "$marker" "$log"; then
+                rc=0
+            else
+                rc=3
+            fi
+            break
+        fi
+        if [ $((SECONDS - start)) -ge "$timeout" ]; then
+            rc=2
+            break
+        fi
+        sleep 1
+    done
+    SYS_ELAPSED=$((SECONDS - start))
+    if [ "$rc" -eq 0 ] && [ "${LINGER:-0}" -gt 0 ] && sys_alive "$EMU_PID"; then
+        sleep "$LINGER"
+    fi
+    sys_stop "$EMU_PID"
+    [ -f "$raw" ] && sys_clean "$raw" >"$log"
+    case $rc in
+    0) echo "marker after ${SYS_ELAPSED}s" >"$dir/result" ;;
+    1)
+        echo "FAIL-REGEX seen after ${SYS_ELAPSED}s: $line" | tee "$dir/result"
+        ;;
+    2) echo "TIMEOUT after ${SYS_ELAPSED}s" | tee "$dir/result" ;;
+    3)
+        echo "EMULATOR ENDED after ${SYS_ELAPSED}s without the marker" | tee "$dir/result"
+        tail -n 5 "$dir/emulator.out" 2>/dev/null | sed 's/^/    emulator: /'
+        ;;
+    esac
+    if [ "$rc" -ne 0 ]; then
+        echo "    last 40 lines of $log:"
+        sys_tail "$log" 40
+    fi
+    return "$rc"
+}
+
+# Generate a bochsrc for DIR from the template.
+sys_bochsrc() { # DIR CPUS
+    sed -e "s|@OVMF@|$OVMF_FD|g" -e "s|@CPUS@|$2|g" -e "s|@DISK@|disk.img|g" \
+        -e "s|@COM1@|com1.raw|g" -e "s|@LOG@|bochs.log|g" \
+        "$SYSTEM_ROOT/tests/system/bochsrc.in" >"$1/bx.rc"
+    # Debian's Bochs has the internal debugger, which waits for a command at
+    # the first instruction: "c" continues.
+    echo c >"$1/dbg.rc"
+}
+
+# Start Bochs on a private copy of DISK; sets EMU_PID. For demo.sh and run_bochs.
+start_bochs() { # NAME CPUS DISK
+    local dir
+    dir=$(sys_workdir "$1")
+    sys_copy_disk "$3" "$dir" || return 1
+    sys_bochsrc "$dir" "$2"
+    : >"$dir/com1.raw"
+    # -unlock: a killed run leaves a lock on the disk image.
+    sys_start "$dir" "$BOCHS" -q -f bx.rc -rc dbg.rc -unlock
+}
+
+start_qemu() { # NAME CPUS DISK
+    local dir
+    dir=$(sys_workdir "$1")
+    sys_copy_disk "$3" "$dir" || return 1
+    : >"$dir/com1.raw"
+    # TCG only: never -enable-kvm (the host's /dev/kvm is paravirtual, no VMX).
+    # -no-reboot: a triple fault ends the run instead of rebooting forever.
+    sys_start "$dir" "$QEMU" -machine q35 -m 512 -smp "$2" -cpu "$QEMU_CPU" \
+        -bios "$OVMF_FD" -drive format=raw,file=disk.img \
+        -nographic -serial file:com1.raw -monitor none -net none -no-reboot
+}
+
+run_bochs() { # NAME CPUS DISK TIMEOUT MARKER [FAIL]
+    if ! start_bochs "$1" "$2" "$3"; then
+        echo "EMULATOR ENDED: Bochs could not be started" | tee "$(sys_dir "$1")/result"
+        return 3
+    fi
+    sys_watch "$1" "$4" "$5" "${6:-}"
+}
+
+run_qemu() { # NAME CPUS DISK TIMEOUT MARKER [FAIL]
+    if ! start_qemu "$1" "$2" "$3"; then
+        echo "EMULATOR ENDED: QEMU could not be started" | tee "$(sys_dir "$1")/result"
+        return 3
+    fi
+    sys_watch "$1" "$4" "$5" "${6:-}"
+}
+
+# ------------------------------------------------------------------ checks
+sys_pass() { # NAME WHAT
+    echo "system: PASS $1: $2"
+    SYS_PASS=$((SYS_PASS + 1))
+}
+
+sys_fail() { # NAME WHAT
+    local log
+    log="$(sys_dir "$1")/serial.log"
+    echo "system: FAIL $1: $2"
+    echo "    last 30 lines of $log:"
+    sys_tail "$log" 30
+    SYS_FAIL=$((SYS_FAIL + 1))
+}
+
+sys_count() { # NAME REGEX
+    local log
+    log="$(sys_dir "$1")/serial.log"
+    [ -f "$log" ] || { echo 0; return; }
+    grep -Ec -- "$2" "$log" || true
+}
+
+expect_line() { # NAME REGEX [WHAT]
+    if [ "$(sys_count "$1" "$2")" -gt 0 ]; then
+        sys_pass "$1" "${3:-line /$2/}"
+    else
+        sys_fail "$1" "${3:-line /$2/} (not found)"
+    fi
+}
+
+expect_no_line() { # NAME REGEX [WHAT]
+    local log line
+    log="$(sys_dir "$1")/serial.log"
+    if [ -f "$log" ] && line=$(grep -Em1 -- "$2" "$log"); then
+        sys_fail "$1" "${3:-no line /$2/} (found: $line)"
+    else
+        sys_pass "$1" "${3:-no line /$2/}"
+    fi
+}
+
+expect_count() { # NAME REGEX OP N [WHAT]
+    local n
+    n=$(sys_count "$1" "$2")
+    case $3 in
+    -eq | -ne | -ge | -gt | -le | -lt) ;;
+    *)
+        sys_fail "$1" "expect_count: bad operator '$3'"
+        return
+        ;;
+    esac
+    if test "$n" "$3" "$4"; then
+        sys_pass "$1" "${5:-count /$2/ $3 $4} ($n)"
+    else
+        sys_fail "$1" "${5:-count /$2/ $3 $4} (count is $n)"
+    fi
+}
+
+# The first line matching each regex exists and they come in the given order.
+expect_order() { # NAME REGEX...
+    local name=$1 log prev='' n re what
+    shift
+    log="$(sys_dir "$name")/serial.log"
+    what="order:"
+    for re in "$@"; do
+        what="$what${prev:+ <} /$re/"
+        prev=1
+    done
+    prev=0
+    for re in "$@"; do
+        n=$(grep -Enm1 -- "$re" "$log" 2>/dev/null | cut -d: -f1)
+        if [ -z "$n" ]; then
+            sys_fail "$name" "$what (/$re/ not found)"
+            return
+        fi
+        if [ "$n" -le "$prev" ]; then
+            sys_fail "$name" "$what (/$re/ first at log line $n, not after line $prev)"
+            return
+        fi
+        prev=$n
+    done
+    sys_pass "$name" "$what"
+}
+
+expect_run() { # NAME RC [WANT]
+    local want=${3:-0} result
+    result=$(cat "$(sys_dir "$1")/result" 2>/dev/null)
+    if [ "$2" -eq "$want" ]; then
+        sys_pass "$1" "emulator run ended as expected (${result:-rc $2})"
+    else
+        sys_fail "$1" "emulator run: ${result:-rc $2} (wanted rc $want)"
+    fi
+}
+
+# ------------------------------------------------------------- disk images
+# Disk with lamina as the default boot program, lamina.conf beside it holding
+# CONF, and the probe at \EFI\lamina\probe.efi; extra SRC:DEST pairs appended.
+lamina_disk() { # IMG CONF [SRC:DEST ...]
+    local img=$1 conf=$2 f
+    shift 2
+    for f in "$LAMINA_EFI" "$PROBE_EFI"; do
+        if [ ! -f "$f" ]; then
+            echo "system: missing $f (run make all)" >&2
+            return 1
+        fi
+    done
+    mkdir -p "$(dirname "$img")"
+    printf '%s\n' "$conf" >"$img.conf"
+    bash "$SYSTEM_ROOT/tools/mkdisk.sh" "$img" --size-blocks 40 \
+        "$LAMINA_EFI:/EFI/BOOT/BOOTX64.EFI" \
+        "$img.conf:/EFI/BOOT/lamina.conf" \
+        "$PROBE_EFI:/EFI/lamina/probe.efi" "$@"
+}

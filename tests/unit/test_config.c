@@ -1,0 +1,665 @@
+/* Unit tests for the lamina.conf parser (efi/config.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "efi/config.h"
+
+#define ERRLEN 256
+
+static char err[ERRLEN];
+static struct lamina_config cfg;
+
+/* Parse n bytes (a heap copy, so ASan sees any read past the end). */
+static int parse_n(const char *text, size_t n)
+{
+    char *copy = malloc(n ? n : 1);
+    int rc;
+
+    assert_non_null(copy);
+    memcpy(copy, text, n);
+    memset(err, 'X', sizeof(err));
+    memset(&cfg, 0xa5, sizeof(cfg));
+    rc = config_parse(copy, n, &cfg, err, sizeof(err));
+    free(copy);
+    return rc;
+}
+
+static void assert_defaults(const struct lamina_config *c)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(c->guest); i++)
+        assert_int_equal(c->guest[i], 0);
+    for (i = 0; i < sizeof(c->options); i++)
+        assert_int_equal(c->options[i], 0);
+    assert_int_equal(c->serial_port, 0x3f8);
+    assert_int_equal(c->on_error, ON_ERROR_BOOT);
+    assert_int_equal(c->log_level, CONFIG_LOG_INFO);
+    assert_false(c->has_options);
+}
+
+static void ok_n(const char *text, size_t n)
+{
+    int rc = parse_n(text, n);
+
+    if (rc != 0)
+        fail_msg("unexpected error: %s", err);
+    assert_string_equal(err, "");
+}
+
+static void ok(const char *text)
+{
+    ok_n(text, strlen(text));
+}
+
+/* The parse must fail with exactly msg and leave the defaults behind. */
+static void bad_n(const char *text, size_t n, const char *msg)
+{
+    assert_int_equal(parse_n(text, n), -1);
+    assert_string_equal(err, msg);
+    assert_defaults(&cfg);
+}
+
+static void bad(const char *text, const char *msg)
+{
+    bad_n(text, strlen(text), msg);
+}
+
+/* "key " followed by n copies of ch, NUL-terminated, into buf. */
+static char *make_value_line(char *buf, const char *key, const char *prefix,
+                             char ch, size_t n)
+{
+    size_t k = strlen(key), p = strlen(prefix);
+
+    memcpy(buf, key, k);
+    buf[k] = ' ';
+    memcpy(buf + k + 1, prefix, p);
+    memset(buf + k + 1 + p, ch, n);
+    buf[k + 1 + p + n] = '\0';
+    return buf;
+}
+
+/* ------------------------------------------------------------ defaults */
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    memset(&cfg, 0x5a, sizeof(cfg));
+    config_defaults(&cfg);
+    assert_defaults(&cfg);
+}
+
+static void test_guest_only_gives_defaults(void **state)
+{
+    (void)state;
+    ok("guest \\EFI\\debian\\grubx64.efi\n");
+    assert_string_equal(cfg.guest, "\\EFI\\debian\\grubx64.efi");
+    assert_string_equal(cfg.options, "");
+    assert_false(cfg.has_options);
+    assert_int_equal(cfg.serial_port, 0x3f8);
+    assert_int_equal(cfg.on_error, ON_ERROR_BOOT);
+    assert_int_equal(cfg.log_level, CONFIG_LOG_INFO);
+}
+
+static void test_all_keys(void **state)
+{
+    (void)state;
+    ok("guest    \\EFI\\debian\\grubx64.efi     # path on the same volume, required\n"
+       "options  console=ttyS0               # LoadOptions handed to the guest\n"
+       "serial   0x2f8                       # monitor log port\n"
+       "on-error halt                        # boot | halt\n"
+       "log-level debug                      # error | warn | info | debug\n");
+    assert_string_equal(cfg.guest, "\\EFI\\debian\\grubx64.efi");
+    assert_string_equal(cfg.options, "console=ttyS0");
+    assert_true(cfg.has_options);
+    assert_int_equal(cfg.serial_port, 0x2f8);
+    assert_int_equal(cfg.on_error, ON_ERROR_HALT);
+    assert_int_equal(cfg.log_level, CONFIG_LOG_DEBUG);
+}
+
+static void test_key_order_free(void **state)
+{
+    (void)state;
+    ok("log-level warn\non-error boot\nserial none\noptions x\nguest \\a.efi\n");
+    assert_string_equal(cfg.guest, "\\a.efi");
+    assert_string_equal(cfg.options, "x");
+    assert_int_equal(cfg.serial_port, 0);
+    assert_int_equal(cfg.on_error, ON_ERROR_BOOT);
+    assert_int_equal(cfg.log_level, CONFIG_LOG_WARN);
+}
+
+static void test_parse_starts_from_defaults(void **state)
+{
+    (void)state;
+    ok("guest \\a.efi\noptions quiet\nserial none\non-error halt\nlog-level error\n");
+    /* Same struct again: nothing from the first file may survive. */
+    assert_int_equal(config_parse("guest \\b.efi\n", 13, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg.guest, "\\b.efi");
+    assert_string_equal(cfg.options, "");
+    assert_false(cfg.has_options);
+    assert_int_equal(cfg.serial_port, 0x3f8);
+    assert_int_equal(cfg.on_error, ON_ERROR_BOOT);
+    assert_int_equal(cfg.log_level, CONFIG_LOG_INFO);
+}
+
+/* ----------------------------------------------------------- each key */
+
+static void test_options_keeps_inner_spaces(void **state)
+{
+    (void)state;
+    ok("guest \\a.efi\noptions   root=/dev/sda1  ro   quiet   # comment\n");
+    assert_string_equal(cfg.options, "root=/dev/sda1  ro   quiet");
+    assert_true(cfg.has_options);
+
+    ok("guest \\a.efi\noptions a=\"b c\" 'd'\n");
+    assert_string_equal(cfg.options, "a=\"b c\" 'd'");
+}
+
+static void test_serial_values(void **state)
+{
+    static const struct { const char *v; uint16_t port; } cases[] = {
+        { "0x3f8", 0x3f8 }, { "0X2F8", 0x2f8 }, { "0x3E8", 0x3e8 },
+        { "1016", 0x3f8 }, { "1", 1 }, { "0x1", 1 }, { "0x0001", 1 },
+        { "0xFFF8", 0xfff8 }, { "0xfff8", 0xfff8 }, { "65528", 0xfff8 },
+        { "00760", 760 }, { "none", 0 },
+    };
+    char line[64];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(line, sizeof(line), "guest \\a.efi\nserial %s\n", cases[i].v);
+        ok(line);
+        assert_int_equal(cfg.serial_port, cases[i].port);
+    }
+}
+
+static void test_serial_errors(void **state)
+{
+    (void)state;
+    bad("guest \\a.efi\nserial 0xFFF9\n",
+        "lamina.conf:2: serial port '0xFFF9' out of range (1..0xfff8, or none)");
+    bad("guest \\a.efi\nserial 65529\n",
+        "lamina.conf:2: serial port '65529' out of range (1..0xfff8, or none)");
+    bad("guest \\a.efi\nserial 0x10000\n",
+        "lamina.conf:2: serial port '0x10000' out of range (1..0xfff8, or none)");
+    bad("guest \\a.efi\nserial 65536\n",
+        "lamina.conf:2: serial port '65536' out of range (1..0xfff8, or none)");
+    bad("guest \\a.efi\nserial 99999999999999999999\n",
+        "lamina.conf:2: serial port '99999999999999999999' out of range (1..0xfff8, or none)");
+    /* 2^32 + 0x3f8 and 2^64 + 0x3f8 must not wrap around to a valid port. */
+    bad("guest \\a.efi\nserial 0x1000003f8\n",
+        "lamina.conf:2: serial port '0x1000003f8' out of range (1..0xfff8, or none)");
+    bad("guest \\a.efi\nserial 0x100000000000003f8\n",
+        "lamina.conf:2: serial port '0x100000000000003f8' out of range (1..0xfff8, or none)");
+    bad("guest \\a.efi\nserial 4294968312\n",
+        "lamina.conf:2: serial port '4294968312' out of range (1..0xfff8, or none)");
+    bad("guest \\a.efi\nserial 0\n",
+        "lamina.conf:2: serial port '0' out of range (1..0xfff8, or none)");
+    bad("guest \\a.efi\nserial 0x0\n",
+        "lamina.conf:2: serial port '0x0' out of range (1..0xfff8, or none)");
+
+    bad("guest \\a.efi\nserial 0x\n",
+        "lamina.conf:2: bad serial port '0x' (expected 0x-hex, decimal or none)");
+    bad("guest \\a.efi\nserial 3f8\n",
+        "lamina.conf:2: bad serial port '3f8' (expected 0x-hex, decimal or none)");
+    bad("guest \\a.efi\nserial 0x3g8\n",
+        "lamina.conf:2: bad serial port '0x3g8' (expected 0x-hex, decimal or none)");
+    bad("guest \\a.efi\nserial -1\n",
+        "lamina.conf:2: bad serial port '-1' (expected 0x-hex, decimal or none)");
+    bad("guest \\a.efi\nserial +1016\n",
+        "lamina.conf:2: bad serial port '+1016' (expected 0x-hex, decimal or none)");
+    bad("guest \\a.efi\nserial com1\n",
+        "lamina.conf:2: bad serial port 'com1' (expected 0x-hex, decimal or none)");
+    bad("guest \\a.efi\nserial None\n",
+        "lamina.conf:2: bad serial port 'None' (expected 0x-hex, decimal or none)");
+    bad("guest \\a.efi\nserial 0x3f8 0x2f8\n",
+        "lamina.conf:2: bad serial port '0x3f8 0x2f8' (expected 0x-hex, decimal or none)");
+    /* Bad syntax wins over range, even past the saturation point. */
+    bad("guest \\a.efi\nserial 99999999999999999999z\n",
+        "lamina.conf:2: bad serial port '99999999999999999999z' (expected 0x-hex, decimal or none)");
+}
+
+static void test_on_error(void **state)
+{
+    (void)state;
+    ok("guest \\a.efi\non-error halt\n");
+    assert_int_equal(cfg.on_error, ON_ERROR_HALT);
+    ok("guest \\a.efi\non-error boot\n");
+    assert_int_equal(cfg.on_error, ON_ERROR_BOOT);
+
+    bad("guest \\a.efi\non-error reboot\n",
+        "lamina.conf:2: bad value 'reboot' for 'on-error' (expected boot or halt)");
+    bad("guest \\a.efi\non-error Halt\n",
+        "lamina.conf:2: bad value 'Halt' for 'on-error' (expected boot or halt)");
+    bad("guest \\a.efi\non-error halt now\n",
+        "lamina.conf:2: bad value 'halt now' for 'on-error' (expected boot or halt)");
+    bad("guest \\a.efi\non-error hal\n",
+        "lamina.conf:2: bad value 'hal' for 'on-error' (expected boot or halt)");
+    bad("guest \\a.efi\non-error halted\n",
+        "lamina.conf:2: bad value 'halted' for 'on-error' (expected boot or halt)");
+}
+
+static void test_log_level(void **state)
+{
+    static const char *names[] = { "error", "warn", "info", "debug" };
+    char line[64];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 4; i++) {
+        snprintf(line, sizeof(line), "guest \\a.efi\nlog-level %s\n", names[i]);
+        ok(line);
+        assert_int_equal(cfg.log_level, i);
+    }
+    bad("guest \\a.efi\nlog-level verbose\n",
+        "lamina.conf:2: bad value 'verbose' for 'log-level' (expected error, warn, info or debug)");
+    bad("guest \\a.efi\nlog-level 3\n",
+        "lamina.conf:2: bad value '3' for 'log-level' (expected error, warn, info or debug)");
+}
+
+/* --------------------------------------------------------- guest path */
+
+static void test_guest_slashes(void **state)
+{
+    (void)state;
+    ok("guest /EFI/debian/grubx64.efi\n");
+    assert_string_equal(cfg.guest, "\\EFI\\debian\\grubx64.efi");
+    ok("guest /EFI\\Boot/bootx64.efi\n");
+    assert_string_equal(cfg.guest, "\\EFI\\Boot\\bootx64.efi");
+    ok("guest \\x.efi\n");
+    assert_string_equal(cfg.guest, "\\x.efi");
+    /* Long names may hold spaces and dots; only ".." itself is refused. */
+    ok("guest \\EFI\\My Loader\\...\\..x\\x..\\.\\a.b.efi\n");
+    assert_string_equal(cfg.guest, "\\EFI\\My Loader\\...\\..x\\x..\\.\\a.b.efi");
+}
+
+static void test_guest_errors(void **state)
+{
+    (void)state;
+    bad("guest EFI\\debian\\grubx64.efi\n",
+        "lamina.conf:1: guest path must start with '\\'");
+    bad("guest fs0:\\EFI\\grubx64.efi\n",
+        "lamina.conf:1: guest path must start with '\\'");
+    bad("guest ..\\x.efi\n", "lamina.conf:1: guest path must start with '\\'");
+    bad("guest \\EFI\\..\\x.efi\n", "lamina.conf:1: guest path must not contain '..'");
+    bad("guest /EFI/../x.efi\n", "lamina.conf:1: guest path must not contain '..'");
+    bad("guest \\..\\x.efi\n", "lamina.conf:1: guest path must not contain '..'");
+    bad("guest \\EFI\\..\n", "lamina.conf:1: guest path must not contain '..'");
+    bad("guest \\EFI\\\\x.efi\n", "lamina.conf:1: guest path has an empty component");
+    bad("guest //x.efi\n", "lamina.conf:1: guest path has an empty component");
+    bad("guest \\EFI\\\n", "lamina.conf:1: guest path has an empty component");
+    bad("guest \\\n", "lamina.conf:1: guest path names no file");
+    bad("guest /\n", "lamina.conf:1: guest path names no file");
+    bad("guest \\EFI\\a:b.efi\n", "lamina.conf:1: invalid character ':' in guest path");
+    bad("guest \\EFI\\*.efi\n", "lamina.conf:1: invalid character '*' in guest path");
+    bad("guest \\EFI\\a?.efi\n", "lamina.conf:1: invalid character '?' in guest path");
+    bad("guest \\EFI\\\xc3\xa9.efi\n", "lamina.conf:1: guest path must be ASCII");
+}
+
+/* ------------------------------------------------------------ lengths */
+
+static void test_guest_length(void **state)
+{
+    char line[400];
+
+    (void)state;
+    ok(make_value_line(line, "guest", "\\", 'a', 254));    /* 255 bytes */
+    assert_int_equal(strlen(cfg.guest), 255);
+    assert_int_equal(cfg.guest[0], '\\');
+    assert_int_equal(cfg.guest[254], 'a');
+    bad(make_value_line(line, "guest", "\\", 'a', 255),    /* 256 bytes */
+        "lamina.conf:1: guest path too long (256 bytes, max 255)");
+}
+
+static void test_options_length(void **state)
+{
+    char line[700];
+    char text[800];
+
+    (void)state;
+    snprintf(text, sizeof(text), "guest \\a.efi\n%s\n",
+             make_value_line(line, "options", "", 'o', 511));
+    ok(text);
+    assert_int_equal(strlen(cfg.options), 511);
+    assert_int_equal(cfg.options[510], 'o');
+
+    snprintf(text, sizeof(text), "guest \\a.efi\n%s\n",
+             make_value_line(line, "options", "", 'o', 512));
+    bad(text, "lamina.conf:2: options too long (512 bytes, max 511)");
+}
+
+static void test_line_length(void **state)
+{
+    char text[1200];
+    size_t n;
+
+    (void)state;
+    /* "guest \a.efi #" + padding: the comment counts toward the limit. */
+    n = (size_t)sprintf(text, "guest \\a.efi #");
+    memset(text + n, 'c', 1023 - n);
+    strcpy(text + 1023, "\n");
+    ok(text);
+    assert_string_equal(cfg.guest, "\\a.efi");
+
+    /* The same with CRLF: the line end is not part of the line. */
+    strcpy(text + 1023, "\r\n");
+    ok(text);
+
+    /* Without a final newline. */
+    text[1023] = '\0';
+    ok(text);
+
+    /* One byte more. */
+    text[1023] = 'c';
+    strcpy(text + 1024, "\n");
+    bad(text, "lamina.conf:1: line too long (1024 bytes, max 1023)");
+
+    /* A long comment-only line on line 2. */
+    n = (size_t)sprintf(text, "guest \\a.efi\n");
+    memset(text + n, '#', 1100);
+    text[n + 1100] = '\0';
+    bad(text, "lamina.conf:2: line too long (1100 bytes, max 1023)");
+}
+
+/* ------------------------------------------- comments, CRLF, tabs, EOF */
+
+static void test_comments_everywhere(void **state)
+{
+    (void)state;
+    ok("# lamina.conf\n"
+       "#guest \\wrong.efi\n"
+       "\n"
+       "   # indented comment\n"
+       "\t\t#tabbed comment\n"
+       "   \t  \n"
+       "guest \\EFI\\x.efi# glued comment\n"
+       "options a b #c # d\n"
+       "serial 0x2f8 #\n"
+       "on-error halt## two\n"
+       "log-level warn\t# tab before\n"
+       "# caf\xc3\xa9: UTF-8 in a comment is fine\n"
+       "#");
+    assert_string_equal(cfg.guest, "\\EFI\\x.efi");
+    assert_string_equal(cfg.options, "a b");
+    assert_int_equal(cfg.serial_port, 0x2f8);
+    assert_int_equal(cfg.on_error, ON_ERROR_HALT);
+    assert_int_equal(cfg.log_level, CONFIG_LOG_WARN);
+}
+
+static void test_crlf(void **state)
+{
+    (void)state;
+    ok("# comment\r\n"
+       "guest \\EFI\\x.efi\r\n"
+       "\r\n"
+       "options quiet splash\r\n"
+       "serial 760 # c\r\n"
+       "on-error halt\r\n"
+       "log-level error\r\n");
+    assert_string_equal(cfg.guest, "\\EFI\\x.efi");
+    assert_string_equal(cfg.options, "quiet splash");
+    assert_int_equal(cfg.serial_port, 760);
+    assert_int_equal(cfg.on_error, ON_ERROR_HALT);
+    assert_int_equal(cfg.log_level, CONFIG_LOG_ERROR);
+
+    /* Mixed line ends, and CR before end of file. */
+    ok("guest \\x.efi\r\noptions a\r");
+    assert_string_equal(cfg.guest, "\\x.efi");
+    assert_string_equal(cfg.options, "a");
+
+    /* Line numbers count CRLF lines. */
+    bad("\r\n# c\r\nguest \\x.efi\r\nbogus 1\r\n",
+        "lamina.conf:4: unknown key 'bogus'");
+}
+
+static void test_tabs(void **state)
+{
+    (void)state;
+    ok("\tguest\t\t\\EFI\\x.efi\t\n"
+       "options\tconsole=ttyS0\tquiet \t\n"
+       "serial\t\t0x3f8\n"
+       "\ton-error\thalt\t# c\n"
+       "log-level\tdebug\n");
+    assert_string_equal(cfg.guest, "\\EFI\\x.efi");
+    assert_string_equal(cfg.options, "console=ttyS0 quiet");
+    assert_int_equal(cfg.serial_port, 0x3f8);
+    assert_int_equal(cfg.on_error, ON_ERROR_HALT);
+    assert_int_equal(cfg.log_level, CONFIG_LOG_DEBUG);
+}
+
+static void test_no_final_newline(void **state)
+{
+    (void)state;
+    ok("guest \\x.efi");
+    assert_string_equal(cfg.guest, "\\x.efi");
+    ok("guest \\x.efi\noptions a b");
+    assert_string_equal(cfg.options, "a b");
+    ok("guest \\x.efi\non-error halt # c");
+    assert_int_equal(cfg.on_error, ON_ERROR_HALT);
+    bad("guest \\x.efi\nfoo", "lamina.conf:2: unknown key 'foo'");
+}
+
+/* -------------------------------------------------------------- errors */
+
+static void test_unknown_key(void **state)
+{
+    (void)state;
+    bad("guest \\a.efi\n# c\nfoo bar\n", "lamina.conf:3: unknown key 'foo'");
+    bad("foo\nguest \\a.efi\n", "lamina.conf:1: unknown key 'foo'");
+    bad("Guest \\a.efi\n", "lamina.conf:1: unknown key 'Guest'");
+    bad("guest=\\a.efi\n", "lamina.conf:1: unknown key 'guest=\\a.efi'");
+    bad("guest \\a.efi\nio 0x80\n", "lamina.conf:2: unknown key 'io'");
+    bad("guest \\a.efi\nguest2 x\n", "lamina.conf:2: unknown key 'guest2'");
+    bad("guest \\a.efi\nguests x\n", "lamina.conf:2: unknown key 'guests'");
+    bad("gues \\a.efi\n", "lamina.conf:1: unknown key 'gues'");
+    bad("caf\xc3\xa9 1\n", "lamina.conf:1: unknown key 'caf?" "?'");
+    /* A long key is cut in the message. */
+    bad("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa x\n",
+        "lamina.conf:1: unknown key 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'");
+}
+
+static void test_duplicate_key(void **state)
+{
+    (void)state;
+    bad("guest \\a.efi\nguest \\b.efi\n",
+        "lamina.conf:2: duplicate key 'guest' (first set on line 1)");
+    bad("guest \\a.efi\n\noptions a\n# c\noptions a\n",
+        "lamina.conf:5: duplicate key 'options' (first set on line 3)");
+    bad("guest \\a.efi\nserial none\nserial none\n",
+        "lamina.conf:3: duplicate key 'serial' (first set on line 2)");
+    bad("on-error boot\nguest \\a.efi\non-error halt\n",
+        "lamina.conf:3: duplicate key 'on-error' (first set on line 1)");
+    bad("guest \\a.efi\nlog-level info\nlog-level info\n",
+        "lamina.conf:3: duplicate key 'log-level' (first set on line 2)");
+}
+
+static void test_missing_value(void **state)
+{
+    (void)state;
+    bad("guest\n", "lamina.conf:1: missing value for 'guest'");
+    bad("guest   \t \n", "lamina.conf:1: missing value for 'guest'");
+    bad("guest # no value\n", "lamina.conf:1: missing value for 'guest'");
+    bad("guest#\n", "lamina.conf:1: missing value for 'guest'");
+    bad("guest \\a.efi\noptions\n", "lamina.conf:2: missing value for 'options'");
+    bad("guest \\a.efi\noptions  # c\n", "lamina.conf:2: missing value for 'options'");
+    bad("guest \\a.efi\nserial\r\n", "lamina.conf:2: missing value for 'serial'");
+    bad("guest \\a.efi\non-error", "lamina.conf:2: missing value for 'on-error'");
+    bad("guest \\a.efi\nlog-level\t\n", "lamina.conf:2: missing value for 'log-level'");
+}
+
+static void test_missing_guest(void **state)
+{
+    (void)state;
+    bad("", "lamina.conf: missing required key 'guest'");
+    bad("\n\n\n", "lamina.conf: missing required key 'guest'");
+    bad("# only a comment\n", "lamina.conf: missing required key 'guest'");
+    bad("options quiet\nserial none\n", "lamina.conf: missing required key 'guest'");
+    bad("\xef\xbb\xbf", "lamina.conf: missing required key 'guest'");
+
+    memset(err, 'X', sizeof(err));
+    assert_int_equal(config_parse(NULL, 0, &cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "lamina.conf: missing required key 'guest'");
+    assert_defaults(&cfg);
+}
+
+static void test_nul_byte(void **state)
+{
+    static const char in_value[] = "guest \\a.efi\noptions a\0b\n";
+    static const char in_comment[] = "guest \\a.efi\n\n# x\0y\n";
+    static const char at_end[] = "guest \\a.efi\n\0";
+    static const char utf16le[] = "g\0u\0e\0s\0t\0 \0\\\0a\0\n\0";
+
+    (void)state;
+    bad_n(in_value, sizeof(in_value) - 1,
+          "lamina.conf:2: NUL byte in file (UTF-16? save it as ASCII or UTF-8)");
+    bad_n(in_comment, sizeof(in_comment) - 1,
+          "lamina.conf:3: NUL byte in file (UTF-16? save it as ASCII or UTF-8)");
+    bad_n(at_end, sizeof(at_end) - 1,
+          "lamina.conf:2: NUL byte in file (UTF-16? save it as ASCII or UTF-8)");
+    bad_n(utf16le, sizeof(utf16le) - 1,
+          "lamina.conf:1: NUL byte in file (UTF-16? save it as ASCII or UTF-8)");
+    /* The NUL check comes before the length check. */
+    {
+        char text[1100];
+
+        memset(text, 'a', sizeof(text));
+        text[1050] = '\0';
+        bad_n(text, sizeof(text),
+              "lamina.conf:1: NUL byte in file (UTF-16? save it as ASCII or UTF-8)");
+    }
+}
+
+static void test_byte_order_marks(void **state)
+{
+    static const char le[] = "\xff\xfeg\0u\0e\0s\0t\0";
+    static const char be[] = "\xfe\xff\0g\0u\0e\0s\0t";
+
+    (void)state;
+    bad_n(le, sizeof(le) - 1,
+          "lamina.conf: file is UTF-16 (byte order mark); save it as ASCII or UTF-8");
+    bad_n(be, sizeof(be) - 1,
+          "lamina.conf: file is UTF-16 (byte order mark); save it as ASCII or UTF-8");
+    /* A UTF-8 BOM is skipped. */
+    ok("\xef\xbb\xbfguest \\a.efi\n");
+    assert_string_equal(cfg.guest, "\\a.efi");
+    /* ... only at the very start. */
+    bad("guest \\a.efi\n\xef\xbb\xbfserial none\n",
+        "lamina.conf:2: unknown key '???serial'");
+}
+
+static void test_control_characters(void **state)
+{
+    (void)state;
+    bad("guest \\a.efi\noptions a\vb\n", "lamina.conf:2: control character 0x0b");
+    bad("guest \\a.efi\roptions a\n", "lamina.conf:1: control character 0x0d");
+    bad("guest \\a.efi\r\r\n", "lamina.conf:1: control character 0x0d");
+    bad("guest \\a.efi # \x1b[31m\n", "lamina.conf:1: control character 0x1b");
+    bad("guest \\a.efi\n\x7f\n", "lamina.conf:2: control character 0x7f");
+}
+
+static void test_non_ascii_options(void **state)
+{
+    (void)state;
+    bad("guest \\a.efi\noptions caf\xc3\xa9\n", "lamina.conf:2: options must be ASCII");
+}
+
+static void test_first_error_wins(void **state)
+{
+    (void)state;
+    /* Line 2 is wrong, line 3 too: only line 2 is reported, and the good
+     * values parsed before it are not left in the struct. */
+    bad("options quiet\nserial 0x10000\nfoo\n",
+        "lamina.conf:2: serial port '0x10000' out of range (1..0xfff8, or none)");
+    bad("guest \\a.efi\non-error halt\nlog-level loud\nguest \\b.efi\n",
+        "lamina.conf:3: bad value 'loud' for 'log-level' (expected error, warn, info or debug)");
+}
+
+/* ------------------------------------------------------- error buffer */
+
+static void test_error_buffer(void **state)
+{
+    char small[10];
+    char one[1];
+    char untouched[4] = "abc";
+
+    (void)state;
+    /* Truncated, still NUL-terminated. */
+    memset(small, 'X', sizeof(small));
+    assert_int_equal(config_parse("foo 1\n", 6, &cfg, small, sizeof(small)), -1);
+    assert_string_equal(small, "lamina.co");
+
+    one[0] = 'X';
+    assert_int_equal(config_parse("foo 1\n", 6, &cfg, one, sizeof(one)), -1);
+    assert_int_equal(one[0], '\0');
+
+    assert_int_equal(config_parse("foo 1\n", 6, &cfg, untouched, 0), -1);
+    assert_string_equal(untouched, "abc");
+
+    assert_int_equal(config_parse("foo 1\n", 6, &cfg, NULL, 100), -1);
+    assert_int_equal(config_parse("guest \\a.efi", 12, &cfg, NULL, 0), 0);
+    assert_string_equal(cfg.guest, "\\a.efi");
+
+    /* Success clears a stale message. */
+    strcpy(err, "stale");
+    assert_int_equal(config_parse("guest \\a.efi", 12, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+
+    /* No config structure. */
+    assert_int_equal(config_parse("guest \\a.efi", 12, NULL, err, sizeof(err)), -1);
+    assert_string_equal(err, "lamina.conf: no config structure");
+}
+
+/* The length argument, not a NUL, ends the text. */
+static void test_length_bounds_text(void **state)
+{
+    (void)state;
+    assert_int_equal(config_parse("guest \\a.efi\nfoo 1\n", 13, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg.guest, "\\a.efi");
+    assert_int_equal(config_parse("guest \\a.efi\nfoo 1\n", 8, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg.guest, "\\a");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_guest_only_gives_defaults),
+        cmocka_unit_test(test_all_keys),
+        cmocka_unit_test(test_key_order_free),
+        cmocka_unit_test(test_parse_starts_from_defaults),
+        cmocka_unit_test(test_options_keeps_inner_spaces),
+        cmocka_unit_test(test_serial_values),
+        cmocka_unit_test(test_serial_errors),
+        cmocka_unit_test(test_on_error),
+        cmocka_unit_test(test_log_level),
+        cmocka_unit_test(test_guest_slashes),
+        cmocka_unit_test(test_guest_errors),
+        cmocka_unit_test(test_guest_length),
+        cmocka_unit_test(test_options_length),
+        cmocka_unit_test(test_line_length),
+        cmocka_unit_test(test_comments_everywhere),
+        cmocka_unit_test(test_crlf),
+        cmocka_unit_test(test_tabs),
+        cmocka_unit_test(test_no_final_newline),
+        cmocka_unit_test(test_unknown_key),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_missing_value),
+        cmocka_unit_test(test_missing_guest),
+        cmocka_unit_test(test_nul_byte),
+        cmocka_unit_test(test_byte_order_marks),
+        cmocka_unit_test(test_control_characters),
+        cmocka_unit_test(test_non_ascii_options),
+        cmocka_unit_test(test_first_error_wins),
+        cmocka_unit_test(test_error_buffer),
+        cmocka_unit_test(test_length_bounds_text),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,2 @@
+UNIT_TESTS += test_xsetbv
+test_xsetbv_SRCS := core/xsetbv.c

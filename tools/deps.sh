@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Make sure the Debian packages Lamina builds and tests with are installed.
+# As root: installs what is missing with apt-get. Otherwise: prints the command.
+set -euo pipefail
+pkgs=(gcc make binutils gnu-efi newlib-source ovmf qemu-system-x86 bochs bochsbios
+      mtools dosfstools vgabios libcmocka-dev clang llvm xz-utils python3)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "lamina: missing Debian packages: ${missing[*]}" >&2
+    echo "lamina: install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+echo "lamina: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,524 @@
+/* VM-exit dispatch: one handler per basic exit reason (SDM 3C appendix C).
+ * Exit reasons without a handler are unexpected: the guest state is logged and
+ * that CPU stops. Nothing here allocates or calls stdio. */
+#include <stdio.h>
+#include <string.h>
+#include "core/arch.h"
+#include "core/cpuid.h"
+#include "core/log.h"
+#include "core/monitor.h"
+#include "core/xsetbv.h"
+#include "vmx/init_state.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+
+#define INTR_INFO_VALID       INTR_INFO_VALID_MASK
+#define INTR_INFO_DELIVER_ERR INTR_INFO_DELIVER_CODE_MASK
+#define INTR_TYPE_NMI         INTR_TYPE_NMI_INTR
+#define INTR_TYPE_HW_EXC      INTR_TYPE_HARD_EXCEPTION
+#define VECTOR_UD 6
+#define VECTOR_GP 13
+#define ACTIVITY_ACTIVE        0
+#define ACTIVITY_WAIT_FOR_SIPI 3
+#define INTERRUPTIBILITY_NMI   (1u << 3)
+
+struct exit_ctx {
+    struct percpu *pc;
+    struct guest_regs *r;
+    uint32_t reason;          /* basic exit reason */
+    uint64_t qual;
+    bool injected;            /* an event is set up for the next VM entry */
+};
+
+_Static_assert(sizeof(struct guest_regs) == sizeof(((struct init_state *)0)->gpr), "gpr layout");
+
+typedef void (*exit_handler)(struct exit_ctx *x);
+
+static void skip_instruction(void)
+{
+    vmwrite(GUEST_RIP, vmread(GUEST_RIP) + vmread(VM_EXIT_INSTRUCTION_LEN));
+    /* An emulated instruction ends blocking by STI / MOV SS (SDM 3C 25.1.3). */
+    uint64_t intr = vmread(GUEST_INTERRUPTIBILITY_INFO);
+    if (intr & 3)
+        vmwrite(GUEST_INTERRUPTIBILITY_INFO, intr & ~3ull);
+}
+
+static void inject_exception(struct exit_ctx *x, unsigned vector, bool has_error, uint32_t error)
+{
+    uint32_t info = INTR_INFO_VALID | INTR_TYPE_HW_EXC | vector;
+    if (has_error) {
+        info |= INTR_INFO_DELIVER_ERR;
+        vmwrite(VM_ENTRY_EXCEPTION_ERROR_CODE, error);
+    }
+    vmwrite(VM_ENTRY_INTR_INFO_FIELD, info);
+    x->injected = true;
+}
+
+static void inject_ud(struct exit_ctx *x) { inject_exception(x, VECTOR_UD, false, 0); }
+static void inject_gp(struct exit_ctx *x) { inject_exception(x, VECTOR_GP, true, 0); }
+
+static unsigned guest_cpl(void)
+{
+    return (vmread(GUEST_SS_AR_BYTES) >> 5) & 3;
+}
+
+static const char *const seg_names[] = { "es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr" };
+
+/* Everything a developer needs to understand why a guest was stopped. */
+static void dump_guest(struct exit_ctx *x)
+{
+    char b[200];
+    struct guest_regs *r = x->r;
+    sniprintf(b, sizeof(b), "  exit reason 0x%lx qualification 0x%lx gpa 0x%lx linear 0x%lx\n",
+              vmread(VM_EXIT_REASON), x->qual, vmread(GUEST_PHYSICAL_ADDRESS),
+              vmread(GUEST_LINEAR_ADDRESS));
+    log_raw(b);
+    sniprintf(b, sizeof(b), "  rip %016lx rsp %016lx rflags %016lx insn-len %lu\n",
+              vmread(GUEST_RIP), vmread(GUEST_RSP), vmread(GUEST_RFLAGS),
+              vmread(VM_EXIT_INSTRUCTION_LEN));
+    log_raw(b);
+    sniprintf(b, sizeof(b), "  rax %016lx rbx %016lx rcx %016lx rdx %016lx\n",
+              r->rax, r->rbx, r->rcx, r->rdx);
+    log_raw(b);
+    sniprintf(b, sizeof(b), "  rsi %016lx rdi %016lx rbp %016lx r8  %016lx\n",
+              r->rsi, r->rdi, r->rbp, r->r8);
+    log_raw(b);
+    sniprintf(b, sizeof(b), "  r9  %016lx r10 %016lx r11 %016lx r12 %016lx\n",
+              r->r9, r->r10, r->r11, r->r12);
+    log_raw(b);
+    sniprintf(b, sizeof(b), "  r13 %016lx r14 %016lx r15 %016lx\n", r->r13, r->r14, r->r15);
+    log_raw(b);
+    sniprintf(b, sizeof(b), "  cr0 %016lx (shadow %lx) cr3 %016lx cr4 %016lx (shadow %lx)\n",
+              vmread(GUEST_CR0), vmread(CR0_READ_SHADOW), vmread(GUEST_CR3),
+              vmread(GUEST_CR4), vmread(CR4_READ_SHADOW));
+    log_raw(b);
+    sniprintf(b, sizeof(b), "  efer %lx pat %lx entry-ctl %lx activity %lu interruptibility %lx\n",
+              vmread(GUEST_IA32_EFER), vmread(GUEST_IA32_PAT), vmread(VM_ENTRY_CONTROLS),
+              vmread(GUEST_ACTIVITY_STATE), vmread(GUEST_INTERRUPTIBILITY_INFO));
+    log_raw(b);
+    for (int i = 0; i < 8; i++) {
+        sniprintf(b, sizeof(b), "  %-4s sel %04lx base %016lx limit %08lx ar %05lx\n",
+                  seg_names[i], vmread(GUEST_ES_SELECTOR + 2 * i), vmread(GUEST_ES_BASE + 2 * i),
+                  vmread(GUEST_ES_LIMIT + 2 * i), vmread(GUEST_ES_AR_BYTES + 2 * i));
+        log_raw(b);
+    }
+    sniprintf(b, sizeof(b), "  gdtr %016lx/%04lx idtr %016lx/%04lx idt-vectoring %lx exit-intr %lx\n",
+              vmread(GUEST_GDTR_BASE), vmread(GUEST_GDTR_LIMIT), vmread(GUEST_IDTR_BASE),
+              vmread(GUEST_IDTR_LIMIT), vmread(IDT_VECTORING_INFO_FIELD), vmread(VM_EXIT_INTR_INFO));
+    log_raw(b);
+}
+
+/* Stop this guest CPU for good: log why, then halt in VMX root. */
+static void __attribute__((noreturn)) stop_guest(struct exit_ctx *x, const char *why)
+{
+    struct percpu *pc = x->pc;
+    pc->stopped = true;
+    log_error("cpu %u: %s; guest stopped on this CPU", pc->index, why);
+    dump_guest(x);
+    halt_forever();
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static void handle_cpuid(struct exit_ctx *x)
+{
+    struct guest_regs *r = x->r;
+    uint32_t leaf = (uint32_t)r->rax, sub = (uint32_t)r->rcx;
+    uint32_t v[4];
+    cpuid(leaf, sub, v);
+    struct cpuid_regs c = { v[0], v[1], v[2], v[3] };
+    cpuid_filter(leaf, sub, &c, false);
+    cpuid_fix_osxsave(&c, leaf, sub, vmread(GUEST_CR4));
+    r->rax = c.eax;
+    r->rbx = c.ebx;
+    r->rcx = c.ecx;
+    r->rdx = c.edx;
+    skip_instruction();
+}
+
+static void handle_xsetbv(struct exit_ctx *x)
+{
+    struct guest_regs *r = x->r;
+    uint64_t value = (r->rdx << 32) | (uint32_t)r->rax;
+    bool osxsave = vmread(GUEST_CR4) & CR4_OSXSAVE;
+    switch (xsetbv_check((uint32_t)r->rcx, value, mon.xcr0_supported, osxsave, guest_cpl())) {
+    case XSETBV_OK:
+        __asm__ volatile("xsetbv" :: "c"((uint32_t)r->rcx), "a"((uint32_t)value),
+                         "d"((uint32_t)(value >> 32)));
+        skip_instruction();
+        break;
+    case XSETBV_UD:
+        inject_ud(x);
+        break;
+    default:
+        inject_gp(x);
+        break;
+    }
+}
+
+/* INVD would discard the monitor's dirty cache lines too: write them back instead. */
+static void handle_invd(struct exit_ctx *x)
+{
+    (void)x;
+    __asm__ volatile("wbinvd" ::: "memory");
+    skip_instruction();
+}
+
+/* GETSEC, and VMX instructions: the guest sees a CPU without SMX and VMX. */
+static void handle_ud(struct exit_ctx *x)
+{
+    inject_ud(x);
+}
+
+static void __attribute__((noreturn)) devirtualize(struct exit_ctx *x)
+{
+    struct devirt_ctx c;
+    memset(&c, 0, sizeof(c));
+    c.rip = vmread(GUEST_RIP) + vmread(VM_EXIT_INSTRUCTION_LEN);
+    c.cs = vmread(GUEST_CS_SELECTOR);
+    c.rflags = vmread(GUEST_RFLAGS);
+    c.rsp = vmread(GUEST_RSP);
+    c.ss = vmread(GUEST_SS_SELECTOR);
+    c.cr3 = vmread(GUEST_CR3);
+    c.cr4 = vmread(GUEST_CR4) & ~CR4_VMXE;
+    c.ds = vmread(GUEST_DS_SELECTOR);
+    c.es = vmread(GUEST_ES_SELECTOR);
+    c.fs = vmread(GUEST_FS_SELECTOR);
+    c.gs = vmread(GUEST_GS_SELECTOR);
+    c.fs_base = vmread(GUEST_FS_BASE);
+    c.gs_base = vmread(GUEST_GS_BASE);
+    c.gdtr_limit = (uint16_t)vmread(GUEST_GDTR_LIMIT);
+    c.gdtr_base = vmread(GUEST_GDTR_BASE);
+    c.idtr_limit = (uint16_t)vmread(GUEST_IDTR_LIMIT);
+    c.idtr_base = vmread(GUEST_IDTR_BASE);
+    c.regs = *x->r;
+    c.regs.rax = 0;
+    x->pc->in_vmx = false;
+    mon.bi->report->cpu[x->pc->index].state = CPU_STATE_DEVIRT;
+    __atomic_sub_fetch(&mon.cpus_virtualized, 1, __ATOMIC_SEQ_CST);
+    log_info("cpu %u: left VMX operation at the loader's request", x->pc->index);
+    vmclear((uint64_t)(uintptr_t)x->pc->vmcs);
+    vmx_devirt_jump(&c);
+}
+
+/* VMCALL: the loader's calls (with its secret, ring 0, before the seal);
+ * anything else raises #UD as on a processor without VMX. */
+static void handle_vmcall(struct exit_ctx *x)
+{
+    struct guest_regs *r = x->r;
+    if (!mon.sealed && r->rbx == mon.bi->loader_secret && guest_cpl() == 0) {
+        if (r->rax == LAMINA_VMCALL_DEVIRT)
+            devirtualize(x);
+        if (r->rax == LAMINA_VMCALL_SEAL) {
+            monitor_seal();
+            r->rax = 0;
+            skip_instruction();
+            return;
+        }
+    }
+    inject_ud(x);
+}
+
+static bool is_vmx_msr(uint32_t msr)
+{
+    return msr >= MSR_IA32_VMX_BASIC && msr <= MSR_IA32_VMX_LAST;
+}
+
+static void handle_rdmsr(struct exit_ctx *x)
+{
+    struct guest_regs *r = x->r;
+    uint32_t msr = (uint32_t)r->rcx;
+    uint64_t v;
+    if (is_vmx_msr(msr) || rdmsr_safe(msr, &v) != 0) {
+        inject_gp(x);
+        return;
+    }
+    /* As on a CPU without VMX: the VMX enable bits read as clear. */
+    if (msr == MSR_IA32_FEATURE_CONTROL)
+        v &= ~(FEATURE_CONTROL_VMX_IN_SMX | FEATURE_CONTROL_VMX_OUT_SMX);
+    r->rax = (uint32_t)v;
+    r->rdx = v >> 32;
+    skip_instruction();
+}
+
+static void handle_wrmsr(struct exit_ctx *x)
+{
+    struct guest_regs *r = x->r;
+    uint32_t msr = (uint32_t)r->rcx;
+    uint64_t v = (r->rdx << 32) | (uint32_t)r->rax;
+    /* IA32_FEATURE_CONTROL is locked (writes #GP on hardware); VMX MSRs are read-only. */
+    if (msr == MSR_IA32_FEATURE_CONTROL || is_vmx_msr(msr) || wrmsr_safe(msr, v) != 0) {
+        inject_gp(x);
+        return;
+    }
+    skip_instruction();
+}
+
+static uint64_t *gpr(struct guest_regs *r, unsigned n)
+{
+    /* SDM 3C table 28-3 register numbering matches struct guest_regs order;
+     * RSP (4) is in the VMCS and handled by the callers. */
+    return &((uint64_t *)r)[n];
+}
+
+static uint64_t read_gpr(struct guest_regs *r, unsigned n)
+{
+    return n == 4 ? vmread(GUEST_RSP) : *gpr(r, n);
+}
+
+static void flush_guest_tlb(struct percpu *pc)
+{
+    invvpid(INVVPID_SINGLE_CONTEXT, (uint16_t)pc->vpid);
+}
+
+/* A MOV to CR0 that touched a host-owned bit: apply it as hardware would. */
+static void write_guest_cr0(struct exit_ctx *x, uint64_t v)
+{
+    if ((v >> 32) || ((v & CR0_PG) && !(v & CR0_PE)) || ((v & CR0_NW) && !(v & CR0_CD))) {
+        inject_gp(x);
+        return;
+    }
+    uint64_t old = vmread(CR0_READ_SHADOW);
+    uint64_t efer = vmread(GUEST_IA32_EFER);
+    uint64_t entry = vmread(VM_ENTRY_CONTROLS);
+    /* SDM 3A 10.8.5: setting PG with EFER.LME activates IA-32e mode. */
+    if ((v & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME)) {
+        efer |= EFER_LMA;
+        entry |= VM_ENTRY_IA32E_MODE;
+    } else if (!(v & CR0_PG) && (old & CR0_PG)) {
+        efer &= ~EFER_LMA;
+        entry &= ~VM_ENTRY_IA32E_MODE;
+    }
+    vmwrite(GUEST_IA32_EFER, efer);
+    vmwrite(VM_ENTRY_CONTROLS, entry);
+    vmwrite(CR0_READ_SHADOW, v);
+    vmwrite(GUEST_CR0, vmx_fix_cr0(&mon.caps, v, true));
+    flush_guest_tlb(x->pc);
+    skip_instruction();
+}
+
+static void write_guest_cr4(struct exit_ctx *x, uint64_t v)
+{
+    /* The guest sees no VMX, so CR4.VMXE is reserved to it; so are bits the CPU lacks. */
+    if ((v & CR4_VMXE) || (v & ~mon.caps.cr4_fixed1)) {
+        inject_gp(x);
+        return;
+    }
+    vmwrite(CR4_READ_SHADOW, v);
+    vmwrite(GUEST_CR4, vmx_fix_cr4(&mon.caps, v) | CR4_VMXE);
+    flush_guest_tlb(x->pc);
+    skip_instruction();
+}
+
+/* SDM 3C 28.2.1 table 28-3: exit qualification for control-register accesses. */
+static void handle_cr_access(struct exit_ctx *x)
+{
+    unsigned cr = x->qual & 0xf, type = (x->qual >> 4) & 3, reg = (x->qual >> 8) & 0xf;
+    if (type == 0 && cr == 0) {
+        write_guest_cr0(x, read_gpr(x->r, reg));
+    } else if (type == 0 && cr == 4) {
+        write_guest_cr4(x, read_gpr(x->r, reg));
+    } else if (type == 3) {
+        /* LMSW loads CR0 bits 3:0 but cannot clear PE (SDM 2A LMSW). */
+        uint64_t src = (x->qual >> 16) & 0xf, old = vmread(CR0_READ_SHADOW);
+        write_guest_cr0(x, (old & ~0xeull) | (src & 0xe) | ((old | src) & 1));
+    } else {
+        stop_guest(x, "unexpected control-register access exit");
+    }
+}
+
+/* INIT in VMX non-root exits (SDM 3C 26.2): put the guest CPU into the
+ * architectural INIT state and let it wait for a SIPI. */
+static void handle_init(struct exit_ctx *x)
+{
+    if (x->pc->sipi_fresh) {
+        log_debug("cpu %u: INIT exit right after SIPI, before any instruction: ignored", x->pc->index);
+        vmwrite(GUEST_INTERRUPTIBILITY_INFO, 0);
+        return;
+    }
+    uint32_t v[4];
+    cpuid(1, 0, v);
+    struct init_state st;
+    init_state_build(&st, &mon.caps, v[0], true);
+    for (unsigned i = 0; i < st.nvmcs; i++)
+        vmwrite(st.vmcs[i].field, st.vmcs[i].value);
+    /* Registers the VMCS does not hold are the guest's own in VMX root too. */
+    memcpy(x->r, st.gpr, sizeof(*x->r));
+    write_cr2(st.cr2);
+    __asm__ volatile("mov %0, %%dr0; mov %0, %%dr1; mov %0, %%dr2; mov %0, %%dr3; mov %1, %%dr6"
+                     :: "r"(st.dr[0]), "r"(st.dr6));
+    /* INIT leaves IA-32e mode (EFER = 0 in the INIT state). */
+    vmwrite(VM_ENTRY_CONTROLS, vmread(VM_ENTRY_CONTROLS) & ~(uint64_t)VM_ENTRY_IA32E_MODE);
+    vmwrite(VM_ENTRY_INTR_INFO_FIELD, 0);
+    x->injected = true;     /* nothing from before the INIT is delivered */
+    x->pc->nmi_pending = false;
+    x->pc->trace_budget = 64;      /* log level debug: trace the restart */
+    flush_guest_tlb(x->pc);
+}
+
+static void handle_sipi(struct exit_ctx *x)
+{
+    struct vmcs_field_value f[INIT_SIPI_FIELDS];
+    unsigned n = init_sipi_fields((uint8_t)(x->qual & 0xff), f);
+    for (unsigned i = 0; i < n; i++)
+        vmwrite(f[i].field, f[i].value);
+    /* The processor may save blocking bits at the SIPI exit (Bochs reports
+     * SMI and NMI blocking); a CPU starting at the SIPI vector has none. */
+    vmwrite(GUEST_INTERRUPTIBILITY_INFO, 0);
+    vmwrite(GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+    x->pc->sipi_fresh = true;
+}
+
+static void handle_triple_fault(struct exit_ctx *x)
+{
+    stop_guest(x, "triple fault in the guest");
+}
+
+/* Guest access to monitor memory: log it, let the one instruction complete
+ * against a zeroed sink page, and restore the hole after it (monitor trap flag). */
+static struct log_ratelimit ept_rl = { .burst = 16 };
+
+static void handle_ept_violation(struct exit_ctx *x)
+{
+    struct percpu *pc = x->pc;
+    uint64_t gpa = vmread(GUEST_PHYSICAL_ADDRESS);
+    if (!monitor_owns(gpa))
+        stop_guest(x, "EPT violation outside monitor memory");
+
+    uint32_t suppressed;
+    if (log_ratelimit_pass(&ept_rl, &suppressed)) {
+        const char *what = (x->qual & 2) ? "write" : (x->qual & 4) ? "fetch" : "read";
+        log_warn("cpu %u: guest %s of monitor memory at gpa 0x%lx (rip 0x%lx) denied%s",
+                 pc->index, what, gpa, vmread(GUEST_RIP),
+                 suppressed ? " (more suppressed)" : "");
+    }
+    if (pc->nredirect == MAX_REDIRECTS)
+        stop_guest(x, "too many monitor pages touched by one instruction");
+    uint64_t page = gpa & ~0xfffull;
+    ept_set_page(mon.ept_root, page, (uint64_t)(uintptr_t)mon.sink_page, EPT_RWX);
+    invept(INVEPT_SINGLE_CONTEXT, mon.eptp);
+    /* Without the monitor trap flag the page stays on the sink: still no
+     * monitor data reachable, only later accesses go unlogged. */
+    if (!mon.has_mtf)
+        return;
+    pc->redirect_gpa[pc->nredirect++] = page;
+    vmwrite(CPU_BASED_VM_EXEC_CONTROL, vmread(CPU_BASED_VM_EXEC_CONTROL) | CPU_BASED_MONITOR_TRAP_FLAG);
+}
+
+static void handle_mtf(struct exit_ctx *x)
+{
+    struct percpu *pc = x->pc;
+    for (uint32_t i = 0; i < pc->nredirect; i++)
+        ept_set_page(mon.ept_root, pc->redirect_gpa[i], 0, 0);
+    pc->nredirect = 0;
+    invept(INVEPT_SINGLE_CONTEXT, mon.eptp);
+    memset(mon.sink_page, 0, 4096);
+    vmwrite(CPU_BASED_VM_EXEC_CONTROL, vmread(CPU_BASED_VM_EXEC_CONTROL) & ~(uint64_t)CPU_BASED_MONITOR_TRAP_FLAG);
+}
+
+static void handle_ept_misconfig(struct exit_ctx *x)
+{
+    stop_guest(x, "EPT misconfiguration (a bug in the monitor's EPT)");
+}
+
+static const exit_handler handlers[] = {
+    [EXIT_REASON_TRIPLE_FAULT] = handle_triple_fault,
+    [EXIT_REASON_INIT_SIGNAL] = handle_init,
+    [EXIT_REASON_SIPI_SIGNAL] = handle_sipi,
+    [EXIT_REASON_CPUID] = handle_cpuid,
+    [EXIT_REASON_GETSEC] = handle_ud,
+    [EXIT_REASON_INVD] = handle_invd,
+    [EXIT_REASON_VMCALL] = handle_vmcall,
+    [EXIT_REASON_VMCLEAR] = handle_ud,
+    [EXIT_REASON_VMLAUNCH] = handle_ud,
+    [EXIT_REASON_VMPTRLD] = handle_ud,
+    [EXIT_REASON_VMPTRST] = handle_ud,
+    [EXIT_REASON_VMREAD] = handle_ud,
+    [EXIT_REASON_VMRESUME] = handle_ud,
+    [EXIT_REASON_VMWRITE] = handle_ud,
+    [EXIT_REASON_VMOFF] = handle_ud,
+    [EXIT_REASON_VMON] = handle_ud,
+    [EXIT_REASON_CR_ACCESS] = handle_cr_access,
+    [EXIT_REASON_MSR_READ] = handle_rdmsr,
+    [EXIT_REASON_MSR_WRITE] = handle_wrmsr,
+    [EXIT_REASON_MONITOR_TRAP_FLAG] = handle_mtf,
+    [EXIT_REASON_EPT_VIOLATION] = handle_ept_violation,
+    [EXIT_REASON_EPT_MISCONFIG] = handle_ept_misconfig,
+    [EXIT_REASON_INVEPT] = handle_ud,
+    [EXIT_REASON_INVVPID] = handle_ud,
+    [EXIT_REASON_VMFUNC] = handle_ud,
+    [EXIT_REASON_XSETBV] = handle_xsetbv,
+};
+
+/* An exit in the middle of delivering an event (IDT-vectoring information,
+ * SDM 3C 28.2.4) must deliver it again on the next entry. */
+static void requeue_vectoring(struct exit_ctx *x)
+{
+    uint32_t info = (uint32_t)vmread(IDT_VECTORING_INFO_FIELD);
+    if (!(info & INTR_INFO_VALID))
+        return;
+    vmwrite(VM_ENTRY_INTR_INFO_FIELD, info & ~(1u << 12));
+    if (info & INTR_INFO_DELIVER_ERR)
+        vmwrite(VM_ENTRY_EXCEPTION_ERROR_CODE, vmread(IDT_VECTORING_ERROR_CODE));
+    vmwrite(VM_ENTRY_INSTRUCTION_LEN, vmread(VM_EXIT_INSTRUCTION_LEN));
+    x->injected = true;
+}
+
+/* An NMI that hit the monitor belongs to the guest (NMIs do not exit). */
+static void deliver_pending_nmi(struct exit_ctx *x)
+{
+    if (!x->pc->nmi_pending || x->injected)
+        return;
+    if (vmread(GUEST_INTERRUPTIBILITY_INFO) & INTERRUPTIBILITY_NMI)
+        return;     /* still blocked: try again at the next exit */
+    if (vmread(GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_FOR_SIPI) {
+        x->pc->nmi_pending = false;   /* NMIs are dropped while waiting for SIPI */
+        return;
+    }
+    vmwrite(VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_NMI | 2);
+    x->pc->nmi_pending = false;
+}
+
+void vmx_exit_handler(struct guest_regs *r);
+void vmx_exit_handler(struct guest_regs *r)
+{
+    struct exit_ctx x = { .pc = this_cpu(), .r = r };
+    uint32_t full = (uint32_t)vmread(VM_EXIT_REASON);
+    x.reason = full & 0xffff;
+    x.qual = vmread(EXIT_QUALIFICATION);
+    x.pc->exits_total++;
+    x.pc->exits[x.reason < EXIT_REASON_SLOTS ? x.reason : EXIT_REASON_SLOTS - 1]++;
+
+    if (x.pc->trace_budget) {
+        x.pc->trace_budget--;
+        log_debug("cpu %u: exit %u qual 0x%lx rip %lx:%lx", x.pc->index, x.reason, x.qual,
+                  vmread(GUEST_CS_SELECTOR), vmread(GUEST_RIP));
+    }
+    if (full & (1u << 31))
+        stop_guest(&x, "VM entry failed on guest state or MSR loading");
+    bool sipi_fresh = x.pc->sipi_fresh;
+    x.pc->sipi_fresh = false;
+    if (sipi_fresh && x.reason == EXIT_REASON_INIT_SIGNAL)
+        x.pc->sipi_fresh = true;     /* handle_init decides */
+    requeue_vectoring(&x);
+    exit_handler h = x.reason < sizeof(handlers) / sizeof(handlers[0]) ? handlers[x.reason] : NULL;
+    if (!h) {
+        char why[64];
+        sniprintf(why, sizeof(why), "unexpected VM exit, reason %u", x.reason);
+        stop_guest(&x, why);
+    }
+    h(&x);
+    deliver_pending_nmi(&x);
+}
+
+void vmx_resume_failed(int invalid) __attribute__((noreturn));
+void vmx_resume_failed(int invalid)
+{
+    struct percpu *pc = this_cpu();
+    uint32_t err = invalid ? 0 : vmx_instruction_error();
+    pc->stopped = true;
+    log_error("cpu %u: VMRESUME failed: %s, VM-instruction error %u (%s); guest stopped",
+              pc->index, invalid ? "VMfailInvalid" : "VMfailValid", err,
+              invalid ? "no current VMCS" : vmx_error_name(err));
+    halt_forever();
+}

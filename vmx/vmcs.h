@@ -1,0 +1,81 @@
+/* VMX instructions. Each reports failure the SDM way (3C 31.2): CF=1 is
+ * VMfailInvalid (no current VMCS), ZF=1 is VMfailValid with the reason in the
+ * VM-instruction error field. */
+#ifndef LAMINA_VMCS_H
+#define LAMINA_VMCS_H
+
+#include <stdint.h>
+#include "vmx/vmx_defs.h"
+
+enum vmx_result { VMX_OK = 0, VMX_FAIL_VALID = 1, VMX_FAIL_INVALID = 2 };
+
+#define VMX_RESULT_FROM_FLAGS(cf, zf) ((cf) ? VMX_FAIL_INVALID : (zf) ? VMX_FAIL_VALID : VMX_OK)
+
+static inline enum vmx_result vmwrite(uint64_t field, uint64_t value)
+{
+    uint8_t cf, zf;
+    __asm__ volatile("vmwrite %[v], %[f]; setc %[cf]; setz %[zf]"
+                     : [cf] "=q"(cf), [zf] "=q"(zf) : [f] "r"(field), [v] "rm"(value) : "cc", "memory");
+    return VMX_RESULT_FROM_FLAGS(cf, zf);
+}
+
+static inline uint64_t vmread(uint64_t field)
+{
+    uint64_t v = 0;
+    __asm__ volatile("vmread %[f], %[v]" : [v] "=r"(v) : [f] "r"(field) : "cc");
+    return v;
+}
+
+
+#define DEFINE_VMX_PA_OP(name, insn) \
+    static inline enum vmx_result name(uint64_t pa) \
+    { \
+        uint8_t cf, zf; \
+        __asm__ volatile(insn " %[pa]; setc %[cf]; setz %[zf]" \
+                         : [cf] "=q"(cf), [zf] "=q"(zf) : [pa] "m"(pa) : "cc", "memory"); \
+        return VMX_RESULT_FROM_FLAGS(cf, zf); \
+    }
+DEFINE_VMX_PA_OP(vmxon, "vmxon")
+DEFINE_VMX_PA_OP(vmclear, "vmclear")
+DEFINE_VMX_PA_OP(vmptrld, "vmptrld")
+
+static inline enum vmx_result vmxoff(void)
+{
+    uint8_t cf, zf;
+    __asm__ volatile("vmxoff; setc %[cf]; setz %[zf]" : [cf] "=q"(cf), [zf] "=q"(zf) :: "cc", "memory");
+    return VMX_RESULT_FROM_FLAGS(cf, zf);
+}
+
+/* INVEPT / INVVPID types, SDM 3C 30.3 */
+#define INVEPT_SINGLE_CONTEXT  1
+#define INVEPT_ALL_CONTEXT     2
+#define INVVPID_SINGLE_CONTEXT 1
+#define INVVPID_ALL_CONTEXT    2
+
+static inline enum vmx_result invept(uint64_t type, uint64_t eptp)
+{
+    struct { uint64_t eptp, zero; } desc = { eptp, 0 };
+    uint8_t cf, zf;
+    __asm__ volatile("invept %[d], %[t]; setc %[cf]; setz %[zf]"
+                     : [cf] "=q"(cf), [zf] "=q"(zf) : [d] "m"(desc), [t] "r"(type) : "cc", "memory");
+    return VMX_RESULT_FROM_FLAGS(cf, zf);
+}
+
+static inline enum vmx_result invvpid(uint64_t type, uint16_t vpid)
+{
+    struct { uint64_t vpid, addr; } desc = { vpid, 0 };
+    uint8_t cf, zf;
+    __asm__ volatile("invvpid %[d], %[t]; setc %[cf]; setz %[zf]"
+                     : [cf] "=q"(cf), [zf] "=q"(zf) : [d] "m"(desc), [t] "r"(type) : "cc", "memory");
+    return VMX_RESULT_FROM_FLAGS(cf, zf);
+}
+
+/* The VM-instruction error of the current VMCS, for messages (SDM 3C 31.4). */
+static inline uint32_t vmx_instruction_error(void)
+{
+    return (uint32_t)vmread(VM_INSTRUCTION_ERROR);
+}
+
+const char *vmx_error_name(uint32_t err);
+
+#endif
