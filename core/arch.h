@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#define MSR_IA32_APIC_BASE         0x01b
 #define MSR_IA32_FEATURE_CONTROL   0x03a
 #define MSR_IA32_SYSENTER_CS       0x174
 #define MSR_IA32_SYSENTER_ESP      0x175
@@ -14,6 +15,7 @@
 #define MSR_IA32_PAT               0x277
 #define MSR_IA32_VMX_BASIC         0x480
 #define MSR_IA32_VMX_LAST          0x493   /* IA32_VMX_PROCBASED_CTLS3 ... end of the VMX block */
+#define MSR_X2APIC_ICR             0x830
 #define MSR_EFER                   0xc0000080
 #define MSR_FS_BASE                0xc0000100
 #define MSR_GS_BASE                0xc0000101
@@ -21,6 +23,9 @@
 #define FEATURE_CONTROL_LOCKED        (1ull << 0)
 #define FEATURE_CONTROL_VMX_IN_SMX    (1ull << 1)
 #define FEATURE_CONTROL_VMX_OUT_SMX   (1ull << 2)
+
+#define APIC_BASE_EXTD  (1ull << 10)
+#define APIC_BASE_EN    (1ull << 11)
 
 #define EFER_LME   (1ull << 8)
 #define EFER_LMA   (1ull << 10)

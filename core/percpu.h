@@ -45,7 +45,9 @@ struct percpu {
     bool in_vmx;                /* VMXON done on this CPU */
     bool nmi_pending;           /* NMI arrived in VMX root: reinject */
     bool stopped;
-    bool sipi_fresh;            /* entered at a SIPI vector, no exit since */               /* guest stopped (triple fault, fatal exit) */
+    bool waiting_for_sipi;      /* guest in the INIT state, wait-for-SIPI */
+    volatile bool init_request; /* another CPU sent this one an INIT IPI */
+    bool smi_block_quirk;       /* Bochs 2.7: SMI blocking reported after SIPI */               /* guest stopped (triple fault, fatal exit) */
     uint32_t vpid;
     uint32_t nredirect;
     uint64_t redirect_gpa[MAX_REDIRECTS];   /* hidden pages lent the sink until MTF */

@@ -92,7 +92,9 @@ static const struct need entry_needs[] = {
 };
 
 /* What Lamina wants of each control word; see caps.h. */
-#define LAMINA_PIN_WANT   0u
+/* NMI exiting: the monitor kicks a CPU with an NMI to deliver an emulated INIT
+ * (vmx/exit.c); genuine NMIs are reinjected into the guest. */
+#define LAMINA_PIN_WANT   PIN_BASED_NMI_EXITING
 #define LAMINA_PROC_WANT  (CPU_BASED_USE_IO_BITMAPS | CPU_BASED_USE_MSR_BITMAPS | \
                            CPU_BASED_ACTIVATE_SECONDARY_CONTROLS)
 #define LAMINA_PROC2_REQUIRED (SECONDARY_EXEC_ENABLE_EPT | SECONDARY_EXEC_ENABLE_VPID | \
@@ -162,7 +164,7 @@ int vmx_compute_controls(const struct vmx_caps *c, struct vmx_controls *out, con
     if ((reason = check_basic(c)) != NULL)
         return fail(out, why, reason);
 
-    if (vmx_adjust(pin_cap(c), LAMINA_PIN_WANT, 0, &r.pin) != 0)
+    if (vmx_adjust(pin_cap(c), LAMINA_PIN_WANT, LAMINA_PIN_WANT, &r.pin) != 0)
         return fail(out, why, "inconsistent pin-based control capabilities");
 
     if ((reason = NEEDS(proc_cap(c), proc_needs)) != NULL)

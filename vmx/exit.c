@@ -20,6 +20,7 @@
 #define VECTOR_GP 13
 #define ACTIVITY_ACTIVE        0
 #define ACTIVITY_WAIT_FOR_SIPI 3
+#define INTERRUPTIBILITY_SMI   (1u << 2)
 #define INTERRUPTIBILITY_NMI   (1u << 3)
 
 struct exit_ctx {
@@ -219,6 +220,9 @@ static void handle_vmcall(struct exit_ctx *x)
     inject_ud(x);
 }
 
+#define X2APIC_ICR MSR_X2APIC_ICR
+static void handle_icr_write(struct exit_ctx *x, uint64_t v);
+
 static bool is_vmx_msr(uint32_t msr)
 {
     return msr >= MSR_IA32_VMX_BASIC && msr <= MSR_IA32_VMX_LAST;
@@ -246,6 +250,10 @@ static void handle_wrmsr(struct exit_ctx *x)
     struct guest_regs *r = x->r;
     uint32_t msr = (uint32_t)r->rcx;
     uint64_t v = (r->rdx << 32) | (uint32_t)r->rax;
+    if (msr == X2APIC_ICR) {
+        handle_icr_write(x, v);
+        return;
+    }
     /* IA32_FEATURE_CONTROL is locked (writes #GP on hardware); VMX MSRs are read-only. */
     if (msr == MSR_IA32_FEATURE_CONTROL || is_vmx_msr(msr) || wrmsr_safe(msr, v) != 0) {
         inject_gp(x);
@@ -327,15 +335,10 @@ static void handle_cr_access(struct exit_ctx *x)
     }
 }
 
-/* INIT in VMX non-root exits (SDM 3C 26.2): put the guest CPU into the
- * architectural INIT state and let it wait for a SIPI. */
-static void handle_init(struct exit_ctx *x)
+/* Put this guest CPU into the architectural INIT state, waiting for a SIPI
+ * (SDM 3A 9.1 table 9-1; SDM 3C 26.6.2 wait-for-SIPI activity state). */
+static void enter_init_state(struct exit_ctx *x)
 {
-    if (x->pc->sipi_fresh) {
-        log_debug("cpu %u: INIT exit right after SIPI, before any instruction: ignored", x->pc->index);
-        vmwrite(GUEST_INTERRUPTIBILITY_INFO, 0);
-        return;
-    }
     uint32_t v[4];
     cpuid(1, 0, v);
     struct init_state st;
@@ -352,8 +355,98 @@ static void handle_init(struct exit_ctx *x)
     vmwrite(VM_ENTRY_INTR_INFO_FIELD, 0);
     x->injected = true;     /* nothing from before the INIT is delivered */
     x->pc->nmi_pending = false;
+    x->pc->waiting_for_sipi = true;
     x->pc->trace_budget = 64;      /* log level debug: trace the restart */
     flush_guest_tlb(x->pc);
+}
+
+/* A real INIT signal in VMX non-root exits (SDM 3C 26.2). With the guest's
+ * INIT IPIs intercepted (below) this only happens when the guest bypasses
+ * the x2APIC, e.g. after switching back to xAPIC mode. */
+static void handle_init(struct exit_ctx *x)
+{
+    enter_init_state(x);
+}
+
+/* --------------------------------------------------- INIT IPI emulation
+ * The guest's INIT IPIs do not reach the target CPU: the sender's ICR write
+ * is trapped (x2APIC MSR 0x830), the target is flagged and kicked with an NMI,
+ * and its NMI exit enters the INIT state. A real INIT in VMX non-root would
+ * do the same by itself, but Bochs 2.7 keeps such an INIT pending after the
+ * VM exit, so the target could never run again (fixed upstream after 2.7). */
+
+#define ICR_MODE(v)          (((v) >> 8) & 7)
+#define ICR_MODE_NMI         4
+#define ICR_MODE_INIT        5
+#define ICR_LOGICAL          (1ull << 11)
+#define ICR_LEVEL_ASSERT     (1ull << 14)
+#define ICR_SHORTHAND(v)     (((v) >> 18) & 3)
+#define ICR_DEST_SELF        1
+#define ICR_DEST_ALL         2
+#define ICR_DEST_ALL_BUT_SELF 3
+
+static void request_init(struct percpu *target)
+{
+    if (target->waiting_for_sipi || target->stopped)
+        return;     /* already in the INIT state, or gone */
+    __atomic_store_n(&target->init_request, true, __ATOMIC_SEQ_CST);
+    wrmsr(X2APIC_ICR, ((uint64_t)target->apic_id << 32) | (ICR_MODE_NMI << 8) | ICR_LEVEL_ASSERT);
+}
+
+static void handle_icr_write(struct exit_ctx *x, uint64_t v)
+{
+    struct percpu *self = x->pc;
+    if (ICR_MODE(v) != ICR_MODE_INIT || (v & ICR_LOGICAL)) {
+        if (ICR_MODE(v) == ICR_MODE_INIT)
+            log_warn("cpu %u: INIT IPI in logical destination mode passed on unemulated",
+                     self->index);
+        if (wrmsr_safe(X2APIC_ICR, v) != 0)
+            inject_gp(x);
+        else
+            skip_instruction();
+        return;
+    }
+    skip_instruction();
+    if (!(v & ICR_LEVEL_ASSERT))
+        return;     /* INIT level de-assert: no effect on current processors */
+    unsigned shorthand = ICR_SHORTHAND(v);
+    uint32_t dest = (uint32_t)(v >> 32);
+    bool init_self = false;
+    for (uint32_t i = 0; i < mon.bi->ncpus; i++) {
+        struct percpu *c = &mon.cpus[i];
+        bool hit = shorthand == ICR_DEST_ALL || (shorthand == ICR_DEST_ALL_BUT_SELF && c != self) ||
+                   (shorthand == ICR_DEST_SELF && c == self) ||
+                   (shorthand == 0 && (c->apic_id == dest || dest == 0xffffffffu));
+        if (!hit)
+            continue;
+        if (c == self)
+            init_self = true;
+        else
+            request_init(c);
+    }
+    if (init_self)
+        enter_init_state(x);
+}
+
+/* An NMI reached this CPU (in the guest, or in VMX root): an INIT kick, or
+ * the guest's own NMI to reinject. */
+static void take_nmi(struct exit_ctx *x)
+{
+    if (__atomic_exchange_n(&x->pc->init_request, false, __ATOMIC_SEQ_CST)) {
+        enter_init_state(x);
+        return;
+    }
+    x->pc->nmi_pending = true;
+}
+
+static void handle_exception_nmi(struct exit_ctx *x)
+{
+    uint32_t info = (uint32_t)vmread(VM_EXIT_INTR_INFO);
+    if ((info & INTR_INFO_VALID) && (info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI) {
+        take_nmi(x);
+        return;
+    }
+    stop_guest(x, "unexpected exception exit");
 }
 
 static void handle_sipi(struct exit_ctx *x)
@@ -362,11 +455,16 @@ static void handle_sipi(struct exit_ctx *x)
     unsigned n = init_sipi_fields((uint8_t)(x->qual & 0xff), f);
     for (unsigned i = 0; i < n; i++)
         vmwrite(f[i].field, f[i].value);
-    /* The processor may save blocking bits at the SIPI exit (Bochs reports
-     * SMI and NMI blocking); a CPU starting at the SIPI vector has none. */
+    /* A CPU starting at the SIPI vector has no event blocking. Bochs 2.7
+     * leaves NMIs and SMIs masked after a SIPI VM exit (its wait-for-SIPI
+     * masks are lifted only on the non-VMX path): an IRET unmasks NMIs, and
+     * the SMI-blocking bit it keeps reporting is cleared at each exit (it can
+     * only be set in SMM, where this guest never is: SDM 3C 26.3.1.5). */
     vmwrite(GUEST_INTERRUPTIBILITY_INFO, 0);
+    cpu_unblock_nmi();
+    x->pc->smi_block_quirk = true;
     vmwrite(GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
-    x->pc->sipi_fresh = true;
+    x->pc->waiting_for_sipi = false;
 }
 
 static void handle_triple_fault(struct exit_ctx *x)
@@ -422,6 +520,7 @@ static void handle_ept_misconfig(struct exit_ctx *x)
 }
 
 static const exit_handler handlers[] = {
+    [EXIT_REASON_EXCEPTION_NMI] = handle_exception_nmi,
     [EXIT_REASON_TRIPLE_FAULT] = handle_triple_fault,
     [EXIT_REASON_INIT_SIGNAL] = handle_init,
     [EXIT_REASON_SIPI_SIGNAL] = handle_sipi,
@@ -467,6 +566,10 @@ static void requeue_vectoring(struct exit_ctx *x)
 /* An NMI that hit the monitor belongs to the guest (NMIs do not exit). */
 static void deliver_pending_nmi(struct exit_ctx *x)
 {
+    if (x->pc->nmi_pending && !x->pc->waiting_for_sipi) {
+        x->pc->nmi_pending = false;
+        take_nmi(x);      /* a kick that arrived while in VMX root */
+    }
     if (!x->pc->nmi_pending || x->injected)
         return;
     if (vmread(GUEST_INTERRUPTIBILITY_INFO) & INTERRUPTIBILITY_NMI)
@@ -496,10 +599,11 @@ void vmx_exit_handler(struct guest_regs *r)
     }
     if (full & (1u << 31))
         stop_guest(&x, "VM entry failed on guest state or MSR loading");
-    bool sipi_fresh = x.pc->sipi_fresh;
-    x.pc->sipi_fresh = false;
-    if (sipi_fresh && x.reason == EXIT_REASON_INIT_SIGNAL)
-        x.pc->sipi_fresh = true;     /* handle_init decides */
+    if (x.pc->smi_block_quirk) {
+        uint64_t intr = vmread(GUEST_INTERRUPTIBILITY_INFO);
+        if (intr & INTERRUPTIBILITY_SMI)
+            vmwrite(GUEST_INTERRUPTIBILITY_INFO, intr & ~(uint64_t)INTERRUPTIBILITY_SMI);
+    }
     requeue_vectoring(&x);
     exit_handler h = x.reason < sizeof(handlers) / sizeof(handlers[0]) ? handlers[x.reason] : NULL;
     if (!h) {

@@ -156,6 +156,27 @@ void vmx_msr_bitmap_init(uint8_t *bitmap)
             bitmap[2048 + m / 8] |= 1u << (m % 8);
         }
     }
+    /* Writes of the x2APIC ICR: INIT IPIs are emulated (vmx/exit.c). */
+    bitmap[2048 + MSR_X2APIC_ICR / 8] |= 1u << (MSR_X2APIC_ICR % 8);
+}
+
+/* With several CPUs the guest's INIT IPIs must pass through the monitor
+ * (vmx/exit.c), which sees them as x2APIC ICR writes: switch the local APIC
+ * to x2APIC mode (SDM 3A 10.12.5: xAPIC to x2APIC keeps the APIC state). */
+static int enable_x2apic(uint32_t cpu)
+{
+    uint32_t r[4];
+    cpuid(1, 0, r);
+    uint64_t base = rdmsr(MSR_IA32_APIC_BASE);
+    if (base & APIC_BASE_EXTD)
+        return 0;
+    if (!(r[2] & (1u << 21)) || !(base & APIC_BASE_EN)) {
+        cpu_error(cpu, "x2APIC mode unavailable (needed to intercept INIT IPIs with %u CPUs)",
+                  mon.bi->ncpus);
+        return -1;
+    }
+    wrmsr(MSR_IA32_APIC_BASE, base | APIC_BASE_EXTD);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- VMCS */
@@ -343,6 +364,11 @@ int vmx_cpu_launch(uint32_t cpu, uint64_t guest_rip, uint64_t guest_rsp)
     cli();
     uint64_t cr0 = read_cr0(), cr4 = read_cr4();
     enum vmx_result r;
+
+    if (mon.bi->ncpus > 1 && enable_x2apic(cpu) != 0) {
+        write_rflags(rflags);
+        return -1;
+    }
 
     /* SDM 3C 24.7: lock IA32_FEATURE_CONTROL with VMX outside SMX if the
      * firmware left it unlocked (check_this_cpu refused locked-off). */

@@ -13,6 +13,7 @@ void vmx_msr_bitmap_init(uint8_t *bitmap);
 /* vmx/vmx_asm.S */
 int vmx_launch(void);                 /* returns only on failure: 1 VMfailValid, 2 VMfailInvalid */
 void vmx_exit_entry(void);            /* HOST_RIP */
+void cpu_unblock_nmi(void);
 
 /* State to resume natively at after VMXOFF (vmx/exit.c fills it). The layout is
  * used by vmx_devirt_jump in vmx_asm.S: keep the offsets in step. */

@@ -106,3 +106,19 @@ vmx_devirt_jump:
     iretq
 
     .section .note.GNU-stack, "", @progbits
+
+/* void cpu_unblock_nmi(void): IRET to the next instruction, which ends any
+ * NMI blocking on this processor (SDM 3A 6.7.1). */
+    .text
+    .globl cpu_unblock_nmi
+cpu_unblock_nmi:
+    movq %rsp, %rax
+    pushq $0x10         /* HOST_SEL_DATA */
+    pushq %rax
+    pushfq
+    pushq $0x08         /* HOST_SEL_CODE */
+    leaq 1f(%rip), %rax
+    pushq %rax
+    iretq
+1:  ret
+    .section .note.GNU-stack, "", @progbits
