@@ -89,7 +89,7 @@ $(BUILD)/lamina.efi: $(BUILD)/lamina.so
 	@echo "  built $@ ($$(stat -c %s $@) bytes)"
 
 # ------------------------------------------------------------- test guests
-TG_LIB_SRCS := $(wildcard test-guests/lib/*.c test-guests/lib/*.S)
+TG_LIB_SRCS := $(wildcard test-guests/lib/*.c test-guests/lib/*.S) efi/console.c
 TG_PROGS    := $(basename $(notdir $(wildcard test-guests/*.c)))
 TG_EFIS     := $(patsubst %,$(BUILD)/test-guests/%.efi,$(TG_PROGS))
 TG_LIB_OBJS := $(patsubst %,$(BUILD)/tg/%.o,$(TG_LIB_SRCS))

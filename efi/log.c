@@ -1,10 +1,16 @@
 /* The loader's log: the same "lamina: <level>: " lines as the monitor's, on the
  * UEFI console and on the serial port (polled 16550, set to 115200 8N1). */
+#include "efi/console.h"
 #include "efi/loader.h"
 
 static UINT16 serial_port;
 static int log_level = L_INFO;
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+/* Where console lines go besides the serial port (efi/console.c). */
+#define MAX_CONSOLES 8
+static SIMPLE_TEXT_OUTPUT_INTERFACE *consoles[MAX_CONSOLES];
+static UINTN nconsoles;
 
 static inline void out8(UINT16 port, UINT8 v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline UINT8 in8(UINT16 port) { UINT8 v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
@@ -13,8 +19,13 @@ void log_setup(UINT16 port, int level)
 {
     serial_port = port;
     log_level = level;
-    if (!port)
+    if (port) {
+        nconsoles = console_outputs_without_serial(consoles, MAX_CONSOLES);
+    } else {
+        consoles[0] = ST->ConOut;
+        nconsoles = 1;
         return;
+    }
     out8(port + 1, 0x00);       /* no interrupts */
     out8(port + 3, 0x80);       /* DLAB */
     out8(port + 0, 0x01);       /* divisor 1: 115200 baud */
@@ -50,7 +61,8 @@ void log_ascii_line(int level, const char *text)
     wide[n] = 0;
     for (UINTN i = 0; i < n; i++)
         serial_putc((char)wide[i]);
-    uefi_call_wrapper(ST->ConOut->OutputString, 2, ST->ConOut, wide);
+    for (UINTN i = 0; i < nconsoles; i++)
+        uefi_call_wrapper(consoles[i]->OutputString, 2, consoles[i], wide);
 }
 
 void lprint(int level, const CHAR16 *fmt, ...)

@@ -37,11 +37,11 @@ typedef void (*exit_handler)(struct exit_ctx *x);
 
 static void skip_instruction(void)
 {
-    vmwrite(GUEST_RIP, vmread(GUEST_RIP) + vmread(VM_EXIT_INSTRUCTION_LEN));
+    vmcs_write(GUEST_RIP, vmcs_read(GUEST_RIP) + vmcs_read(VM_EXIT_INSTRUCTION_LEN));
     /* An emulated instruction ends blocking by STI / MOV SS (SDM 3C 25.1.3). */
-    uint64_t intr = vmread(GUEST_INTERRUPTIBILITY_INFO);
+    uint64_t intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
     if (intr & 3)
-        vmwrite(GUEST_INTERRUPTIBILITY_INFO, intr & ~3ull);
+        vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr & ~3ull);
 }
 
 static void inject_exception(struct exit_ctx *x, unsigned vector, bool has_error, uint32_t error)
@@ -49,9 +49,9 @@ static void inject_exception(struct exit_ctx *x, unsigned vector, bool has_error
     uint32_t info = INTR_INFO_VALID | INTR_TYPE_HW_EXC | vector;
     if (has_error) {
         info |= INTR_INFO_DELIVER_ERR;
-        vmwrite(VM_ENTRY_EXCEPTION_ERROR_CODE, error);
+        vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, error);
     }
-    vmwrite(VM_ENTRY_INTR_INFO_FIELD, info);
+    vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info);
     x->injected = true;
 }
 
@@ -60,7 +60,7 @@ static void inject_gp(struct exit_ctx *x) { inject_exception(x, VECTOR_GP, true,
 
 static unsigned guest_cpl(void)
 {
-    return (vmread(GUEST_SS_AR_BYTES) >> 5) & 3;
+    return (vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3;
 }
 
 static const char *const seg_names[] = { "es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr" };
@@ -129,7 +129,7 @@ static void handle_cpuid(struct exit_ctx *x)
     cpuid(leaf, sub, v);
     struct cpuid_regs c = { v[0], v[1], v[2], v[3] };
     cpuid_filter(leaf, sub, &c, false);
-    cpuid_fix_osxsave(&c, leaf, sub, vmread(GUEST_CR4));
+    cpuid_fix_osxsave(&c, leaf, sub, vmcs_read(GUEST_CR4));
     r->rax = c.eax;
     r->rbx = c.ebx;
     r->rcx = c.ecx;
@@ -141,7 +141,7 @@ static void handle_xsetbv(struct exit_ctx *x)
 {
     struct guest_regs *r = x->r;
     uint64_t value = (r->rdx << 32) | (uint32_t)r->rax;
-    bool osxsave = vmread(GUEST_CR4) & CR4_OSXSAVE;
+    bool osxsave = vmcs_read(GUEST_CR4) & CR4_OSXSAVE;
     switch (xsetbv_check((uint32_t)r->rcx, value, mon.xcr0_supported, osxsave, guest_cpl())) {
     case XSETBV_OK:
         __asm__ volatile("xsetbv" :: "c"((uint32_t)r->rcx), "a"((uint32_t)value),
@@ -175,23 +175,23 @@ static void __attribute__((noreturn)) devirtualize(struct exit_ctx *x)
 {
     struct devirt_ctx c;
     memset(&c, 0, sizeof(c));
-    c.rip = vmread(GUEST_RIP) + vmread(VM_EXIT_INSTRUCTION_LEN);
-    c.cs = vmread(GUEST_CS_SELECTOR);
-    c.rflags = vmread(GUEST_RFLAGS);
-    c.rsp = vmread(GUEST_RSP);
-    c.ss = vmread(GUEST_SS_SELECTOR);
-    c.cr3 = vmread(GUEST_CR3);
-    c.cr4 = vmread(GUEST_CR4) & ~CR4_VMXE;
-    c.ds = vmread(GUEST_DS_SELECTOR);
-    c.es = vmread(GUEST_ES_SELECTOR);
-    c.fs = vmread(GUEST_FS_SELECTOR);
-    c.gs = vmread(GUEST_GS_SELECTOR);
-    c.fs_base = vmread(GUEST_FS_BASE);
-    c.gs_base = vmread(GUEST_GS_BASE);
-    c.gdtr_limit = (uint16_t)vmread(GUEST_GDTR_LIMIT);
-    c.gdtr_base = vmread(GUEST_GDTR_BASE);
-    c.idtr_limit = (uint16_t)vmread(GUEST_IDTR_LIMIT);
-    c.idtr_base = vmread(GUEST_IDTR_BASE);
+    c.rip = vmcs_read(GUEST_RIP) + vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+    c.cs = vmcs_read(GUEST_CS_SELECTOR);
+    c.rflags = vmcs_read(GUEST_RFLAGS);
+    c.rsp = vmcs_read(GUEST_RSP);
+    c.ss = vmcs_read(GUEST_SS_SELECTOR);
+    c.cr3 = vmcs_read(GUEST_CR3);
+    c.cr4 = vmcs_read(GUEST_CR4) & ~CR4_VMXE;
+    c.ds = vmcs_read(GUEST_DS_SELECTOR);
+    c.es = vmcs_read(GUEST_ES_SELECTOR);
+    c.fs = vmcs_read(GUEST_FS_SELECTOR);
+    c.gs = vmcs_read(GUEST_GS_SELECTOR);
+    c.fs_base = vmcs_read(GUEST_FS_BASE);
+    c.gs_base = vmcs_read(GUEST_GS_BASE);
+    c.gdtr_limit = (uint16_t)vmcs_read(GUEST_GDTR_LIMIT);
+    c.gdtr_base = vmcs_read(GUEST_GDTR_BASE);
+    c.idtr_limit = (uint16_t)vmcs_read(GUEST_IDTR_LIMIT);
+    c.idtr_base = vmcs_read(GUEST_IDTR_BASE);
     c.regs = *x->r;
     c.regs.rax = 0;
     x->pc->in_vmx = false;
@@ -271,12 +271,21 @@ static uint64_t *gpr(struct guest_regs *r, unsigned n)
 
 static uint64_t read_gpr(struct guest_regs *r, unsigned n)
 {
-    return n == 4 ? vmread(GUEST_RSP) : *gpr(r, n);
+    return n == 4 ? vmcs_read(GUEST_RSP) : *gpr(r, n);
 }
 
 static void flush_guest_tlb(struct percpu *pc)
 {
-    invvpid(INVVPID_SINGLE_CONTEXT, (uint16_t)pc->vpid);
+    enum vmx_result r = invvpid(INVVPID_SINGLE_CONTEXT, (uint16_t)pc->vpid);
+    if (r != VMX_OK)
+        vmx_insn_failed("INVVPID", pc->vpid, r);
+}
+
+static void flush_ept(void)
+{
+    enum vmx_result r = invept(INVEPT_SINGLE_CONTEXT, mon.eptp);
+    if (r != VMX_OK)
+        vmx_insn_failed("INVEPT", mon.eptp, r);
 }
 
 /* A MOV to CR0 that touched a host-owned bit: apply it as hardware would. */
@@ -286,9 +295,9 @@ static void write_guest_cr0(struct exit_ctx *x, uint64_t v)
         inject_gp(x);
         return;
     }
-    uint64_t old = vmread(CR0_READ_SHADOW);
-    uint64_t efer = vmread(GUEST_IA32_EFER);
-    uint64_t entry = vmread(VM_ENTRY_CONTROLS);
+    uint64_t old = vmcs_read(CR0_READ_SHADOW);
+    uint64_t efer = vmcs_read(GUEST_IA32_EFER);
+    uint64_t entry = vmcs_read(VM_ENTRY_CONTROLS);
     /* SDM 3A 10.8.5: setting PG with EFER.LME activates IA-32e mode. */
     if ((v & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME)) {
         efer |= EFER_LMA;
@@ -297,10 +306,10 @@ static void write_guest_cr0(struct exit_ctx *x, uint64_t v)
         efer &= ~EFER_LMA;
         entry &= ~VM_ENTRY_IA32E_MODE;
     }
-    vmwrite(GUEST_IA32_EFER, efer);
-    vmwrite(VM_ENTRY_CONTROLS, entry);
-    vmwrite(CR0_READ_SHADOW, v);
-    vmwrite(GUEST_CR0, vmx_fix_cr0(&mon.caps, v, true));
+    vmcs_write(GUEST_IA32_EFER, efer);
+    vmcs_write(VM_ENTRY_CONTROLS, entry);
+    vmcs_write(CR0_READ_SHADOW, v);
+    vmcs_write(GUEST_CR0, vmx_fix_cr0(&mon.caps, v, true));
     flush_guest_tlb(x->pc);
     skip_instruction();
 }
@@ -312,8 +321,8 @@ static void write_guest_cr4(struct exit_ctx *x, uint64_t v)
         inject_gp(x);
         return;
     }
-    vmwrite(CR4_READ_SHADOW, v);
-    vmwrite(GUEST_CR4, vmx_fix_cr4(&mon.caps, v) | CR4_VMXE);
+    vmcs_write(CR4_READ_SHADOW, v);
+    vmcs_write(GUEST_CR4, vmx_fix_cr4(&mon.caps, v) | CR4_VMXE);
     flush_guest_tlb(x->pc);
     skip_instruction();
 }
@@ -328,7 +337,7 @@ static void handle_cr_access(struct exit_ctx *x)
         write_guest_cr4(x, read_gpr(x->r, reg));
     } else if (type == 3) {
         /* LMSW loads CR0 bits 3:0 but cannot clear PE (SDM 2A LMSW). */
-        uint64_t src = (x->qual >> 16) & 0xf, old = vmread(CR0_READ_SHADOW);
+        uint64_t src = (x->qual >> 16) & 0xf, old = vmcs_read(CR0_READ_SHADOW);
         write_guest_cr0(x, (old & ~0xeull) | (src & 0xe) | ((old | src) & 1));
     } else {
         stop_guest(x, "unexpected control-register access exit");
@@ -344,15 +353,15 @@ static void enter_init_state(struct exit_ctx *x)
     struct init_state st;
     init_state_build(&st, &mon.caps, v[0], true);
     for (unsigned i = 0; i < st.nvmcs; i++)
-        vmwrite(st.vmcs[i].field, st.vmcs[i].value);
+        vmcs_write(st.vmcs[i].field, st.vmcs[i].value);
     /* Registers the VMCS does not hold are the guest's own in VMX root too. */
     memcpy(x->r, st.gpr, sizeof(*x->r));
     write_cr2(st.cr2);
     __asm__ volatile("mov %0, %%dr0; mov %0, %%dr1; mov %0, %%dr2; mov %0, %%dr3; mov %1, %%dr6"
                      :: "r"(st.dr[0]), "r"(st.dr6));
     /* INIT leaves IA-32e mode (EFER = 0 in the INIT state). */
-    vmwrite(VM_ENTRY_CONTROLS, vmread(VM_ENTRY_CONTROLS) & ~(uint64_t)VM_ENTRY_IA32E_MODE);
-    vmwrite(VM_ENTRY_INTR_INFO_FIELD, 0);
+    vmcs_write(VM_ENTRY_CONTROLS, vmcs_read(VM_ENTRY_CONTROLS) & ~(uint64_t)VM_ENTRY_IA32E_MODE);
+    vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
     x->injected = true;     /* nothing from before the INIT is delivered */
     x->pc->nmi_pending = false;
     x->pc->waiting_for_sipi = true;
@@ -441,7 +450,7 @@ static void take_nmi(struct exit_ctx *x)
 
 static void handle_exception_nmi(struct exit_ctx *x)
 {
-    uint32_t info = (uint32_t)vmread(VM_EXIT_INTR_INFO);
+    uint32_t info = (uint32_t)vmcs_read(VM_EXIT_INTR_INFO);
     if ((info & INTR_INFO_VALID) && (info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI) {
         take_nmi(x);
         return;
@@ -454,16 +463,16 @@ static void handle_sipi(struct exit_ctx *x)
     struct vmcs_field_value f[INIT_SIPI_FIELDS];
     unsigned n = init_sipi_fields((uint8_t)(x->qual & 0xff), f);
     for (unsigned i = 0; i < n; i++)
-        vmwrite(f[i].field, f[i].value);
+        vmcs_write(f[i].field, f[i].value);
     /* A CPU starting at the SIPI vector has no event blocking. Bochs 2.7
      * leaves NMIs and SMIs masked after a SIPI VM exit (its wait-for-SIPI
      * masks are lifted only on the non-VMX path): an IRET unmasks NMIs, and
      * the SMI-blocking bit it keeps reporting is cleared at each exit (it can
      * only be set in SMM, where this guest never is: SDM 3C 26.3.1.5). */
-    vmwrite(GUEST_INTERRUPTIBILITY_INFO, 0);
+    vmcs_write(GUEST_INTERRUPTIBILITY_INFO, 0);
     cpu_unblock_nmi();
     x->pc->smi_block_quirk = true;
-    vmwrite(GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+    vmcs_write(GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
     x->pc->waiting_for_sipi = false;
 }
 
@@ -479,7 +488,7 @@ static struct log_ratelimit ept_rl = { .burst = 16 };
 static void handle_ept_violation(struct exit_ctx *x)
 {
     struct percpu *pc = x->pc;
-    uint64_t gpa = vmread(GUEST_PHYSICAL_ADDRESS);
+    uint64_t gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
     if (!monitor_owns(gpa))
         stop_guest(x, "EPT violation outside monitor memory");
 
@@ -487,20 +496,20 @@ static void handle_ept_violation(struct exit_ctx *x)
     if (log_ratelimit_pass(&ept_rl, &suppressed)) {
         const char *what = (x->qual & 2) ? "write" : (x->qual & 4) ? "fetch" : "read";
         log_warn("cpu %u: guest %s of monitor memory at gpa 0x%lx (rip 0x%lx) denied%s",
-                 pc->index, what, gpa, vmread(GUEST_RIP),
+                 pc->index, what, gpa, vmcs_read(GUEST_RIP),
                  suppressed ? " (more suppressed)" : "");
     }
     if (pc->nredirect == MAX_REDIRECTS)
         stop_guest(x, "too many monitor pages touched by one instruction");
     uint64_t page = gpa & ~0xfffull;
     ept_set_page(mon.ept_root, page, (uint64_t)(uintptr_t)mon.sink_page, EPT_RWX);
-    invept(INVEPT_SINGLE_CONTEXT, mon.eptp);
+    flush_ept();
     /* Without the monitor trap flag the page stays on the sink: still no
      * monitor data reachable, only later accesses go unlogged. */
     if (!mon.has_mtf)
         return;
     pc->redirect_gpa[pc->nredirect++] = page;
-    vmwrite(CPU_BASED_VM_EXEC_CONTROL, vmread(CPU_BASED_VM_EXEC_CONTROL) | CPU_BASED_MONITOR_TRAP_FLAG);
+    vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmcs_read(CPU_BASED_VM_EXEC_CONTROL) | CPU_BASED_MONITOR_TRAP_FLAG);
 }
 
 static void handle_mtf(struct exit_ctx *x)
@@ -509,9 +518,9 @@ static void handle_mtf(struct exit_ctx *x)
     for (uint32_t i = 0; i < pc->nredirect; i++)
         ept_set_page(mon.ept_root, pc->redirect_gpa[i], 0, 0);
     pc->nredirect = 0;
-    invept(INVEPT_SINGLE_CONTEXT, mon.eptp);
+    flush_ept();
     memset(mon.sink_page, 0, 4096);
-    vmwrite(CPU_BASED_VM_EXEC_CONTROL, vmread(CPU_BASED_VM_EXEC_CONTROL) & ~(uint64_t)CPU_BASED_MONITOR_TRAP_FLAG);
+    vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmcs_read(CPU_BASED_VM_EXEC_CONTROL) & ~(uint64_t)CPU_BASED_MONITOR_TRAP_FLAG);
 }
 
 static void handle_ept_misconfig(struct exit_ctx *x)
@@ -553,13 +562,13 @@ static const exit_handler handlers[] = {
  * SDM 3C 28.2.4) must deliver it again on the next entry. */
 static void requeue_vectoring(struct exit_ctx *x)
 {
-    uint32_t info = (uint32_t)vmread(IDT_VECTORING_INFO_FIELD);
+    uint32_t info = (uint32_t)vmcs_read(IDT_VECTORING_INFO_FIELD);
     if (!(info & INTR_INFO_VALID))
         return;
-    vmwrite(VM_ENTRY_INTR_INFO_FIELD, info & ~(1u << 12));
+    vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info & ~(1u << 12));
     if (info & INTR_INFO_DELIVER_ERR)
-        vmwrite(VM_ENTRY_EXCEPTION_ERROR_CODE, vmread(IDT_VECTORING_ERROR_CODE));
-    vmwrite(VM_ENTRY_INSTRUCTION_LEN, vmread(VM_EXIT_INSTRUCTION_LEN));
+        vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read(IDT_VECTORING_ERROR_CODE));
+    vmcs_write(VM_ENTRY_INSTRUCTION_LEN, vmcs_read(VM_EXIT_INSTRUCTION_LEN));
     x->injected = true;
 }
 
@@ -572,13 +581,13 @@ static void deliver_pending_nmi(struct exit_ctx *x)
     }
     if (!x->pc->nmi_pending || x->injected)
         return;
-    if (vmread(GUEST_INTERRUPTIBILITY_INFO) & INTERRUPTIBILITY_NMI)
+    if (vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & INTERRUPTIBILITY_NMI)
         return;     /* still blocked: try again at the next exit */
-    if (vmread(GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_FOR_SIPI) {
+    if (vmcs_read(GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_FOR_SIPI) {
         x->pc->nmi_pending = false;   /* NMIs are dropped while waiting for SIPI */
         return;
     }
-    vmwrite(VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_NMI | 2);
+    vmcs_write(VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_NMI | 2);
     x->pc->nmi_pending = false;
 }
 
@@ -586,23 +595,23 @@ void vmx_exit_handler(struct guest_regs *r);
 void vmx_exit_handler(struct guest_regs *r)
 {
     struct exit_ctx x = { .pc = this_cpu(), .r = r };
-    uint32_t full = (uint32_t)vmread(VM_EXIT_REASON);
+    uint32_t full = (uint32_t)vmcs_read(VM_EXIT_REASON);
     x.reason = full & 0xffff;
-    x.qual = vmread(EXIT_QUALIFICATION);
+    x.qual = vmcs_read(EXIT_QUALIFICATION);
     x.pc->exits_total++;
     x.pc->exits[x.reason < EXIT_REASON_SLOTS ? x.reason : EXIT_REASON_SLOTS - 1]++;
 
     if (x.pc->trace_budget) {
         x.pc->trace_budget--;
         log_debug("cpu %u: exit %u qual 0x%lx rip %lx:%lx", x.pc->index, x.reason, x.qual,
-                  vmread(GUEST_CS_SELECTOR), vmread(GUEST_RIP));
+                  vmcs_read(GUEST_CS_SELECTOR), vmcs_read(GUEST_RIP));
     }
     if (full & (1u << 31))
         stop_guest(&x, "VM entry failed on guest state or MSR loading");
     if (x.pc->smi_block_quirk) {
-        uint64_t intr = vmread(GUEST_INTERRUPTIBILITY_INFO);
+        uint64_t intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
         if (intr & INTERRUPTIBILITY_SMI)
-            vmwrite(GUEST_INTERRUPTIBILITY_INFO, intr & ~(uint64_t)INTERRUPTIBILITY_SMI);
+            vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr & ~(uint64_t)INTERRUPTIBILITY_SMI);
     }
     requeue_vectoring(&x);
     exit_handler h = x.reason < sizeof(handlers) / sizeof(handlers[0]) ? handlers[x.reason] : NULL;
@@ -613,6 +622,17 @@ void vmx_exit_handler(struct guest_regs *r)
     }
     h(&x);
     deliver_pending_nmi(&x);
+}
+
+void vmx_insn_failed(const char *insn, uint64_t operand, enum vmx_result r)
+{
+    struct percpu *pc = this_cpu();
+    uint32_t err = r == VMX_FAIL_VALID ? vmx_instruction_error() : 0;
+    pc->stopped = true;
+    log_error("cpu %u: %s 0x%lx failed: %s, VM-instruction error %u (%s); guest stopped",
+              pc->index, insn, operand, r == VMX_FAIL_VALID ? "VMfailValid" : "VMfailInvalid",
+              err, r == VMX_FAIL_VALID ? vmx_error_name(err) : "no current VMCS");
+    halt_forever();
 }
 
 void vmx_resume_failed(int invalid) __attribute__((noreturn));

@@ -19,11 +19,42 @@ static inline enum vmx_result vmwrite(uint64_t field, uint64_t value)
     return VMX_RESULT_FROM_FLAGS(cf, zf);
 }
 
+static inline enum vmx_result vmread_checked(uint64_t field, uint64_t *v)
+{
+    uint8_t cf, zf;
+    __asm__ volatile("vmread %[f], %[v]; setc %[cf]; setz %[zf]"
+                     : [v] "=r"(*v), [cf] "=q"(cf), [zf] "=q"(zf) : [f] "r"(field) : "cc");
+    return VMX_RESULT_FROM_FLAGS(cf, zf);
+}
+
+/* Unchecked read, for diagnostics only (dumps, the error field itself). */
 static inline uint64_t vmread(uint64_t field)
 {
     uint64_t v = 0;
-    __asm__ volatile("vmread %[f], %[v]" : [v] "=r"(v) : [f] "r"(field) : "cc");
+    vmread_checked(field, &v);
     return v;
+}
+
+/* Report a failed VMX instruction with its VM-instruction error and stop
+ * this CPU: the monitor cannot continue with a VMCS it cannot trust. */
+void vmx_insn_failed(const char *insn, uint64_t operand, enum vmx_result r)
+    __attribute__((noreturn));
+
+/* Checked accessors for the exit paths. */
+static inline uint64_t vmcs_read(uint64_t field)
+{
+    uint64_t v = 0;
+    enum vmx_result r = vmread_checked(field, &v);
+    if (r != VMX_OK)
+        vmx_insn_failed("VMREAD", field, r);
+    return v;
+}
+
+static inline void vmcs_write(uint64_t field, uint64_t value)
+{
+    enum vmx_result r = vmwrite(field, value);
+    if (r != VMX_OK)
+        vmx_insn_failed("VMWRITE", field, r);
 }
 
 

@@ -1,5 +1,6 @@
 /* tg: output, check reporting, fault catching and instruction helpers for
  * Lamina's test guests. See tg.h for the interface. */
+#include "efi/console.h"
 #include "test-guests/lib/tg.h"
 
 /* ---------------------------------------------------------------- state */
@@ -80,6 +81,17 @@ static void serial_write(const char *s, size_t len)
 
 /* -------------------------------------------------------------- console */
 
+/* Text outputs that do not mirror COM1 (efi/console.c), or ConOut. */
+#define TG_MAX_CONSOLES 8
+static SIMPLE_TEXT_OUTPUT_INTERFACE *tg_consoles[TG_MAX_CONSOLES];
+static UINTN tg_nconsoles;
+
+static void console_flush(CHAR16 *buf)
+{
+    for (UINTN i = 0; i < tg_nconsoles; i++)
+        uefi_call_wrapper(tg_consoles[i]->OutputString, 2, tg_consoles[i], buf);
+}
+
 static void console_write(const char *s, size_t len)
 {
     CHAR16 buf[130];
@@ -95,13 +107,13 @@ static void console_write(const char *s, size_t len)
                        ? (CHAR16)c : L'?';
         if (n >= 128) {
             buf[n] = 0;
-            uefi_call_wrapper(ST->ConOut->OutputString, 2, ST->ConOut, buf);
+            console_flush(buf);
             n = 0;
         }
     }
     if (n > 0) {
         buf[n] = 0;
-        uefi_call_wrapper(ST->ConOut->OutputString, 2, ST->ConOut, buf);
+        console_flush(buf);
     }
 }
 
@@ -393,6 +405,12 @@ void tg_init(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab, const char *name)
         tg_name = name;
     tg_bsp_apic = tg_apic_id();
     serial_init();
+    if (serial_present) {
+        tg_nconsoles = console_outputs_without_serial(tg_consoles, TG_MAX_CONSOLES);
+    } else {
+        tg_consoles[0] = ST->ConOut;
+        tg_nconsoles = 1;
+    }
     tg_note("start");
 }
 
