@@ -108,6 +108,7 @@ $(BUILD)/test-guests/%.efi: $(BUILD)/test-guests/%.so
 
 # ------------------------------------------------------------------ phony
 .PHONY: all run test unit gates system bench clean
+.SECONDARY:
 .DEFAULT_GOAL := all
 all: $(BUILD)/lamina.efi $(TG_EFIS)
 

@@ -573,6 +573,24 @@ static void check_aps(void)
         tg_passf("ap-vmxon-ud", "%d APs checked", checked);
 }
 
+/* ----------------------------------------------------------------- bench */
+
+/* Path length of one CPUID round trip (a VM exit and entry under Lamina).
+ * Under Bochs with clock sync=none the TSC counts emulated instructions, so
+ * the figure repeats from run to run; `make bench` collects it. Not a check. */
+static void bench_cpuid(void)
+{
+    enum { ROUNDS = 1000 };
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    uint64_t t0 = ((uint64_t)hi << 32) | lo;
+    for (int i = 0; i < ROUNDS; i++)
+        (void)tg_cpuid(0, 0);
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    uint64_t t1 = ((uint64_t)hi << 32) | lo;
+    tg_note("BENCH cpuid-round-trip %llu", (unsigned long long)((t1 - t0) / ROUNDS));
+}
+
 /* ------------------------------------------------------------------ main */
 
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
@@ -590,6 +608,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     check_monitor_memory();
     check_xsetbv();
     check_aps();
+    bench_cpuid();
 
     return tg_summary() != 0 ? EFI_ABORTED : EFI_SUCCESS;
 }
