@@ -78,6 +78,21 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
+void log_dump_gprs(const uint64_t gpr[16])
+{
+    static const char *const names[16] = {
+        "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+        "r8 ", "r9 ", "r10", "r11", "r12", "r13", "r14", "r15",
+    };
+    char line[160];
+    for (int i = 0; i < 16; i += 4) {
+        sniprintf(line, sizeof(line), "  %s %016lx %s %016lx %s %016lx %s %016lx\n",
+                  names[i], gpr[i], names[i + 1], gpr[i + 1], names[i + 2], gpr[i + 2],
+                  names[i + 3], gpr[i + 3]);
+        log_raw(line);
+    }
+}
+
 int log_ratelimit_pass(struct log_ratelimit *rl, uint32_t *suppressed)
 {
     uint32_t n = __atomic_fetch_add(&rl->seen, 1, __ATOMIC_RELAXED);

@@ -25,6 +25,10 @@ int log_ratelimit_pass(struct log_ratelimit *rl, uint32_t *suppressed);
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
+/* Dump the 16 general-purpose registers, in the architectural order (rax,
+ * rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8-r15), four to a line. */
+void log_dump_gprs(const uint64_t gpr[16]);
+
 /* Print a fatal message and stop this CPU (interrupts off, hlt loop). */
 void panic(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 

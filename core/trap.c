@@ -43,17 +43,11 @@ void trap_handler(struct trap_frame *f)
     sniprintf(buf, sizeof(buf), "  rip %016lx cs %04lx rflags %016lx rsp %016lx ss %04lx\n",
              f->rip, f->cs, f->rflags, f->rsp, f->ss);
     log_raw(buf);
-    sniprintf(buf, sizeof(buf), "  rax %016lx rbx %016lx rcx %016lx rdx %016lx\n",
-             f->rax, f->rbx, f->rcx, f->rdx);
-    log_raw(buf);
-    sniprintf(buf, sizeof(buf), "  rsi %016lx rdi %016lx rbp %016lx r8  %016lx\n",
-             f->rsi, f->rdi, f->rbp, f->r8);
-    log_raw(buf);
-    sniprintf(buf, sizeof(buf), "  r9  %016lx r10 %016lx r11 %016lx r12 %016lx\n",
-             f->r9, f->r10, f->r11, f->r12);
-    log_raw(buf);
-    sniprintf(buf, sizeof(buf), "  r13 %016lx r14 %016lx r15 %016lx\n", f->r13, f->r14, f->r15);
-    log_raw(buf);
+    const uint64_t gpr[16] = {
+        f->rax, f->rcx, f->rdx, f->rbx, f->rsp, f->rbp, f->rsi, f->rdi,
+        f->r8, f->r9, f->r10, f->r11, f->r12, f->r13, f->r14, f->r15,
+    };
+    log_dump_gprs(gpr);
     sniprintf(buf, sizeof(buf), "  cr0 %016lx cr2 %016lx cr3 %016lx cr4 %016lx\n",
              read_cr0(), read_cr2(), read_cr3(), read_cr4());
     log_raw(buf);

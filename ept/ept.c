@@ -72,31 +72,6 @@ static uint64_t table_entry(const uint64_t *tab)
     return to_pa(tab) | EPT_RWX;
 }
 
-static int build_pt(struct builder *b, uint64_t base, uint64_t **out)
-{
-    uint64_t *pt;
-    int rc = alloc_table(b, &pt);
-    if (rc)
-        return rc;
-    uint64_t limit = b->p->limit;
-    for (unsigned i = 0; i < ENTRIES; i++) {
-        uint64_t a = base + (uint64_t)i * EPT_PAGE_4K;
-        if (a >= limit)
-            break;
-        if (hidden_overlaps(b, a, EPT_PAGE_4K)) {
-            /* Not present: bits 2:0 = 0 (SDM 3C 29.3.2); the slot stays for
-             * ept_set_page. */
-            put(pt, i, 0);
-            b->st.hidden_4k++;
-        } else {
-            put(pt, i, leaf(a, mtrr_type_of_page(b->p->mtrr, a), false));
-            b->st.pages_4k++;
-        }
-    }
-    *out = pt;
-    return 0;
-}
-
 /* Can [a, a+size) be one leaf: inside [0, limit), no hidden page, one memory type
  * (SDM 3A 12.11.9: a large page must not span several MTRR types). Alignment is
  * given by the caller's loop. */
@@ -108,76 +83,54 @@ static bool large_ok(const struct builder *b, uint64_t a, uint64_t size, uint8_t
     return *type != MT_MIXED;
 }
 
-static int build_pd(struct builder *b, uint64_t base, uint64_t **out)
+/* What one entry maps at each level: 1 = PT, 2 = PD, 3 = PDPT, 4 = PML4. */
+static const uint64_t level_size[5] = { 0, EPT_PAGE_4K, EPT_PAGE_2M, EPT_PAGE_1G, EPT_PAGE_512G };
+
+/* A leaf may sit in a PD (2 MiB) or, if IA32_VMX_EPT_VPID_CAP[17], in a PDPT
+ * (1 GiB) (SDM 3C 29.3.2, A.10); PT entries are always leaves. */
+static bool large_leaf_allowed(const struct builder *b, int level)
 {
-    uint64_t *pd;
-    int rc = alloc_table(b, &pd);
-    if (rc)
-        return rc;
-    for (unsigned i = 0; i < ENTRIES; i++) {
-        uint64_t a = base + (uint64_t)i * EPT_PAGE_2M;
-        if (a >= b->p->limit)
-            break;
-        uint8_t type;
-        if (large_ok(b, a, EPT_PAGE_2M, &type)) {
-            put(pd, i, leaf(a, type, true));
-            b->st.pages_2m++;
-        } else {
-            uint64_t *pt;
-            rc = build_pt(b, a, &pt);
-            if (rc)
-                return rc;
-            put(pd, i, table_entry(pt));
-        }
-    }
-    *out = pd;
-    return 0;
+    return level == 2 || (level == 3 && b->p->allow_1g);
 }
 
-static int build_pdpt(struct builder *b, uint64_t base, uint64_t **out)
+/* One table of the given level covering [base, base + 512 entries), recursing
+ * where an entry cannot be a single leaf. Entries at or beyond limit stay not
+ * present and get no table. */
+static int build_level(struct builder *b, int level, uint64_t base, uint64_t **out)
 {
-    uint64_t *pdpt;
-    int rc = alloc_table(b, &pdpt);
+    uint64_t *tab;
+    int rc = alloc_table(b, &tab);
     if (rc)
         return rc;
+    uint64_t size = level_size[level];
     for (unsigned i = 0; i < ENTRIES; i++) {
-        uint64_t a = base + (uint64_t)i * EPT_PAGE_1G;
+        uint64_t a = base + (uint64_t)i * size;
+        uint8_t type;
         if (a >= b->p->limit)
             break;
-        uint8_t type;
-        /* 1 GiB leaves only if IA32_VMX_EPT_VPID_CAP[17] (SDM 3C 29.3.2, A.10). */
-        if (b->p->allow_1g && large_ok(b, a, EPT_PAGE_1G, &type)) {
-            put(pdpt, i, leaf(a, type, true));
-            b->st.pages_1g++;
+        if (level == 1 && hidden_overlaps(b, a, size)) {
+            /* Not present: bits 2:0 = 0 (SDM 3C 29.3.2); the slot stays for
+             * ept_set_page. */
+            put(tab, i, 0);
+            b->st.hidden_4k++;
+        } else if (level == 1) {
+            put(tab, i, leaf(a, mtrr_type_of_page(b->p->mtrr, a), false));
+            b->st.pages_4k++;
+        } else if (large_leaf_allowed(b, level) && large_ok(b, a, size, &type)) {
+            put(tab, i, leaf(a, type, true));
+            if (level == 3)
+                b->st.pages_1g++;
+            else
+                b->st.pages_2m++;
         } else {
-            uint64_t *pd;
-            rc = build_pd(b, a, &pd);
+            uint64_t *next;
+            rc = build_level(b, level - 1, a, &next);
             if (rc)
                 return rc;
-            put(pdpt, i, table_entry(pd));
+            put(tab, i, table_entry(next));
         }
     }
-    *out = pdpt;
-    return 0;
-}
-
-static int build_pml4(struct builder *b, uint64_t **out)
-{
-    uint64_t *pml4;
-    int rc = alloc_table(b, &pml4);
-    if (rc)
-        return rc;
-    for (unsigned i = 0; i < ENTRIES; i++) {
-        uint64_t a = (uint64_t)i * EPT_PAGE_512G;
-        if (a >= b->p->limit)
-            break;   /* beyond limit: not present, no table */
-        uint64_t *pdpt;
-        rc = build_pdpt(b, a, &pdpt);
-        if (rc)
-            return rc;
-        put(pml4, i, table_entry(pdpt));
-    }
-    *out = pml4;
+    *out = tab;
     return 0;
 }
 
@@ -214,7 +167,7 @@ int ept_build(const struct ept_params *p, struct ept_pool *pool, uint64_t *pml4_
     struct builder b = { .p = p, .pool = pool, .counting = pool->base == NULL };
     size_t used0 = pool->used;
     uint64_t *pml4;
-    int rc = build_pml4(&b, &pml4);
+    int rc = build_level(&b, 4, 0, &pml4);
     if (rc) {
         pool->used = used0;
         return rc;
@@ -234,34 +187,17 @@ uint64_t *ept_leaf(uint64_t pml4, uint64_t gpa, int *level)
         return NULL;
     /* SDM 3C 29.3.2: PML4 index bits 47:39, PDPT 38:30, PD 29:21, PT 20:12. */
     uint64_t *t = to_ptr(pml4 & EPT_ADDR_MASK);
-    uint64_t e = t[(gpa >> 39) & 511];
-    if (!(e & EPT_RWX))
-        return NULL;
-
-    t = to_ptr(e & EPT_ADDR_MASK);
-    uint64_t *pe = &t[(gpa >> 30) & 511];
-    if (!(*pe & EPT_RWX))
-        return NULL;
-    if (*pe & EPT_LARGE) {
-        if (level)
-            *level = 3;
-        return pe;
+    for (int lvl = 4;; lvl--) {
+        uint64_t *pe = &t[(gpa >> (12 + 9 * (lvl - 1))) & 511];
+        if (lvl == 1 || (lvl <= 3 && (*pe & EPT_RWX) && (*pe & EPT_LARGE))) {
+            if (level)
+                *level = lvl;
+            return pe;
+        }
+        if (!(*pe & EPT_RWX))
+            return NULL;
+        t = to_ptr(*pe & EPT_ADDR_MASK);
     }
-
-    t = to_ptr(*pe & EPT_ADDR_MASK);
-    pe = &t[(gpa >> 21) & 511];
-    if (!(*pe & EPT_RWX))
-        return NULL;
-    if (*pe & EPT_LARGE) {
-        if (level)
-            *level = 2;
-        return pe;
-    }
-
-    t = to_ptr(*pe & EPT_ADDR_MASK);
-    if (level)
-        *level = 1;
-    return &t[(gpa >> 12) & 511];
 }
 
 int ept_set_page(uint64_t pml4, uint64_t gpa, uint64_t hpa, unsigned perm)

@@ -78,17 +78,10 @@ static void dump_guest(struct exit_ctx *x)
               vmread(GUEST_RIP), vmread(GUEST_RSP), vmread(GUEST_RFLAGS),
               vmread(VM_EXIT_INSTRUCTION_LEN));
     log_raw(b);
-    sniprintf(b, sizeof(b), "  rax %016lx rbx %016lx rcx %016lx rdx %016lx\n",
-              r->rax, r->rbx, r->rcx, r->rdx);
-    log_raw(b);
-    sniprintf(b, sizeof(b), "  rsi %016lx rdi %016lx rbp %016lx r8  %016lx\n",
-              r->rsi, r->rdi, r->rbp, r->r8);
-    log_raw(b);
-    sniprintf(b, sizeof(b), "  r9  %016lx r10 %016lx r11 %016lx r12 %016lx\n",
-              r->r9, r->r10, r->r11, r->r12);
-    log_raw(b);
-    sniprintf(b, sizeof(b), "  r13 %016lx r14 %016lx r15 %016lx\n", r->r13, r->r14, r->r15);
-    log_raw(b);
+    uint64_t gpr[16];
+    memcpy(gpr, r, sizeof(gpr));
+    gpr[4] = vmread(GUEST_RSP);
+    log_dump_gprs(gpr);
     sniprintf(b, sizeof(b), "  cr0 %016lx (shadow %lx) cr3 %016lx cr4 %016lx (shadow %lx)\n",
               vmread(GUEST_CR0), vmread(CR0_READ_SHADOW), vmread(GUEST_CR3),
               vmread(GUEST_CR4), vmread(CR4_READ_SHADOW));
