@@ -229,6 +229,67 @@ int ept_set_page(uint64_t pml4, uint64_t gpa, uint64_t hpa, unsigned perm)
     return 0;
 }
 
+static uint64_t *reserve_take(struct ept_pool *reserve)
+{
+    if (!reserve || !reserve->base || reserve->used >= reserve->npages)
+        return NULL;
+    return (uint64_t *)(void *)(reserve->base + reserve->used++ * EPT_PAGE_4K);
+}
+
+static uint8_t leaf_type(const uint64_t e)
+{
+    return (uint8_t)((e & EPT_MT_MASK) >> EPT_MT_SHIFT);
+}
+
+static void retype_table(uint64_t *tab, int level, uint64_t base, const struct mtrr_state *m,
+                         struct ept_pool *reserve, struct ept_retype_stats *st)
+{
+    uint64_t size = level_size[level];
+    for (unsigned i = 0; i < ENTRIES; i++) {
+        uint64_t e = tab[i], a = base + (uint64_t)i * size;
+        if (!(e & EPT_RWX))
+            continue;
+        if (level == 4 || (level > 1 && !(e & EPT_LARGE))) {
+            retype_table(to_ptr(e & EPT_ADDR_MASK), level - 1, a, m, reserve, st);
+            continue;
+        }
+        if ((e & EPT_ADDR_MASK) != a)
+            continue;       /* not an identity leaf: a monitor page lent the sink */
+        uint8_t type = level == 1 ? mtrr_type_of_page(m, a) : mtrr_type_of_range(m, a, size);
+        if (type == MT_MIXED) {
+            uint64_t *sub = reserve_take(reserve);
+            if (sub) {
+                /* Same rights and old type first, then typed one by one. */
+                uint64_t sub_size = level_size[level - 1];
+                for (unsigned j = 0; j < ENTRIES; j++)
+                    sub[j] = (a + (uint64_t)j * sub_size) | (e & (EPT_RWX | EPT_IPAT | EPT_MT_MASK)) |
+                             (level - 1 > 1 ? EPT_LARGE : 0);
+                retype_table(sub, level - 1, a, m, reserve, st);
+                __atomic_store_n(&tab[i], table_entry(sub), __ATOMIC_RELEASE);
+                st->split++;
+                continue;
+            }
+            type = MT_UC;
+            st->fallback_uc++;
+        }
+        if (type != leaf_type(e)) {
+            __atomic_store_n(&tab[i], (e & ~EPT_MT_MASK) | ((uint64_t)type << EPT_MT_SHIFT),
+                             __ATOMIC_RELEASE);
+            st->changed++;
+        }
+    }
+}
+
+void ept_retype(uint64_t pml4, const struct mtrr_state *mtrr, struct ept_pool *reserve,
+                struct ept_retype_stats *st)
+{
+    struct ept_retype_stats local = { 0 };
+    if (pml4 && mtrr)
+        retype_table(to_ptr(pml4 & EPT_ADDR_MASK), 4, 0, mtrr, reserve, &local);
+    if (st)
+        *st = local;
+}
+
 uint64_t ept_eptp(uint64_t pml4)
 {
     /* SDM 3C 25.6.11: bits 2:0 paging-structure memory type (6 = WB, allowed if

@@ -94,4 +94,20 @@ int ept_set_page(uint64_t pml4, uint64_t gpa, uint64_t hpa, unsigned perm);
  * length 3 in bits 5:3), accessed/dirty off (SDM 3C 25.6.11). */
 uint64_t ept_eptp(uint64_t pml4);
 
+/* After the guest changed the MTRRs: re-derive the memory type of every leaf
+ * that maps its own address (monitor pages lent to the sink are left alone).
+ * A large leaf whose range is no longer of one type is split into the next
+ * level with table pages from `reserve` (filled at setup: this never
+ * allocates, so it may run in an exit handler); with the reserve exhausted the
+ * leaf becomes UC, which is always a safe type. Each entry changes with one
+ * 64-bit store, a new table being complete before it is linked in. The caller
+ * invalidates (INVEPT) on every CPU using this EPT. */
+struct ept_retype_stats {
+    uint64_t changed;       /* leaves whose type changed */
+    uint64_t split;         /* large leaves replaced by a table */
+    uint64_t fallback_uc;   /* mixed large leaves made UC for lack of reserve */
+};
+void ept_retype(uint64_t pml4, const struct mtrr_state *mtrr, struct ept_pool *reserve,
+                struct ept_retype_stats *st);
+
 #endif

@@ -720,6 +720,150 @@ static void test_set_page(void **unused)
     pool_free(&pm);
 }
 
+/* ------------------------------------------------------- MTRR write: retype */
+
+/* Every sampled page is an RWX identity leaf of the type the MTRRs give it
+ * (or UC inside [uc_lo, uc_hi), where the reserve ran out). */
+static void check_types(uint64_t pml4, const struct mtrr_state *m, uint64_t limit,
+                        uint64_t uc_lo, uint64_t uc_hi)
+{
+    rng_state = 0x1234567;
+    for (unsigned n = 0; n < 20000; n++) {
+        uint64_t gpa = n < 4096 ? (uint64_t)n * MiB : (rng() % limit) & ~0xFFFull;
+        if (gpa >= limit)
+            continue;
+        int level;
+        uint64_t *e = ept_leaf(pml4, gpa, &level);
+        assert_non_null(e);
+        uint64_t ps = page_size_of(level);
+        assert_int_equal(*e & EPT_ADDR_MASK & ~(ps - 1), gpa & ~(ps - 1));
+        assert_int_equal(*e & EPT_RWX, EPT_RWX);
+        assert_int_equal(!!(*e & EPT_LARGE), level > 1);
+        uint8_t t = (uint8_t)((*e & EPT_MT_MASK) >> EPT_MT_SHIFT);
+        uint8_t want = gpa >= uc_lo && gpa < uc_hi ? MT_UC : mtrr_type_of_page(m, gpa);
+        if (t != want)
+            fail_msg("gpa 0x%llx (level %d): type %u, want %u", (unsigned long long)gpa, level,
+                     t, want);
+    }
+}
+
+/* The guest adds a 1 MiB WC range inside a 2 MiB leaf and a 2 MiB WT range
+ * inside a 1 GiB leaf: both leaves are split with reserve pages, every page
+ * gets its new type, and writing the old MTRRs back restores the types. */
+static void test_retype_split(void **unused)
+{
+    (void)unused;
+    struct mtrr_state m, m2;
+    ovmf_q35(&m);
+    struct ept_params p = { .mtrr = &m, .limit = 4 * GiB, .allow_1g = true };
+    struct pool_mem pm, reserve = pool_new(8);
+    struct ept_stats st;
+    uint64_t pml4 = build_checked(&p, &pm, &st);
+    int level;
+    assert_non_null(ept_leaf(pml4, 0x10000000, &level));
+    assert_int_equal(level, 2);
+    assert_non_null(ept_leaf(pml4, 0x50000000, &level));
+    assert_int_equal(level, 3);
+
+    m2 = m;
+    set_var(&m2, 2, 0x10000000, 1 * MiB, MT_WC);
+    set_var(&m2, 3, 0x50000000, 2 * MiB, MT_WT);
+    struct ept_retype_stats rs;
+    ept_retype(pml4, &m2, &reserve.pool, &rs);
+    assert_int_equal(rs.split, 2);
+    assert_int_equal(rs.fallback_uc, 0);
+    assert_int_equal(reserve.pool.used, 2);
+    assert_true(rs.changed >= 256 + 1);
+    check_types(pml4, &m2, p.limit, 0, 0);
+    assert_non_null(ept_leaf(pml4, 0x10000000, &level));
+    assert_int_equal(level, 1);
+    assert_non_null(ept_leaf(pml4, 0x50000000, &level));
+    assert_int_equal(level, 2);
+    assert_non_null(ept_leaf(pml4, 0x50200000, &level));
+    assert_int_equal(level, 2);
+
+    /* back to the firmware's MTRRs: types follow, no new tables */
+    ept_retype(pml4, &m, &reserve.pool, &rs);
+    assert_int_equal(rs.split, 0);
+    assert_true(rs.changed > 0);
+    assert_int_equal(reserve.pool.used, 2);
+    check_types(pml4, &m, p.limit, 0, 0);
+    /* nothing changes twice */
+    ept_retype(pml4, &m, &reserve.pool, &rs);
+    assert_int_equal(rs.changed, 0);
+    pool_free(&reserve);
+    pool_free(&pm);
+}
+
+/* Without reserve pages a leaf that became mixed is made UC, never left with
+ * a type that is wrong for part of it. */
+static void test_retype_no_reserve(void **unused)
+{
+    (void)unused;
+    struct mtrr_state m, m2;
+    ovmf_q35(&m);
+    struct ept_params p = { .mtrr = &m, .limit = 4 * GiB, .allow_1g = true };
+    struct pool_mem pm;
+    struct ept_stats st;
+    uint64_t pml4 = build_checked(&p, &pm, &st);
+    m2 = m;
+    set_var(&m2, 3, 0x50000000, 2 * MiB, MT_WT);
+    struct ept_pool empty = { 0 };
+    struct ept_retype_stats rs;
+    ept_retype(pml4, &m2, &empty, &rs);
+    assert_int_equal(rs.split, 0);
+    assert_int_equal(rs.fallback_uc, 1);
+    check_types(pml4, &m2, p.limit, 1 * GiB, 2 * GiB);
+    pool_free(&pm);
+}
+
+/* MTRRs disabled (IA32_MTRR_DEF_TYPE.E = 0, as Linux does while it rewrites
+ * them): everything UC, no splits; re-enabled: the old types come back. */
+static void test_retype_disable_enable(void **unused)
+{
+    (void)unused;
+    struct mtrr_state m, off;
+    bios_6g(&m);
+    struct ept_params p = { .mtrr = &m, .limit = 8 * GiB, .allow_1g = true };
+    struct pool_mem pm;
+    struct ept_stats st;
+    uint64_t pml4 = build_checked(&p, &pm, &st);
+    off = m;
+    off.enabled = false;
+    struct ept_pool empty = { 0 };
+    struct ept_retype_stats rs;
+    ept_retype(pml4, &off, &empty, &rs);
+    assert_int_equal(rs.split + rs.fallback_uc, 0);
+    check_types(pml4, &off, p.limit, 0, 0);
+    ept_retype(pml4, &m, &empty, &rs);
+    assert_int_equal(rs.split + rs.fallback_uc, 0);
+    check_map_sampled(pml4, &p, 2000);
+    pool_free(&pm);
+}
+
+/* A monitor page lent to the sink (not an identity leaf) keeps its entry. */
+static void test_retype_skips_redirected(void **unused)
+{
+    (void)unused;
+    struct mtrr_state m, off;
+    ovmf_q35(&m);
+    struct ept_params p = { .mtrr = &m, .limit = 4 * GiB, .allow_1g = true,
+                            .hidden = hidden2, .nhidden = 2 };
+    struct pool_mem pm;
+    struct ept_stats st;
+    uint64_t pml4 = build_checked(&p, &pm, &st);
+    const uint64_t gpa = 0x1F0A5000;
+    assert_int_equal(ept_set_page(pml4, gpa, 0x77777000, EPT_RWX), 0);
+    uint64_t before = *ept_leaf(pml4, gpa, NULL);
+    off = m;
+    off.enabled = false;
+    struct ept_retype_stats rs;
+    ept_retype(pml4, &off, NULL, &rs);
+    assert_int_equal(*ept_leaf(pml4, gpa, NULL), before);
+    assert_int_equal(*ept_leaf(pml4, gpa + 4096, NULL), 0);    /* hidden stays hidden */
+    pool_free(&pm);
+}
+
 static void test_eptp(void **unused)
 {
     (void)unused;
@@ -746,6 +890,10 @@ int main(void)
         cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_set_page),
         cmocka_unit_test(test_eptp),
+        cmocka_unit_test(test_retype_split),
+        cmocka_unit_test(test_retype_no_reserve),
+        cmocka_unit_test(test_retype_disable_enable),
+        cmocka_unit_test(test_retype_skips_redirected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
