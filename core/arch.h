@@ -8,6 +8,8 @@
 
 #define MSR_IA32_APIC_BASE         0x01b
 #define MSR_IA32_FEATURE_CONTROL   0x03a
+#define MSR_IA32_BIOS_UPDT_TRIG    0x079
+#define MSR_IA32_BIOS_SIGN_ID      0x08b
 #define MSR_IA32_SYSENTER_CS       0x174
 #define MSR_IA32_SYSENTER_ESP      0x175
 #define MSR_IA32_SYSENTER_EIP      0x176
@@ -121,6 +123,11 @@ static inline uint16_t read_ldtr(void) { uint16_t v; __asm__ volatile("sldt %0" 
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+
+static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
+static inline uint16_t inw(uint16_t port) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" :: "a"(v), "Nd"(port)); }
+static inline uint32_t inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }

@@ -6,6 +6,8 @@
 #include "core/arch.h"
 #include "core/log.h"
 #include "core/monitor.h"
+#include "core/io.h"
+#include "ept/memtype.h"
 #include "vmx/vmx.h"
 
 #define PAGE 4096ull
@@ -48,7 +50,8 @@ static uint64_t plan_ept_pages(uint64_t other_pages)
     struct ept_stats st;
     ept_build(&p, &count, &root, &st);
     uint64_t data_pages = other_pages + count.used;
-    return count.used + data_pages / 512 + 1 + data_pages / (512 * 512) + 1 + 4;
+    return count.used + data_pages / 512 + 1 + data_pages / (512 * 512) + 1 + 4 +
+           EPT_RESERVE_PAGES;
 }
 
 static uint64_t shared_pages(void)
@@ -105,6 +108,11 @@ static int api_setup(void)
     mon.idt = (uint64_t *)bump_alloc(&cur, 1);
     host_idt_build(mon.idt);
     vmx_msr_bitmap_init(mon.msr_bitmap);
+    memtype_trap_mtrrs(mon.msr_bitmap);
+    mon.pm1_cnt[0] = bi->pm1a_cnt;
+    mon.pm1_cnt[1] = bi->pm1b_cnt;
+    mon.reset_port = bi->reset_port;
+    io_bitmap_init(mon.io_bitmap_a, mon.io_bitmap_b);
 
     mon.cpus = (struct percpu *)bump_alloc(&cur, PAGES(sizeof(struct percpu) * bi->ncpus));
     for (uint32_t i = 0; i < bi->ncpus; i++) {
@@ -134,6 +142,10 @@ static int api_setup(void)
         return -1;
     }
     mon.eptp = ept_eptp(mon.ept_root);
+    /* What the build left of the pool stays in reserve for MTRR-driven splits. */
+    mon.ept_reserve = (struct ept_pool){
+        .base = pool.base + pool.used * PAGE, .npages = pool.npages - pool.used,
+    };
     log_info("monitor at 0x%lx (%lu KiB image, %lu KiB data), EPT covers 0-0x%lx",
              bi->image_base, bi->image_size / 1024, bi->data_size / 1024, bi->phys_limit);
     return 0;

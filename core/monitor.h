@@ -17,6 +17,11 @@ struct monitor {
     uint64_t eptp;
     uint64_t ept_root;
     struct ept_stats ept_stats;
+    struct ept_pool ept_reserve;    /* table pages for splits after MTRR writes */
+    volatile uint64_t ept_generation;   /* bumped at each EPT change: CPUs INVEPT */
+    unsigned maxphyaddr;
+    uint16_t pm1_cnt[2];            /* ACPI PM1a/PM1b control ports (0: none) */
+    uint16_t reset_port;            /* ACPI reset register port (0: none) */
     uint64_t ept_tables;
     uint8_t *msr_bitmap;            /* 4 KiB, SDM 3C 25.6.9 */
     uint8_t *io_bitmap_a;           /* ports 0x0000-0x7fff */

@@ -51,6 +51,7 @@ struct percpu {
     uint32_t vpid;
     uint32_t nredirect;
     uint64_t redirect_gpa[MAX_REDIRECTS];   /* hidden pages lent the sink until MTF */
+    uint64_t ept_generation;    /* mon.ept_generation last flushed for */
     uint64_t exits_total;
     uint64_t exits[EXIT_REASON_SLOTS];
     uint64_t fixup_hits;

@@ -20,6 +20,9 @@ void log_ascii_line(int level, const char *text);
 EFI_STATUS monitor_load(EFI_PHYSICAL_ADDRESS *base, UINT64 *size,
                         struct lamina_monitor_api **api);
 
+/* efi/acpi.c: PM1 control and reset ports from the FADT, into bi. */
+void acpi_find_power_ports(struct lamina_bootinfo *bi);
+
 /* efi/mp.c: MP Services, or one CPU without them. */
 struct mp {
     void *proto;            /* EFI_MP_SERVICES_PROTOCOL, NULL if absent */

@@ -202,6 +202,7 @@ static int virtualize(struct lamina_config *cfg, UINT64 tsc0)
     bi->report = &report;
     l.api = *api;
     l.secret = bi->loader_secret;
+    acpi_find_power_ports(bi);
     if (EFI_ERROR(collect_memory_map(bi))) {
         set_err("cannot read the memory map");
         goto free_image;

@@ -5,6 +5,8 @@
 #include <string.h>
 #include "core/arch.h"
 #include "core/cpuid.h"
+#include "core/io.h"
+#include "ept/memtype.h"
 #include "core/log.h"
 #include "core/monitor.h"
 #include "core/xsetbv.h"
@@ -247,6 +249,26 @@ static void handle_wrmsr(struct exit_ctx *x)
         handle_icr_write(x, v);
         return;
     }
+    if (msr == MSR_IA32_BIOS_UPDT_TRIG) {
+        /* No microcode loads under the monitor: the write is dropped, the
+         * revision in IA32_BIOS_SIGN_ID stays as it was, and a loader that
+         * checks it (Linux does) reports a failed update and moves on. */
+        static struct log_ratelimit rl = { .burst = 4 };
+        uint32_t suppressed;
+        if (log_ratelimit_pass(&rl, &suppressed))
+            log_warn("cpu %u: microcode update refused (WRMSR IA32_BIOS_UPDT_TRIG)", x->pc->index);
+        skip_instruction();
+        return;
+    }
+    if (memtype_is_mtrr_msr(msr)) {
+        if (wrmsr_safe(msr, v) != 0) {
+            inject_gp(x);
+            return;
+        }
+        memtype_mtrr_written(x->pc->index, msr, v);
+        skip_instruction();
+        return;
+    }
     /* IA32_FEATURE_CONTROL is locked (writes #GP on hardware); VMX MSRs are read-only. */
     if (msr == MSR_IA32_FEATURE_CONTROL || is_vmx_msr(msr) || wrmsr_safe(msr, v) != 0) {
         inject_gp(x);
@@ -469,6 +491,24 @@ static void handle_sipi(struct exit_ctx *x)
     x->pc->waiting_for_sipi = false;
 }
 
+/* SDM 3C 28.2.1 table 28-5: exit qualification for I/O instructions. */
+static void handle_io(struct exit_ctx *x)
+{
+    unsigned size = (unsigned)(x->qual & 7) + 1;
+    bool in = x->qual & (1u << 3), string = x->qual & (1u << 4);
+    uint16_t port = (uint16_t)(x->qual >> 16);
+    if (string || (size != 1 && size != 2 && size != 4))
+        stop_guest(x, "string I/O on a trapped port is not supported yet");
+    static const uint64_t mask[5] = { 0, 0xff, 0xffff, 0, 0xffffffff };
+    uint32_t value = (uint32_t)(x->r->rax & mask[size]);
+    io_access(x->pc, port, size, in, &value);
+    if (in) {
+        /* IN to EAX zero-extends into RAX; to AL/AX it keeps the rest. */
+        x->r->rax = size == 4 ? value : (x->r->rax & ~mask[size]) | value;
+    }
+    skip_instruction();
+}
+
 static void handle_triple_fault(struct exit_ctx *x)
 {
     stop_guest(x, "triple fault in the guest");
@@ -540,6 +580,7 @@ static const exit_handler handlers[] = {
     [EXIT_REASON_VMOFF] = handle_ud,
     [EXIT_REASON_VMON] = handle_ud,
     [EXIT_REASON_CR_ACCESS] = handle_cr_access,
+    [EXIT_REASON_IO_INSTRUCTION] = handle_io,
     [EXIT_REASON_MSR_READ] = handle_rdmsr,
     [EXIT_REASON_MSR_WRITE] = handle_wrmsr,
     [EXIT_REASON_MONITOR_TRAP_FLAG] = handle_mtf,
@@ -592,6 +633,11 @@ void vmx_exit_handler(struct guest_regs *r)
     x.reason = full & 0xffff;
     x.qual = vmcs_read(EXIT_QUALIFICATION);
     x.pc->exits_total++;
+    if (x.pc->ept_generation != mon.ept_generation) {
+        /* Another CPU changed the EPT (MTRR write): drop stale translations. */
+        x.pc->ept_generation = mon.ept_generation;
+        flush_ept();
+    }
     x.pc->exits[x.reason < EXIT_REASON_SLOTS ? x.reason : EXIT_REASON_SLOTS - 1]++;
 
     if (x.pc->trace_budget) {

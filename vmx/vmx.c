@@ -114,7 +114,8 @@ int vmx_probe_bsp(void)
     }
     uint32_t r[4];
     cpuid(0x80000008, 0, r);
-    mtrr_read(&mon.mtrr, rdmsr, r[0] & 0xff);
+    mon.maxphyaddr = r[0] & 0xff;
+    mtrr_read(&mon.mtrr, rdmsr, mon.maxphyaddr);
     cpuid(1, 0, r);
     if (r[2] & (1u << 26)) {           /* XSAVE */
         cpuid(0xd, 0, r);
@@ -156,8 +157,11 @@ void vmx_msr_bitmap_init(uint8_t *bitmap)
             bitmap[2048 + m / 8] |= 1u << (m % 8);
         }
     }
-    /* Writes of the x2APIC ICR: INIT IPIs are emulated (vmx/exit.c). */
-    bitmap[2048 + MSR_X2APIC_ICR / 8] |= 1u << (MSR_X2APIC_ICR % 8);
+    /* Write-only traps: the x2APIC ICR (INIT IPIs are emulated, vmx/exit.c)
+     * and the microcode update trigger (refused). */
+    static const uint32_t write_trapped[] = { MSR_X2APIC_ICR, MSR_IA32_BIOS_UPDT_TRIG };
+    for (size_t i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
+        bitmap[2048 + write_trapped[i] / 8] |= 1u << (write_trapped[i] % 8);
 }
 
 /* With several CPUs the guest's INIT IPIs must pass through the monitor

@@ -1,0 +1,78 @@
+#include "core/arch.h"
+#include "core/io.h"
+#include "core/log.h"
+#include "core/monitor.h"
+
+static volatile bool summary_done;
+
+static void trap_port(uint8_t *a, uint8_t *b, uint16_t port, unsigned n)
+{
+    /* SDM 3C 25.6.4: bitmap A covers ports 0-0x7fff, B 0x8000-0xffff. */
+    for (unsigned i = 0; i < n; i++) {
+        uint16_t p = (uint16_t)(port + i);
+        uint8_t *map = p < 0x8000 ? a : b;
+        map[(p & 0x7fff) / 8] |= 1u << (p % 8);
+    }
+}
+
+void io_bitmap_init(uint8_t *bitmap_a, uint8_t *bitmap_b)
+{
+    for (int i = 0; i < 2; i++)
+        if (mon.pm1_cnt[i])
+            trap_port(bitmap_a, bitmap_b, mon.pm1_cnt[i], 2);
+    if (mon.reset_port)
+        trap_port(bitmap_a, bitmap_b, mon.reset_port, 1);
+    trap_port(bitmap_a, bitmap_b, PORT_RESET_CONTROL, 1);
+}
+
+/* The bits of a 16-bit register at `reg` that an access of `size` bytes at
+ * `port` writes, in register position. */
+static uint32_t bits_written(uint16_t reg, uint16_t port, unsigned size, uint32_t value)
+{
+    int shift = (port - reg) * 8;
+    if (port + size <= reg || port >= reg + 2)
+        return 0;
+    return shift >= 0 ? value << shift : value >> -shift;
+}
+
+static void final_summary(struct percpu *pc, const char *what, uint16_t port, uint32_t value)
+{
+    if (__atomic_exchange_n(&summary_done, true, __ATOMIC_SEQ_CST))
+        return;
+    log_info("cpu %u: guest %s (port 0x%x, value 0x%x): final summary", pc->index, what, port,
+             value);
+    stats_log_exits();
+}
+
+static void before_out(struct percpu *pc, uint16_t port, unsigned size, uint32_t value)
+{
+    for (int i = 0; i < 2; i++) {
+        uint16_t reg = mon.pm1_cnt[i];
+        if (reg && (bits_written(reg, port, size, value) & PM1_CNT_SLP_EN))
+            final_summary(pc, "enters an ACPI sleep state", port, value);
+    }
+    if (port == PORT_RESET_CONTROL && (value & CF9_RST_CPU))
+        final_summary(pc, "resets the machine", port, value);
+    else if (mon.reset_port && port == mon.reset_port)
+        final_summary(pc, "resets the machine (ACPI reset register)", port, value);
+}
+
+void io_access(struct percpu *pc, uint16_t port, unsigned size, bool in, uint32_t *value)
+{
+    if (in) {
+        if (size == 1)
+            *value = inb(port);
+        else if (size == 2)
+            *value = inw(port);
+        else
+            *value = inl(port);
+        return;
+    }
+    before_out(pc, port, size, *value);
+    if (size == 1)
+        outb(port, (uint8_t)*value);
+    else if (size == 2)
+        outw(port, (uint16_t)*value);
+    else
+        outl(port, *value);
+}

@@ -1,0 +1,94 @@
+/* The ACPI ports that end the guest: PM1a/PM1b control (sleep, S5 power-off)
+ * and the reset register, from the FADT (ACPI 6.5 5.2.9). The monitor traps
+ * them to print its final summary; it does not change what they do. */
+#include "efi/loader.h"
+
+struct __attribute__((packed)) sdt_header {
+    char signature[4];
+    UINT32 length;
+    UINT8 revision, checksum;
+    char oem_id[6], oem_table_id[8];
+    UINT32 oem_revision, creator_id, creator_revision;
+};
+
+struct __attribute__((packed)) gas {          /* Generic Address Structure, 5.2.3.2 */
+    UINT8 space_id, bit_width, bit_offset, access_size;
+    UINT64 address;
+};
+
+#define GAS_SYSTEM_IO 1
+/* FADT field offsets (ACPI 6.5 table 5.9) */
+#define FADT_PM1A_CNT_BLK   64
+#define FADT_PM1B_CNT_BLK   68
+#define FADT_RESET_REG      116
+#define FADT_X_PM1A_CNT_BLK 172
+#define FADT_X_PM1B_CNT_BLK 184
+
+static BOOLEAN checksum_ok(const void *p, UINT32 len)
+{
+    UINT8 sum = 0;
+    for (UINT32 i = 0; i < len; i++)
+        sum += ((const UINT8 *)p)[i];
+    return sum == 0;
+}
+
+static const struct sdt_header *find_fadt(void)
+{
+    static EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
+    const UINT8 *rsdp = NULL;
+    for (UINTN i = 0; i < ST->NumberOfTableEntries; i++) {
+        EFI_CONFIGURATION_TABLE *t = &ST->ConfigurationTable[i];
+        if (!CompareGuid(&t->VendorGuid, &acpi20))
+            rsdp = t->VendorTable;
+        else if (!rsdp && !CompareGuid(&t->VendorGuid, &AcpiTableGuid))
+            rsdp = t->VendorTable;
+    }
+    if (!rsdp || CompareMem(rsdp, "RSD PTR ", 8) != 0 || !checksum_ok(rsdp, 20))
+        return NULL;
+    UINT64 xsdt = rsdp[15] >= 2 ? *(const UINT64 *)(rsdp + 24) : 0;   /* revision, XsdtAddress */
+    UINT32 rsdt = *(const UINT32 *)(rsdp + 16);
+    const struct sdt_header *root = (const void *)(UINTN)(xsdt ? xsdt : rsdt);
+    unsigned entry = xsdt ? 8 : 4;
+    if (!root || !checksum_ok(root, root->length))
+        return NULL;
+    UINTN n = (root->length - sizeof(*root)) / entry;
+    const UINT8 *entries = (const UINT8 *)(root + 1);
+    for (UINTN i = 0; i < n; i++) {
+        UINT64 a = entry == 8 ? *(const UINT64 *)(entries + i * 8) : *(const UINT32 *)(entries + i * 4);
+        const struct sdt_header *h = (const void *)(UINTN)a;
+        if (h && CompareMem(h->signature, "FACP", 4) == 0 && checksum_ok(h, h->length))
+            return h;
+    }
+    return NULL;
+}
+
+static UINT16 io_port_of(const struct sdt_header *fadt, unsigned x_off, unsigned legacy_off)
+{
+    const UINT8 *f = (const UINT8 *)fadt;
+    if (fadt->length >= x_off + sizeof(struct gas)) {
+        const struct gas *g = (const struct gas *)(f + x_off);
+        if (g->address && g->space_id == GAS_SYSTEM_IO && g->address <= 0xffff)
+            return (UINT16)g->address;
+        if (g->address)
+            return 0;       /* memory-mapped: nothing to trap as a port */
+    }
+    if (legacy_off && fadt->length >= legacy_off + 4) {
+        UINT32 port = *(const UINT32 *)(f + legacy_off);
+        return port <= 0xffff ? (UINT16)port : 0;
+    }
+    return 0;
+}
+
+void acpi_find_power_ports(struct lamina_bootinfo *bi)
+{
+    const struct sdt_header *fadt = find_fadt();
+    if (!fadt) {
+        lprint(L_WARN, L"no ACPI FADT: the final exit summary is printed only on reset port 0xcf9");
+        return;
+    }
+    bi->pm1a_cnt = io_port_of(fadt, FADT_X_PM1A_CNT_BLK, FADT_PM1A_CNT_BLK);
+    bi->pm1b_cnt = io_port_of(fadt, FADT_X_PM1B_CNT_BLK, FADT_PM1B_CNT_BLK);
+    bi->reset_port = io_port_of(fadt, FADT_RESET_REG, 0);
+    lprint(L_DEBUG, L"ACPI FADT: PM1a_CNT 0x%x, PM1b_CNT 0x%x, reset register 0x%x",
+           bi->pm1a_cnt, bi->pm1b_cnt, bi->reset_port);
+}
