@@ -50,7 +50,9 @@ struct percpu {
     bool smi_block_quirk;       /* Bochs 2.7: SMI blocking reported after SIPI */               /* guest stopped (triple fault, fatal exit) */
     uint32_t vpid;
     uint32_t nredirect;
-    uint64_t redirect_gpa[MAX_REDIRECTS];   /* hidden pages lent the sink until MTF */
+    uint64_t redirect_gpa[MAX_REDIRECTS];   /* hidden pages lent the sink for one step */
+    bool stepping;              /* single-stepping with RFLAGS.TF (no MTF) */
+    bool guest_tf;              /* the guest's own RFLAGS.TF when stepping began */
     uint64_t ept_generation;    /* mon.ept_generation last flushed for */
     uint64_t exits_total;
     uint64_t exits[EXIT_REASON_SLOTS];

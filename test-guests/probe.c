@@ -573,6 +573,92 @@ static void check_aps(void)
         tg_passf("ap-vmxon-ud", "%d APs checked", checked);
 }
 
+/* ------------------------------------------------- 8. MTRRs and microcode */
+
+#define MSR_MTRRCAP       0xfe
+#define MSR_MTRR_PHYSBASE(n) (0x200 + 2 * (n))
+#define MSR_MTRR_PHYSMASK(n) (0x201 + 2 * (n))
+#define MTRR_MASK_VALID   (1ull << 11)
+#define MSR_BIOS_UPDT_TRIG 0x79
+#define MSR_BIOS_SIGN_ID   0x8b
+
+/* Program a free variable MTRR as UC over a 2 MiB block of the probe's own
+ * memory, check both MSRs read back, use the memory, and free the range
+ * again. Under Lamina each write retypes the EPT (the monitor logs it; the
+ * system test checks that line): the guest itself cannot see memory types. */
+static void check_mtrr_write(void)
+{
+    uint64_t cap = tg_rdmsr(MSR_MTRRCAP);
+    unsigned vcnt = cap & 0xff, free_idx = vcnt;
+    for (unsigned i = 0; i < vcnt; i++)
+        if (!(tg_rdmsr(MSR_MTRR_PHYSMASK(i)) & MTRR_MASK_VALID)) {
+            free_idx = i;
+            break;
+        }
+    if (free_idx == vcnt) {
+        tg_skip("mtrr-write", "no free variable MTRR (%u in use)", vcnt);
+        return;
+    }
+    EFI_PHYSICAL_ADDRESS mem = 0;
+    const UINTN pages = 2 * 512;
+    if (EFI_ERROR(uefi_call_wrapper(BS->AllocatePages, 4, AllocateAnyPages, EfiLoaderData,
+                                    pages, &mem))) {
+        tg_skip("mtrr-write", "cannot allocate 4 MiB");
+        return;
+    }
+    uint64_t block = (mem + 0x1fffff) & ~0x1fffffull;
+    unsigned maxphy = tg_cpuid(0x80000008, 0).eax & 0xff;
+    uint64_t physmask = ((1ull << maxphy) - 1) & ~0xfffull;
+    uint64_t base = block | 0 /* UC */, mask = (~0x1fffffull & physmask) | MTRR_MASK_VALID;
+    uint64_t old_base = tg_rdmsr(MSR_MTRR_PHYSBASE(free_idx));
+    tg_wrmsr(MSR_MTRR_PHYSBASE(free_idx), base);
+    tg_wrmsr(MSR_MTRR_PHYSMASK(free_idx), mask);
+    uint64_t rb = tg_rdmsr(MSR_MTRR_PHYSBASE(free_idx)), rm = tg_rdmsr(MSR_MTRR_PHYSMASK(free_idx));
+    volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)block;
+    p[0] = 0x4c414d494e41ull;
+    p[0x1fffff / 8] = p[0];
+    bool used_ok = p[0x1fffff / 8] == 0x4c414d494e41ull;
+    tg_wrmsr(MSR_MTRR_PHYSMASK(free_idx), 0);
+    tg_wrmsr(MSR_MTRR_PHYSBASE(free_idx), old_base);
+    uefi_call_wrapper(BS->FreePages, 2, mem, pages);
+    if (rb == base && rm == mask && used_ok)
+        tg_passf("mtrr-write", "variable MTRR %u = UC at 0x%llx (2 MiB), read back, freed",
+                 free_idx, (unsigned long long)block);
+    else
+        tg_fail("mtrr-write", "MTRR %u read back base 0x%llx mask 0x%llx (wrote 0x%llx 0x%llx), "
+                "memory %s", free_idx, (unsigned long long)rb, (unsigned long long)rm,
+                (unsigned long long)base, (unsigned long long)mask, used_ok ? "ok" : "wrong");
+}
+
+static uint32_t microcode_revision(void)
+{
+    /* SDM 3A 9.11.7.1: write 0, execute CPUID.1, read the revision in 63:32. */
+    tg_wrmsr(MSR_BIOS_SIGN_ID, 0);
+    (void)tg_cpuid(1, 0);
+    return (uint32_t)(tg_rdmsr(MSR_BIOS_SIGN_ID) >> 32);
+}
+
+/* A microcode update attempt under Lamina is dropped: no fault, and the
+ * revision stays. Natively it would hand garbage to the processor: skipped. */
+static void check_microcode(void)
+{
+    if (!hv_present) {
+        tg_skip("microcode-refused", "no hypervisor present");
+        return;
+    }
+    static uint8_t bogus[4096] __attribute__((aligned(16)));
+    struct tg_fault f;
+    uint32_t before = microcode_revision();
+    int v = tg_try_wrmsr(MSR_BIOS_UPDT_TRIG, (uint64_t)(uintptr_t)bogus, &f);
+    uint32_t after = microcode_revision();
+    if (v < 0 && before == after)
+        tg_passf("microcode-refused", "revision 0x%x unchanged", after);
+    else if (v >= 0)
+        tg_fail("microcode-refused", "WRMSR 0x79 raised %s", tg_vector_name(v));
+    else
+        tg_fail("microcode-refused", "revision changed from 0x%x to 0x%x", before, after);
+}
+
 /* ----------------------------------------------------------------- bench */
 
 /* Path length of one CPUID round trip (a VM exit and entry under Lamina).
@@ -593,6 +679,21 @@ static void bench_cpuid(void)
 
 /* ------------------------------------------------------------------ main */
 
+/* Whether the LoadOptions Lamina handed over contain `word`. */
+static bool option_given(EFI_HANDLE image, const CHAR16 *word)
+{
+    EFI_LOADED_IMAGE *li = NULL;
+    if (EFI_ERROR(uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol,
+                                    (void **)&li)) || !li->LoadOptions)
+        return false;
+    const CHAR16 *o = li->LoadOptions;
+    UINTN n = li->LoadOptionsSize / sizeof(CHAR16), w = StrLen(word);
+    for (UINTN i = 0; i + w <= n; i++)
+        if (CompareMem(o + i, word, w * sizeof(CHAR16)) == 0)
+            return true;
+    return false;
+}
+
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     tg_init(image, systab, "probe");
@@ -608,7 +709,17 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     check_monitor_memory();
     check_xsetbv();
     check_aps();
+    check_mtrr_write();
+    check_microcode();
     bench_cpuid();
 
-    return tg_summary() != 0 ? EFI_ABORTED : EFI_SUCCESS;
+    int failed = tg_summary();
+    if (option_given(image, L"reset-at-end")) {
+        /* For the system test of the monitor's final summary: reset through
+         * the PCI reset control register (hard reset: SYS_RST | RST_CPU). */
+        tg_note("resetting the machine through port 0xcf9");
+        __asm__ volatile("outb %0, %1" :: "a"((uint8_t)0x02), "Nd"((uint16_t)0xcf9));
+        __asm__ volatile("outb %0, %1" :: "a"((uint8_t)0x06), "Nd"((uint16_t)0xcf9));
+    }
+    return failed != 0 ? EFI_ABORTED : EFI_SUCCESS;
 }

@@ -18,7 +18,10 @@
 #define INTR_INFO_DELIVER_ERR INTR_INFO_DELIVER_CODE_MASK
 #define INTR_TYPE_NMI         INTR_TYPE_NMI_INTR
 #define INTR_TYPE_HW_EXC      INTR_TYPE_HARD_EXCEPTION
+#define VECTOR_DB 1
 #define VECTOR_UD 6
+#define RFLAGS_TF (1ull << 8)
+#define DR6_BS    (1ull << 14)
 #define VECTOR_GP 13
 #define ACTIVITY_ACTIVE        0
 #define ACTIVITY_WAIT_FOR_SIPI 3
@@ -463,11 +466,17 @@ static void take_nmi(struct exit_ctx *x)
     x->pc->nmi_pending = true;
 }
 
+static void handle_step_db(struct exit_ctx *x);
+
 static void handle_exception_nmi(struct exit_ctx *x)
 {
     uint32_t info = (uint32_t)vmcs_read(VM_EXIT_INTR_INFO);
     if ((info & INTR_INFO_VALID) && (info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI) {
         take_nmi(x);
+        return;
+    }
+    if ((info & INTR_INFO_VALID) && (info & INTR_INFO_VECTOR_MASK) == VECTOR_DB && x->pc->stepping) {
+        handle_step_db(x);
         return;
     }
     stop_guest(x, "unexpected exception exit");
@@ -517,6 +526,7 @@ static void handle_triple_fault(struct exit_ctx *x)
 /* Guest access to monitor memory: log it, let the one instruction complete
  * against a zeroed sink page, and restore the hole after it (monitor trap flag). */
 static struct log_ratelimit ept_rl = { .burst = 16 };
+static void begin_step(struct exit_ctx *x);
 
 static void handle_ept_violation(struct exit_ctx *x)
 {
@@ -536,16 +546,37 @@ static void handle_ept_violation(struct exit_ctx *x)
         stop_guest(x, "too many monitor pages touched by one instruction");
     uint64_t page = gpa & ~0xfffull;
     ept_set_page(mon.ept_root, page, (uint64_t)(uintptr_t)mon.sink_page, EPT_RWX);
-    flush_ept();
-    /* Without the monitor trap flag the page stays on the sink: still no
-     * monitor data reachable, only later accesses go unlogged. */
-    if (!mon.has_mtf)
-        return;
     pc->redirect_gpa[pc->nredirect++] = page;
-    vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmcs_read(CPU_BASED_VM_EXEC_CONTROL) | CPU_BASED_MONITOR_TRAP_FLAG);
+    flush_ept();
+    begin_step(x);
 }
 
-static void handle_mtf(struct exit_ctx *x)
+/* Let exactly one guest instruction run, then exit: the monitor trap flag
+ * (SDM 3C 26.5.2), or where the CPU lacks it (Bochs 2.7 does) RFLAGS.TF with
+ * #DB exiting: the single-step trap after the instruction exits. Only that
+ * trap ends a TF step: if an interrupt or a guest fault comes first, its
+ * handler's IRET restores TF from the frame and the trap follows the retried
+ * instruction, so ending the step at any other exit would leave a stray TF
+ * in the guest's frame. */
+static void begin_step(struct exit_ctx *x)
+{
+    struct percpu *pc = x->pc;
+    if (mon.has_mtf) {
+        vmcs_write(CPU_BASED_VM_EXEC_CONTROL,
+                   vmcs_read(CPU_BASED_VM_EXEC_CONTROL) | CPU_BASED_MONITOR_TRAP_FLAG);
+        return;
+    }
+    if (pc->stepping)
+        return;         /* a second monitor page touched by the same instruction */
+    uint64_t rflags = vmcs_read(GUEST_RFLAGS);
+    pc->guest_tf = rflags & RFLAGS_TF;
+    vmcs_write(GUEST_RFLAGS, rflags | RFLAGS_TF);
+    vmcs_write(EXCEPTION_BITMAP, vmcs_read(EXCEPTION_BITMAP) | (1u << VECTOR_DB));
+    pc->stepping = true;
+}
+
+/* The instruction is done: the monitor pages lent to it are holes again. */
+static void end_step(struct exit_ctx *x)
 {
     struct percpu *pc = x->pc;
     for (uint32_t i = 0; i < pc->nredirect; i++)
@@ -553,7 +584,36 @@ static void handle_mtf(struct exit_ctx *x)
     pc->nredirect = 0;
     flush_ept();
     memset(mon.sink_page, 0, 4096);
-    vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmcs_read(CPU_BASED_VM_EXEC_CONTROL) & ~(uint64_t)CPU_BASED_MONITOR_TRAP_FLAG);
+    if (mon.has_mtf) {
+        vmcs_write(CPU_BASED_VM_EXEC_CONTROL,
+                   vmcs_read(CPU_BASED_VM_EXEC_CONTROL) & ~(uint64_t)CPU_BASED_MONITOR_TRAP_FLAG);
+        return;
+    }
+    if (!pc->stepping)
+        return;
+    if (!pc->guest_tf)
+        vmcs_write(GUEST_RFLAGS, vmcs_read(GUEST_RFLAGS) & ~RFLAGS_TF);
+    vmcs_write(EXCEPTION_BITMAP, vmcs_read(EXCEPTION_BITMAP) & ~(1u << VECTOR_DB));
+    pc->stepping = false;
+}
+
+static void handle_mtf(struct exit_ctx *x)
+{
+    end_step(x);
+}
+
+/* The single-step #DB of begin_step. If the guest was single-stepping
+ * itself, the trap is its own too: it gets it, with DR6.BS as hardware sets. */
+static void handle_step_db(struct exit_ctx *x)
+{
+    bool guest_tf = x->pc->guest_tf;
+    end_step(x);
+    if (guest_tf) {
+        uint64_t dr6;
+        __asm__ volatile("mov %%dr6, %0" : "=r"(dr6));
+        __asm__ volatile("mov %0, %%dr6" :: "r"(dr6 | DR6_BS));
+        inject_exception(x, VECTOR_DB, false, 0);
+    }
 }
 
 static void handle_ept_misconfig(struct exit_ctx *x)
