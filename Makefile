@@ -106,8 +106,17 @@ $(BUILD)/test-guests/%.so: $(BUILD)/tg/test-guests/%.c.o $(TG_LIB_OBJS)
 $(BUILD)/test-guests/%.efi: $(BUILD)/test-guests/%.so
 	$(V)$(OBJCOPY) $(EFI_SECTIONS) --target efi-app-x86_64 --subsystem=10 $< $@
 
+# ------------------------------------------------------------- Linux guest
+# Debian's cloud kernel (EFI stub) and a busybox initramfs whose /init reports
+# over serial (test-guests/linux/). Downloads the two .debs once into
+# build/linux-cache with apt-get download.
+LINUX_GUEST := $(BUILD)/linux/vmlinuz $(BUILD)/linux/initrd.img $(BUILD)/linux/version
+$(LINUX_GUEST) &: test-guests/linux/build.sh test-guests/linux/init \
+		test-guests/linux/workload.c test-guests/linux/mkcpio.py | $(DEPS_STAMP)
+	$(V)bash test-guests/linux/build.sh $(BUILD)/linux
+
 # ------------------------------------------------------------------ phony
-.PHONY: all run test unit gates system bench clean
+.PHONY: all run test unit gates system bench clean linux-guest
 .SECONDARY:
 .DEFAULT_GOAL := all
 all: $(BUILD)/lamina.efi $(TG_EFIS)
@@ -133,7 +142,9 @@ unit: $(UNIT_BINS)
 gates: all
 	$(V)bash tests/gates.sh $(BUILD)
 
-system: all
+linux-guest: $(LINUX_GUEST)
+
+system: all linux-guest
 	$(V)bash tests/system/run.sh
 
 test:

@@ -67,7 +67,7 @@ struct lamina_bootinfo {
     uint64_t image_base, image_size;   /* monitor image, reserved */
     uint64_t data_base, data_size;     /* monitor data (EPT, per-CPU), reserved */
     uint64_t phys_limit;        /* EPT and host map cover [0, phys_limit) */
-    uint64_t tsc_start;         /* loader's TSC at entry, for the hand-off figure */
+    uint64_t tsc_start;         /* TSC when the loader began virtualizing: hand-off figure */
     uint64_t loader_secret;     /* VMCALL key for loader-only calls until sealed */
     uint16_t pm1a_cnt, pm1b_cnt;   /* ACPI PM1 control ports from the FADT (0: none) */
     uint16_t reset_port;           /* ACPI reset register, if in I/O space (0: none) */

@@ -166,8 +166,9 @@ static void set_reason_from_cpu(UINTN cpu)
 
 /* All or nothing: returns 0 with every CPU running as the guest, or -1 with
  * report.err set and every CPU native again. */
-static int virtualize(struct lamina_config *cfg, UINT64 tsc0)
+static int virtualize(struct lamina_config *cfg)
 {
+    UINT64 tsc0 = read_tsc();
     EFI_PHYSICAL_ADDRESS img_base, data_base = 0;
     UINT64 img_size, data_size = 0;
     struct lamina_monitor_api *api;
@@ -197,7 +198,7 @@ static int virtualize(struct lamina_config *cfg, UINT64 tsc0)
     bi->log_level = cfg->log_level;
     bi->image_base = img_base;
     bi->image_size = img_size;
-    bi->tsc_start = tsc0;
+    bi->tsc_start = tsc0;      /* the hand-off figure: Lamina's own work, not file loading */
     bi->loader_secret = make_secret();
     bi->report = &report;
     l.api = *api;
@@ -257,7 +258,6 @@ free_image:
 
 EFI_STATUS efi_main(EFI_HANDLE self, EFI_SYSTEM_TABLE *systab)
 {
-    UINT64 tsc0 = read_tsc();
     InitializeLib(self, systab);
 
     struct lamina_config cfg;
@@ -303,7 +303,7 @@ EFI_STATUS efi_main(EFI_HANDLE self, EFI_SYSTEM_TABLE *systab)
         return st;
     }
 
-    if (virtualize(&cfg, tsc0) != 0) {
+    if (virtualize(&cfg) != 0) {
         lprint(L_ERROR, L"vt-x unavailable: %a", report.err);
         if (cfg.on_error == ON_ERROR_HALT) {
             lprint(L_INFO, L"on-error halt: not starting the guest");

@@ -2,7 +2,7 @@
 # run-all.sh  -  everything `make test` runs, in order:
 #
 #   deps    bash tools/deps.sh            (failure stops the run)
-#   build   make all                      (failure stops the run)
+#   build   make all linux-guest          (failure stops the run)
 #   unit    make unit                     "unit: N passed, N failed"
 #   gates   make gates                    "gate: PASS ..." / "gate: FAIL ..." lines
 #   system  bash tests/system/run.sh      "system: N passed, N failed"
@@ -84,7 +84,7 @@ summary() {
 run_stage deps bash tools/deps.sh
 must_succeed deps || summary
 
-run_stage build make all
+run_stage build make all linux-guest
 must_succeed build || summary
 
 run_stage unit make unit

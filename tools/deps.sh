@@ -3,7 +3,8 @@
 # As root: installs what is missing with apt-get. Otherwise: prints the command.
 set -euo pipefail
 pkgs=(gcc make binutils gnu-efi newlib-source ovmf qemu-system-x86 bochs bochsbios
-      mtools dosfstools vgabios libcmocka-dev clang llvm xz-utils python3)
+      mtools dosfstools vgabios libcmocka-dev clang llvm xz-utils python3
+      libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
