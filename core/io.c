@@ -2,6 +2,7 @@
 #include "core/io.h"
 #include "core/log.h"
 #include "core/monitor.h"
+#include "core/shutdown.h"
 
 static volatile bool summary_done;
 
@@ -25,16 +26,6 @@ void io_bitmap_init(uint8_t *bitmap_a, uint8_t *bitmap_b)
     trap_port(bitmap_a, bitmap_b, PORT_RESET_CONTROL, 1);
 }
 
-/* The bits of a 16-bit register at `reg` that an access of `size` bytes at
- * `port` writes, in register position. */
-static uint32_t bits_written(uint16_t reg, uint16_t port, unsigned size, uint32_t value)
-{
-    int shift = (port - reg) * 8;
-    if (port + size <= reg || port >= reg + 2)
-        return 0;
-    return shift >= 0 ? value << shift : value >> -shift;
-}
-
 static void final_summary(struct percpu *pc, const char *what, uint16_t port, uint32_t value)
 {
     if (__atomic_exchange_n(&summary_done, true, __ATOMIC_SEQ_CST))
@@ -46,15 +37,17 @@ static void final_summary(struct percpu *pc, const char *what, uint16_t port, ui
 
 static void before_out(struct percpu *pc, uint16_t port, unsigned size, uint32_t value)
 {
-    for (int i = 0; i < 2; i++) {
-        uint16_t reg = mon.pm1_cnt[i];
-        if (reg && (bits_written(reg, port, size, value) & PM1_CNT_SLP_EN))
-            final_summary(pc, "enters an ACPI sleep state", port, value);
-    }
-    if (port == PORT_RESET_CONTROL && (value & CF9_RST_CPU))
-        final_summary(pc, "resets the machine", port, value);
-    else if (mon.reset_port && port == mon.reset_port)
-        final_summary(pc, "resets the machine (ACPI reset register)", port, value);
+    static const char *const what[] = {
+        [SHUTDOWN_SLEEP] = "enters an ACPI sleep state",
+        [SHUTDOWN_RESET] = "resets the machine",
+        [SHUTDOWN_ACPI_RESET] = "resets the machine (ACPI reset register)",
+    };
+    const struct shutdown_ports ports = {
+        .pm1_cnt = { mon.pm1_cnt[0], mon.pm1_cnt[1] }, .reset_port = mon.reset_port,
+    };
+    enum shutdown_kind k = shutdown_write_kind(&ports, port, size, value);
+    if (k != SHUTDOWN_NONE)
+        final_summary(pc, what[k], port, value);
 }
 
 void io_access(struct percpu *pc, uint16_t port, unsigned size, bool in, uint32_t *value)

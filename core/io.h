@@ -10,9 +10,7 @@
 #include <stdint.h>
 #include "core/percpu.h"
 
-#define PORT_RESET_CONTROL 0xcf9   /* PCI reset control register */
-#define PM1_CNT_SLP_EN     (1u << 13)   /* ACPI 6.x 4.8.3.2.1 */
-#define CF9_RST_CPU        (1u << 2)
+#include "core/shutdown.h"
 
 void io_bitmap_init(uint8_t *bitmap_a, uint8_t *bitmap_b);
 /* One IN or OUT of 1, 2 or 4 bytes at port; *value in/out. */
