@@ -124,13 +124,15 @@ static int set_options(struct parser *p, const char *val, size_t n);
 static int set_serial(struct parser *p, const char *val, size_t n);
 static int set_on_error(struct parser *p, const char *val, size_t n);
 static int set_log_level(struct parser *p, const char *val, size_t n);
+static int set_guest_sha256(struct parser *p, const char *val, size_t n);
 
 static const struct key_desc keys[] = {
-    { "guest",     set_guest,     KEY_REQUIRED },
-    { "options",   set_options,   0 },
-    { "serial",    set_serial,    0 },
-    { "on-error",  set_on_error,  0 },
-    { "log-level", set_log_level, 0 },
+    { "guest",        set_guest,        KEY_REQUIRED },
+    { "options",      set_options,      0 },
+    { "serial",       set_serial,       0 },
+    { "on-error",     set_on_error,     0 },
+    { "log-level",    set_log_level,    0 },
+    { "guest-sha256", set_guest_sha256, 0 },
 };
 
 struct parser {
@@ -373,6 +375,40 @@ static int set_log_level(struct parser *p, const char *val, size_t n)
     return 0;
 }
 
+/* Exactly 2 * CONFIG_SHA256_LEN hex digits, either case, most significant
+ * nibble first: the form sha256sum prints. Characters are checked before
+ * the length, so a pasted "digest  file" line names the blank. */
+static int set_guest_sha256(struct parser *p, const char *val, size_t n)
+{
+    uint8_t *out = p->cfg->guest_sha256;
+    struct fmt *f;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (digit_value(val[i], 16) < 0) {
+            char shown = val[i] == '\t' ? ' ' : val[i];   /* tabs count as spaces */
+
+            f = line_error(p);
+            fmt_str(f, "invalid character ");
+            fmt_quoted(f, &shown, 1);
+            fmt_str(f, " in guest-sha256 (expected 64 hex digits)");
+            return -1;
+        }
+    }
+    if (n != 2 * CONFIG_SHA256_LEN) {
+        f = line_error(p);
+        fmt_str(f, "guest-sha256 has ");
+        fmt_uint(f, n);
+        fmt_str(f, " hex digits (expected 64)");
+        return -1;
+    }
+    for (i = 0; i < CONFIG_SHA256_LEN; i++)
+        out[i] = (uint8_t)(digit_value(val[2 * i], 16) << 4 |
+                           digit_value(val[2 * i + 1], 16));
+    p->cfg->has_guest_sha256 = true;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- lines */
 
 /* One line, line end removed. */
@@ -474,6 +510,9 @@ void config_defaults(struct lamina_config *c)
     c->on_error = ON_ERROR_BOOT;
     c->log_level = CONFIG_LOG_INFO;
     c->has_options = false;
+    c->has_guest_sha256 = false;
+    for (i = 0; i < sizeof(c->guest_sha256); i++)
+        c->guest_sha256[i] = 0;
 }
 
 int config_parse(const char *text, size_t len, struct lamina_config *c,

@@ -13,6 +13,7 @@
  *   serial    0x3f8                     # optional: log port, or "none"
  *   on-error  boot                      # boot | halt (VT-x unusable)
  *   log-level info                      # error | warn | info | debug
+ *   guest-sha256 <64 hex digits>        # optional: refuse any other guest
  *
  * - '#' starts a comment anywhere on a line; blank lines are ignored.
  * - A line is "key <blanks> value"; the value runs to the '#' or the end of
@@ -30,6 +31,9 @@
  *   can widen both strings to CHAR16 one byte per character.
  * - serial: "none", decimal or 0x-hex, 1..CONFIG_SERIAL_MAX (the UART uses
  *   port..port+7).
+ * - guest-sha256: the SHA-256 of the guest file, exactly 64 hex digits
+ *   (either case), as sha256sum prints it. The loader measures the guest
+ *   always and, with this key, starts it only if the digests are equal.
  */
 #ifndef LAMINA_EFI_CONFIG_H
 #define LAMINA_EFI_CONFIG_H
@@ -45,6 +49,7 @@
 #define CONFIG_SERIAL_DEFAULT  0x3f8   /* COM1, 115200 8N1 */
 #define CONFIG_SERIAL_MAX      0xfff8  /* the UART spans port..port+7 */
 #define CONFIG_ERR_SUGGESTED   128     /* a good size for the err buffer */
+#define CONFIG_SHA256_LEN      32      /* bytes of a guest-sha256 digest */
 
 enum on_error {
     ON_ERROR_BOOT,      /* VT-x unusable: chainload the guest without Lamina */
@@ -66,10 +71,12 @@ struct lamina_config {
     uint8_t on_error;     /* enum on_error */
     uint8_t log_level;    /* 0 error, 1 warn, 2 info, 3 debug */
     bool has_options;     /* an options line was present */
+    bool has_guest_sha256;                  /* a guest-sha256 line was present */
+    uint8_t guest_sha256[CONFIG_SHA256_LEN];    /* its digest; zeros without one */
 };
 
 /* Fill *c with the defaults: no guest, no options, serial 0x3f8, on-error
- * boot, log-level info. */
+ * boot, log-level info, no guest-sha256. */
 void config_defaults(struct lamina_config *c);
 
 /* Parse the len bytes at text (need not be NUL-terminated; NULL means empty)

@@ -39,8 +39,13 @@ int loader_launch(int (*launch)(uint32_t cpu, uint64_t rip, uint64_t rsp), uint3
 /* efi/vmcall.S */
 UINT64 loader_vmcall(UINT64 function, UINT64 secret);
 
-/* guest-loader/chainload.c */
-EFI_STATUS guest_load(EFI_HANDLE self, const char *path, const char *options, EFI_HANDLE *guest);
+/* guest-loader/chainload.c: read cfg->guest from Lamina's own volume into
+ * memory, log its SHA-256, and LoadImage it from that buffer with
+ * cfg->options. With cfg->has_guest_sha256 and a different digest it logs
+ * the mismatch, loads nothing, sets *refused and returns
+ * EFI_SECURITY_VIOLATION: the caller must not start any guest then. */
+EFI_STATUS guest_load(EFI_HANDLE self, const struct lamina_config *cfg, EFI_HANDLE *guest,
+                      BOOLEAN *refused);
 EFI_STATUS guest_start(EFI_HANDLE guest);
 
 #endif

@@ -293,7 +293,14 @@ EFI_STATUS efi_main(EFI_HANDLE self, EFI_SYSTEM_TABLE *systab)
     lprint(L_INFO, L"Lamina starting: config %s, guest %a", conf_path, cfg.guest);
 
     EFI_HANDLE guest = NULL;
-    st = guest_load(self, cfg.guest, cfg.options, &guest);
+    BOOLEAN refused = FALSE;
+    st = guest_load(self, &cfg, &guest, &refused);
+    if (refused) {
+        /* A guest that fails its guest-sha256 check runs neither under
+         * Lamina nor natively: on-error boot does not apply. */
+        lprint(L_INFO, L"sha256 mismatch: halting, whatever on-error says");
+        halt_here();
+    }
     if (EFI_ERROR(st)) {
         lprint(L_ERROR, L"cannot load guest %a: %r", cfg.guest, st);
         if (cfg.on_error == ON_ERROR_HALT) {

@@ -36,7 +36,8 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
 SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-2cpu bochs-1cpu qemu-linux-native
-    qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config)
+    qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-sha256-match
+    qemu-sha256-mismatch)
 # Run only when named exactly (never by '*' or another glob).
 EXTRA_SCENARIOS=()
 
@@ -148,6 +149,54 @@ on-error boot' || {
     rc=$?
     expect_run "$name" "$rc"
     expect_line "$name" "lamina: error: lamina\\.conf:3: unknown key 'frobnicate'"
+    expect_no_line "$name" 'lamina: info: starting guest'
+    expect_no_line "$name" 'probe: start'
+}
+
+# Verified chainload: the loader logs the guest's SHA-256 and, with
+# guest-sha256 in lamina.conf, starts only that exact image (QEMU: the check
+# is the loader's, before VT-x is touched). The hash is written in upper case
+# to check hex is case-insensitive.
+scenario_qemu_sha256_match() {
+    local name=qemu-sha256-match dir rc good
+    dir=$(sys_dir "$name")
+    good=$(sha256sum "$PROBE_EFI" | cut -d' ' -f1)
+    lamina_disk "$dir/boot.img" "$CONF_OK"$'\n'"guest-sha256 $(printf %s "$good" | tr a-f A-F)" || {
+        sys_fail "$name" "setup: building the disk"
+        return
+    }
+    run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" "$PROBE_SUMMARY" \
+        'lamina: fatal|on-error halt|sha256 mismatch'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" "lamina: info: guest \\\\EFI\\\\lamina\\\\probe\\.efi sha256 $good\$" \
+        "measurement logged: sha256 $good"
+    expect_line "$name" 'lamina: info: guest sha256 matches lamina\.conf'
+    expect_order "$name" 'sha256 [0-9a-f]{64}$' 'guest sha256 matches' 'vt-x unavailable' \
+        'on-error boot' 'probe: start' 'probe: done'
+    expect_line "$name" "$PROBE_CLEAN" "probe summary: N>0 passed, 0 failed"
+    expect_no_line "$name" 'mismatch'
+}
+
+# A wrong hash refuses the guest and halts, even with on-error boot: the
+# image runs neither under Lamina nor natively.
+scenario_qemu_sha256_mismatch() {
+    local name=qemu-sha256-mismatch dir rc good bad
+    dir=$(sys_dir "$name")
+    good=$(sha256sum "$PROBE_EFI" | cut -d' ' -f1)
+    bad=$(printf %s "$good" | tr 0-9a-f 1-9a-f0)
+    lamina_disk "$dir/boot.img" "$CONF_OK"$'\n'"guest-sha256 $bad" || {
+        sys_fail "$name" "setup: building the disk"
+        return
+    }
+    LINGER=5 run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" 'sha256 mismatch: halting' \
+        'probe: start|lamina: fatal'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" "lamina: error: guest .*probe\\.efi sha256 mismatch: expected $bad, got $good; refusing to start it" \
+        "mismatch names both hashes"
+    expect_line "$name" 'lamina: info: sha256 mismatch: halting, whatever on-error says'
+    expect_no_line "$name" 'vt-x unavailable'
     expect_no_line "$name" 'lamina: info: starting guest'
     expect_no_line "$name" 'probe: start'
 }

@@ -42,6 +42,9 @@ static void assert_defaults(const struct lamina_config *c)
     assert_int_equal(c->on_error, ON_ERROR_BOOT);
     assert_int_equal(c->log_level, CONFIG_LOG_INFO);
     assert_false(c->has_options);
+    assert_false(c->has_guest_sha256);
+    for (i = 0; i < sizeof(c->guest_sha256); i++)
+        assert_int_equal(c->guest_sha256[i], 0);
 }
 
 static void ok_n(const char *text, size_t n)
@@ -105,6 +108,7 @@ static void test_guest_only_gives_defaults(void **state)
     assert_int_equal(cfg.serial_port, 0x3f8);
     assert_int_equal(cfg.on_error, ON_ERROR_BOOT);
     assert_int_equal(cfg.log_level, CONFIG_LOG_INFO);
+    assert_false(cfg.has_guest_sha256);
 }
 
 static void test_all_keys(void **state)
@@ -137,7 +141,9 @@ static void test_key_order_free(void **state)
 static void test_parse_starts_from_defaults(void **state)
 {
     (void)state;
-    ok("guest \\a.efi\noptions quiet\nserial none\non-error halt\nlog-level error\n");
+    ok("guest \\a.efi\noptions quiet\nserial none\non-error halt\nlog-level error\n"
+       "guest-sha256 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n");
+    assert_true(cfg.has_guest_sha256);
     /* Same struct again: nothing from the first file may survive. */
     assert_int_equal(config_parse("guest \\b.efi\n", 13, &cfg, err, sizeof(err)), 0);
     assert_string_equal(cfg.guest, "\\b.efi");
@@ -146,6 +152,9 @@ static void test_parse_starts_from_defaults(void **state)
     assert_int_equal(cfg.serial_port, 0x3f8);
     assert_int_equal(cfg.on_error, ON_ERROR_BOOT);
     assert_int_equal(cfg.log_level, CONFIG_LOG_INFO);
+    assert_false(cfg.has_guest_sha256);
+    assert_int_equal(cfg.guest_sha256[0], 0);
+    assert_int_equal(cfg.guest_sha256[31], 0);
 }
 
 /* ----------------------------------------------------------- each key */
@@ -301,6 +310,124 @@ static void test_guest_errors(void **state)
     bad("guest \\EFI\\*.efi\n", "lamina.conf:1: invalid character '*' in guest path");
     bad("guest \\EFI\\a?.efi\n", "lamina.conf:1: invalid character '?' in guest path");
     bad("guest \\EFI\\\xc3\xa9.efi\n", "lamina.conf:1: guest path must be ASCII");
+}
+
+/* ------------------------------------------------------- guest-sha256 */
+
+/* SHA-256("abc"), FIPS 180-4 example. */
+#define ABC_HEX "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+static const uint8_t abc_digest[32] = {
+    0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde,
+    0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+    0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+};
+
+static void test_guest_sha256_valid(void **state)
+{
+    static const uint8_t ramp[32] = {
+        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67,
+        0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+    };
+    static const uint8_t zeros[32] = { 0 };
+    uint8_t ff[32];
+
+    (void)state;
+    ok("guest \\a.efi\nguest-sha256 " ABC_HEX "\n");
+    assert_true(cfg.has_guest_sha256);
+    assert_memory_equal(cfg.guest_sha256, abc_digest, 32);
+    assert_string_equal(cfg.guest, "\\a.efi");
+
+    /* Upper case, a comment, tabs, CRLF, before the guest line. */
+    ok("guest-sha256\tBA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\t# sha256sum\r\n"
+       "guest \\a.efi\r\n");
+    assert_true(cfg.has_guest_sha256);
+    assert_memory_equal(cfg.guest_sha256, abc_digest, 32);
+
+    /* Mixed case; every hex digit in both cases. */
+    ok("guest \\a.efi\nguest-sha256 0123456789abcdef0123456789ABCDEF0123456789aBcDeF0123456789AbCdEf\n");
+    assert_memory_equal(cfg.guest_sha256, ramp, 32);
+
+    /* The extremes. */
+    ok("guest \\a.efi\nguest-sha256 0000000000000000000000000000000000000000000000000000000000000000\n");
+    assert_true(cfg.has_guest_sha256);
+    assert_memory_equal(cfg.guest_sha256, zeros, 32);
+    memset(ff, 0xff, sizeof(ff));
+    ok("guest \\a.efi\nguest-sha256 ffffffffffffffffffffffffffffffffFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF");
+    assert_memory_equal(cfg.guest_sha256, ff, 32);
+
+    /* Without the key: no digest. */
+    ok("guest \\a.efi\n# guest-sha256 " ABC_HEX "\n");
+    assert_false(cfg.has_guest_sha256);
+    assert_memory_equal(cfg.guest_sha256, zeros, 32);
+}
+
+static void test_guest_sha256_length(void **state)
+{
+    char line[200];
+    char text[300];
+
+    (void)state;
+    /* 63 and 65 digits. */
+    bad("guest \\a.efi\nguest-sha256 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a\n",
+        "lamina.conf:2: guest-sha256 has 63 hex digits (expected 64)");
+    bad("guest \\a.efi\nguest-sha256 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0\n",
+        "lamina.conf:2: guest-sha256 has 65 hex digits (expected 64)");
+    /* A SHA-1 and a SHA-512 sized value. */
+    bad("guest-sha256 a9993e364706816aba3e25717850c26c9cd0d89d\nguest \\a.efi\n",
+        "lamina.conf:1: guest-sha256 has 40 hex digits (expected 64)");
+    snprintf(text, sizeof(text), "guest \\a.efi\n%s\n",
+             make_value_line(line, "guest-sha256", "", 'a', 128));
+    bad(text, "lamina.conf:2: guest-sha256 has 128 hex digits (expected 64)");
+    bad("guest \\a.efi\nguest-sha256 0\n",
+        "lamina.conf:2: guest-sha256 has 1 hex digits (expected 64)");
+    bad("guest \\a.efi\nguest-sha256\n", "lamina.conf:2: missing value for 'guest-sha256'");
+    bad("guest \\a.efi\nguest-sha256   # none\n",
+        "lamina.conf:2: missing value for 'guest-sha256'");
+}
+
+static void test_guest_sha256_not_hex(void **state)
+{
+    (void)state;
+    /* 'g' in 64 characters. */
+    bad("guest \\a.efi\nguest-sha256 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ag\n",
+        "lamina.conf:2: invalid character 'g' in guest-sha256 (expected 64 hex digits)");
+    /* sha256sum's whole line pasted: the blank is named. */
+    bad("guest \\a.efi\nguest-sha256 " ABC_HEX "  probe.efi\n",
+        "lamina.conf:2: invalid character ' ' in guest-sha256 (expected 64 hex digits)");
+    bad("guest \\a.efi\nguest-sha256 " ABC_HEX "\t*probe.efi\n",
+        "lamina.conf:2: invalid character ' ' in guest-sha256 (expected 64 hex digits)");
+    /* Prefixes are not accepted. */
+    bad("guest \\a.efi\nguest-sha256 0xba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n",
+        "lamina.conf:2: invalid character 'x' in guest-sha256 (expected 64 hex digits)");
+    bad("guest \\a.efi\nguest-sha256 sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f200\n",
+        "lamina.conf:2: invalid character 's' in guest-sha256 (expected 64 hex digits)");
+    /* Separators between bytes. */
+    bad("guest \\a.efi\nguest-sha256 ba:78:16:bf:8f:01:cf:ea:41:41:40:de:5d:ae:22:23\n",
+        "lamina.conf:2: invalid character ':' in guest-sha256 (expected 64 hex digits)");
+    /* Non-ASCII is shown as '?'. */
+    bad("guest \\a.efi\nguest-sha256 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015\xc3\xa9\n",
+        "lamina.conf:2: invalid character '?' in guest-sha256 (expected 64 hex digits)");
+    /* Not hex though short: the character is reported first. */
+    bad("guest \\a.efi\nguest-sha256 none\n",
+        "lamina.conf:2: invalid character 'n' in guest-sha256 (expected 64 hex digits)");
+    /* The key is case-sensitive like the others. */
+    bad("guest \\a.efi\nGUEST-SHA256 " ABC_HEX "\n", "lamina.conf:2: unknown key 'GUEST-SHA256'");
+    bad("guest \\a.efi\nguest-sha-256 " ABC_HEX "\n", "lamina.conf:2: unknown key 'guest-sha-256'");
+    bad("guest \\a.efi\nsha256 " ABC_HEX "\n", "lamina.conf:2: unknown key 'sha256'");
+}
+
+static void test_guest_sha256_duplicate(void **state)
+{
+    (void)state;
+    bad("guest \\a.efi\nguest-sha256 " ABC_HEX "\n# again\nguest-sha256 " ABC_HEX "\n",
+        "lamina.conf:4: duplicate key 'guest-sha256' (first set on line 2)");
+    bad("guest-sha256 " ABC_HEX "\nguest \\a.efi\n"
+        "guest-sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
+        "lamina.conf:3: duplicate key 'guest-sha256' (first set on line 1)");
+    /* A bad first line is reported as itself, not as a duplicate later. */
+    bad("guest \\a.efi\nguest-sha256 xyz\nguest-sha256 " ABC_HEX "\n",
+        "lamina.conf:2: invalid character 'x' in guest-sha256 (expected 64 hex digits)");
 }
 
 /* ------------------------------------------------------------ lengths */
@@ -641,6 +768,10 @@ int main(void)
         cmocka_unit_test(test_log_level),
         cmocka_unit_test(test_guest_slashes),
         cmocka_unit_test(test_guest_errors),
+        cmocka_unit_test(test_guest_sha256_valid),
+        cmocka_unit_test(test_guest_sha256_length),
+        cmocka_unit_test(test_guest_sha256_not_hex),
+        cmocka_unit_test(test_guest_sha256_duplicate),
         cmocka_unit_test(test_guest_length),
         cmocka_unit_test(test_options_length),
         cmocka_unit_test(test_line_length),
