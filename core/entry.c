@@ -42,9 +42,10 @@ struct percpu *percpu_of(uint32_t index)
 static uint64_t plan_ept_pages(uint64_t other_pages)
 {
     struct ept_pool count = { 0 };
+    const struct ept_range known[2] = { mon.hidden[0], mon.hidden[2] };
     struct ept_params p = {
         .mtrr = &mon.mtrr, .limit = mon.bi->phys_limit,
-        .hidden = mon.hidden, .nhidden = 1, .allow_1g = mon.ept_1g,
+        .hidden = known, .nhidden = 2, .allow_1g = mon.ept_1g,
     };
     uint64_t root;
     struct ept_stats st;
@@ -76,6 +77,8 @@ static int api_plan(uint64_t *data_bytes)
         return -1;
     mon.hidden[0].base = bi->image_base;
     mon.hidden[0].size = bi->image_size;
+    if (mon.trap_xapic)
+        mon.hidden[2] = (struct ept_range){ .base = mon.apic_base, .size = PAGE };
     uint64_t other = shared_pages();
     *data_bytes = (other + plan_ept_pages(other)) * PAGE;
     return 0;
@@ -120,6 +123,7 @@ static int api_setup(void)
         pc->self = pc;
         pc->index = i;
         pc->apic_id = bi->report->cpu[i].apic_id;
+        mon.apic_ids[i] = pc->apic_id;
         pc->vpid = i + 1;
         pc->vmxon_region = bump_alloc(&cur, 1);
         pc->vmcs = bump_alloc(&cur, 1);
@@ -135,10 +139,16 @@ static int api_setup(void)
     struct ept_pool pool = { .base = (uint8_t *)(uintptr_t)cur, .npages = (end - cur) / PAGE };
     struct ept_params p = {
         .mtrr = &mon.mtrr, .limit = bi->phys_limit,
-        .hidden = mon.hidden, .nhidden = 2, .allow_1g = mon.ept_1g,
+        .hidden = mon.hidden, .nhidden = 3, .allow_1g = mon.ept_1g,
     };
     if (ept_build(&p, &pool, &mon.ept_root, &mon.ept_stats) != 0) {
         report_error("out of memory for EPT tables (%lu pages reserved)", (unsigned long)pool.npages);
+        return -1;
+    }
+    /* The xAPIC page: readable as ever, stores exit (INIT IPI emulation). */
+    if (mon.trap_xapic &&
+        ept_set_page_typed(mon.ept_root, mon.apic_base, mon.apic_base, EPT_R | EPT_X, MT_UC) != 0) {
+        report_error("cannot map the local APIC page at 0x%lx read-only", mon.apic_base);
         return -1;
     }
     mon.eptp = ept_eptp(mon.ept_root);

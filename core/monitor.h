@@ -22,6 +22,9 @@ struct monitor {
     unsigned maxphyaddr;
     uint16_t pm1_cnt[2];            /* ACPI PM1a/PM1b control ports (0: none) */
     uint16_t reset_port;            /* ACPI reset register port (0: none) */
+    uint64_t apic_base;             /* xAPIC MMIO page (IA32_APIC_BASE) */
+    bool trap_xapic;                /* xAPIC page read-only in the EPT: INIT IPIs emulated */
+    uint32_t apic_ids[LAMINA_MAX_CPUS];
     uint64_t ept_tables;
     uint8_t *msr_bitmap;            /* 4 KiB, SDM 3C 25.6.9 */
     uint8_t *io_bitmap_a;           /* ports 0x0000-0x7fff */
@@ -39,7 +42,8 @@ struct monitor {
     uint64_t setup_tsc;
     volatile bool sealed;           /* loader hypercalls refused from now on */
     volatile uint32_t cpus_virtualized;
-    struct ept_range hidden[2];     /* image and data regions */
+    struct ept_range hidden[3];     /* image and data regions; [2]: the xAPIC page,
+                                       mapped 4 KiB so it can be made read-only */
 };
 
 extern struct monitor mon;
@@ -47,7 +51,7 @@ extern struct monitor mon;
 /* The monitor's memory (image and data) as the guest must never see it. */
 static inline bool monitor_owns(uint64_t pa)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++)     /* the image and data regions, not the APIC page */
         if (pa >= mon.hidden[i].base && pa - mon.hidden[i].base < mon.hidden[i].size)
             return true;
     return false;

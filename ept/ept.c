@@ -202,6 +202,11 @@ uint64_t *ept_leaf(uint64_t pml4, uint64_t gpa, int *level)
 
 int ept_set_page(uint64_t pml4, uint64_t gpa, uint64_t hpa, unsigned perm)
 {
+    return ept_set_page_typed(pml4, gpa, hpa, perm, MT_WB);
+}
+
+int ept_set_page_typed(uint64_t pml4, uint64_t gpa, uint64_t hpa, unsigned perm, uint8_t type)
+{
     int level;
     uint64_t *pte = ept_leaf(pml4, gpa, &level);
     if (!pte || level != 1)
@@ -222,7 +227,9 @@ int ept_set_page(uint64_t pml4, uint64_t gpa, uint64_t hpa, unsigned perm)
             return EPT_ERR_INVAL;
         val = 0;
     } else {
-        val = hpa | perm | ((uint64_t)MT_WB << EPT_MT_SHIFT);
+        if (type != MT_UC && type != MT_WC && type != MT_WT && type != MT_WP && type != MT_WB)
+            return EPT_ERR_INVAL;
+        val = hpa | perm | ((uint64_t)type << EPT_MT_SHIFT);
     }
     /* One 64-bit store: other CPUs walking the table see the old or new entry. */
     __atomic_store_n(pte, val, __ATOMIC_RELEASE);

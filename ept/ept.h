@@ -89,6 +89,8 @@ uint64_t *ept_leaf(uint64_t pml4, uint64_t gpa, int *level /* 1=4K 2=2M 3=1G */)
  * 29.3.3.1: an EPT misconfiguration), or perm == 0 with hpa != 0. The caller must
  * INVEPT afterwards (SDM 3C 29.4.3.1). */
 int ept_set_page(uint64_t pml4, uint64_t gpa, uint64_t hpa, unsigned perm);
+/* The same with an explicit memory type (ept_set_page uses WB). */
+int ept_set_page_typed(uint64_t pml4, uint64_t gpa, uint64_t hpa, unsigned perm, uint8_t type);
 
 /* EPTP value for VMCS: WB paging-structure memory type (6), 4-level walk (page-walk
  * length 3 in bits 5:3), accessed/dirty off (SDM 3C 25.6.11). */

@@ -5,7 +5,10 @@
 #include <string.h>
 #include "core/arch.h"
 #include "core/cpuid.h"
+#include "core/apic.h"
+#include "core/gwalk.h"
 #include "core/io.h"
+#include "core/x86_decode.h"
 #include "ept/memtype.h"
 #include "core/log.h"
 #include "core/monitor.h"
@@ -40,13 +43,19 @@ _Static_assert(sizeof(struct guest_regs) == sizeof(((struct init_state *)0)->gpr
 
 typedef void (*exit_handler)(struct exit_ctx *x);
 
-static void skip_instruction(void)
+static void skip_bytes(uint64_t len)
 {
-    vmcs_write(GUEST_RIP, vmcs_read(GUEST_RIP) + vmcs_read(VM_EXIT_INSTRUCTION_LEN));
+    vmcs_write(GUEST_RIP, vmcs_read(GUEST_RIP) + len);
     /* An emulated instruction ends blocking by STI / MOV SS (SDM 3C 25.1.3). */
     uint64_t intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
     if (intr & 3)
         vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr & ~3ull);
+}
+
+/* For exits that report the instruction length (SDM 3C 28.2.4). */
+static void skip_instruction(void)
+{
+    skip_bytes(vmcs_read(VM_EXIT_INSTRUCTION_LEN));
 }
 
 static void inject_exception(struct exit_ctx *x, unsigned vector, bool has_error, uint32_t error)
@@ -397,36 +406,56 @@ static void handle_init(struct exit_ctx *x)
 
 /* --------------------------------------------------- INIT IPI emulation
  * The guest's INIT IPIs do not reach the target CPU: the sender's ICR write
- * is trapped (x2APIC MSR 0x830), the target is flagged and kicked with an NMI,
- * and its NMI exit enters the INIT state. A real INIT in VMX non-root would
- * do the same by itself, but Bochs 2.7 keeps such an INIT pending after the
- * VM exit, so the target could never run again (fixed upstream after 2.7). */
-
-#define ICR_MODE(v)          (((v) >> 8) & 7)
-#define ICR_MODE_NMI         4
-#define ICR_MODE_INIT        5
-#define ICR_LOGICAL          (1ull << 11)
-#define ICR_LEVEL_ASSERT     (1ull << 14)
-#define ICR_SHORTHAND(v)     (((v) >> 18) & 3)
-#define ICR_DEST_SELF        1
-#define ICR_DEST_ALL         2
-#define ICR_DEST_ALL_BUT_SELF 3
+ * is trapped (x2APIC: WRMSR 0x830 through the MSR bitmap; xAPIC: the APIC
+ * page is read-only in the EPT and the store is decoded and emulated), the
+ * target is flagged and kicked with an NMI, and its NMI exit enters the INIT
+ * state. A real INIT in VMX non-root would do the same by itself, but Bochs
+ * 2.7 keeps such an INIT pending after the VM exit, so the target could never
+ * run again (fixed upstream after 2.7). Every other ICR write goes to the
+ * hardware unchanged. */
 
 static void request_init(struct percpu *target)
 {
     if (target->waiting_for_sipi || target->stopped)
         return;     /* already in the INIT state, or gone */
     __atomic_store_n(&target->init_request, true, __ATOMIC_SEQ_CST);
-    wrmsr(X2APIC_ICR, ((uint64_t)target->apic_id << 32) | (ICR_MODE_NMI << 8) | ICR_LEVEL_ASSERT);
+    apic_send_nmi(mon.apic_base, target->apic_id);
+}
+
+/* After the ICR write's instruction was skipped: deliver an emulated INIT. */
+static void deliver_init_ipi(struct exit_ctx *x, uint64_t targets)
+{
+    bool init_self = false;
+    for (uint32_t i = 0; i < mon.bi->ncpus; i++) {
+        if (!(targets & (1ull << i)))
+            continue;
+        if (i == x->pc->index)
+            init_self = true;
+        else
+            request_init(&mon.cpus[i]);
+    }
+    if (init_self)
+        enter_init_state(x);
+}
+
+/* Whether an ICR write is an INIT IPI the monitor emulates; logs the ones it
+ * passes on although they are INITs. */
+static bool emulated_init(struct exit_ctx *x, uint32_t low, uint32_t dest, bool x2apic,
+                          uint64_t *targets)
+{
+    if (apic_init_targets(low, dest, x2apic, x->pc->index, mon.apic_ids, mon.bi->ncpus,
+                          targets) == 0)
+        return true;
+    if (ICR_MODE(low) == ICR_MODE_INIT)
+        log_warn("cpu %u: INIT IPI in logical destination mode passed on unemulated",
+                 x->pc->index);
+    return false;
 }
 
 static void handle_icr_write(struct exit_ctx *x, uint64_t v)
 {
-    struct percpu *self = x->pc;
-    if (ICR_MODE(v) != ICR_MODE_INIT || (v & ICR_LOGICAL)) {
-        if (ICR_MODE(v) == ICR_MODE_INIT)
-            log_warn("cpu %u: INIT IPI in logical destination mode passed on unemulated",
-                     self->index);
+    uint64_t targets;
+    if (!emulated_init(x, (uint32_t)v, (uint32_t)(v >> 32), true, &targets)) {
         if (wrmsr_safe(X2APIC_ICR, v) != 0)
             inject_gp(x);
         else
@@ -434,25 +463,84 @@ static void handle_icr_write(struct exit_ctx *x, uint64_t v)
         return;
     }
     skip_instruction();
-    if (!(v & ICR_LEVEL_ASSERT))
-        return;     /* INIT level de-assert: no effect on current processors */
-    unsigned shorthand = ICR_SHORTHAND(v);
-    uint32_t dest = (uint32_t)(v >> 32);
-    bool init_self = false;
-    for (uint32_t i = 0; i < mon.bi->ncpus; i++) {
-        struct percpu *c = &mon.cpus[i];
-        bool hit = shorthand == ICR_DEST_ALL || (shorthand == ICR_DEST_ALL_BUT_SELF && c != self) ||
-                   (shorthand == ICR_DEST_SELF && c == self) ||
-                   (shorthand == 0 && (c->apic_id == dest || dest == 0xffffffffu));
-        if (!hit)
-            continue;
-        if (c == self)
-            init_self = true;
-        else
-            request_init(c);
+    deliver_init_ipi(x, targets);
+}
+
+static int read_guest_phys(void *opaque, uint64_t gpa, void *buf, size_t len)
+{
+    (void)opaque;
+    /* Guest RAM is identity-mapped for the monitor; its own pages are not
+     * the guest's to fetch from. */
+    if (monitor_owns(gpa) || monitor_owns(gpa + len - 1) || gpa + len > mon.bi->phys_limit)
+        return -1;
+    memcpy(buf, (const void *)(uintptr_t)gpa, len);
+    return 0;
+}
+
+/* Fetch and decode the store that wrote the (read-only) xAPIC page. */
+static int decode_guest_store(struct x86_store *st)
+{
+    uint64_t ar = vmcs_read(GUEST_CS_AR_BYTES), efer = vmcs_read(GUEST_IA32_EFER);
+    unsigned mode = ((ar >> 13) & 1) && (efer & EFER_LMA) ? 64 : ((ar >> 14) & 1) ? 32 : 16;
+    struct gwalk_ctx c = {
+        .cr0 = vmcs_read(GUEST_CR0), .cr3 = vmcs_read(GUEST_CR3), .cr4 = vmcs_read(GUEST_CR4),
+        .efer = efer, .maxphyaddr = (uint8_t)mon.maxphyaddr, .read_phys = read_guest_phys,
+    };
+    /* PAE paging under EPT: the PDPTEs the processor uses are in the VMCS. */
+    uint64_t pdpte[4];
+    if ((c.cr0 & GW_CR0_PG) && (c.cr4 & GW_CR4_PAE) && !(efer & EFER_LMA)) {
+        for (int i = 0; i < 4; i++)
+            pdpte[i] = vmcs_read(GUEST_PDPTR0 + 2 * i);
+        c.pdpte = pdpte;
     }
-    if (init_self)
-        enter_init_state(x);
+    uint64_t rip = vmcs_read(GUEST_RIP);
+    uint64_t la = mode == 64 ? rip : vmcs_read(GUEST_CS_BASE) + rip;
+    uint8_t code[15];
+    struct gwalk_fault f;
+    size_t avail = 4096 - (la & 0xfff);
+    if (avail > sizeof(code))
+        avail = sizeof(code);
+    if (gwalk_read(&c, la, code, avail, GW_FETCH, guest_cpl(), &f) != 0)
+        return -1;
+    /* The instruction may continue on the next page. */
+    if (avail < sizeof(code) &&
+        gwalk_read(&c, la + avail, code + avail, sizeof(code) - avail, GW_FETCH, guest_cpl(), &f) == 0)
+        avail = sizeof(code);
+    return x86_decode_store(code, avail, mode, st);
+}
+
+/* A guest store to the xAPIC page (read-only in the EPT when INITs are
+ * emulated): performed on the real APIC, unless it sends an INIT IPI. */
+static void emulate_xapic_store(struct exit_ctx *x, uint64_t gpa)
+{
+    struct x86_store st;
+    uint32_t reg = (uint32_t)(gpa & 0xfff);
+    if (decode_guest_store(&st) != 0 || st.width != 4 || (reg & 3))
+        stop_guest(x, "cannot emulate the guest's store to the local APIC page");
+    uint64_t *gpr = (uint64_t *)x->r;
+    uint32_t value;
+    if (!st.from_reg)
+        value = (uint32_t)st.imm;
+    else if (st.reg == 4)
+        value = (uint32_t)vmcs_read(GUEST_RSP);
+    else
+        value = (uint32_t)gpr[st.reg];
+    uint32_t old = st.is_xchg ? apic_mmio_read(mon.apic_base, reg) : 0;
+    uint64_t targets = 0;
+    bool init = reg == APIC_REG_ICR_LOW &&
+                emulated_init(x, value, apic_mmio_read(mon.apic_base, APIC_REG_ICR_HIGH) >> 24,
+                              false, &targets);
+    if (!init)
+        apic_mmio_write(mon.apic_base, reg, value);
+    if (st.is_xchg) {
+        if (st.reg == 4)
+            vmcs_write(GUEST_RSP, old);
+        else
+            gpr[st.reg] = old;      /* a 32-bit register write zero-extends */
+    }
+    skip_bytes(st.len);
+    if (init)
+        deliver_init_ipi(x, targets);
 }
 
 /* An NMI reached this CPU (in the guest, or in VMX root): an INIT kick, or
@@ -532,6 +620,10 @@ static void handle_ept_violation(struct exit_ctx *x)
 {
     struct percpu *pc = x->pc;
     uint64_t gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
+    if (mon.trap_xapic && (gpa & ~0xfffull) == mon.apic_base && (x->qual & 2)) {
+        emulate_xapic_store(x, gpa);
+        return;
+    }
     if (!monitor_owns(gpa))
         stop_guest(x, "EPT violation outside monitor memory");
 

@@ -101,6 +101,13 @@ int vmx_probe_bsp(void)
         return -1;
     }
     mon.ept_1g = vmx_ept_1g(&mon.caps);
+    /* With several CPUs the guest's INIT IPIs go through the monitor. In
+     * x2APIC mode the ICR is an MSR (trapped by the bitmap); in xAPIC mode
+     * its page is made read-only in the EPT and the stores are emulated. */
+    uint64_t apic = rdmsr(MSR_IA32_APIC_BASE);
+    mon.apic_base = apic & 0x000ffffffffff000ull;
+    mon.trap_xapic = mon.bi->ncpus > 1 && (apic & APIC_BASE_EN) && !(apic & APIC_BASE_EXTD) &&
+                     mon.apic_base < mon.bi->phys_limit;
     uint64_t proc_cap = (mon.caps.basic & (1ull << 55)) ? mon.caps.true_proc : mon.caps.proc;
     mon.has_mtf = (proc_cap >> 32) & CPU_BASED_MONITOR_TRAP_FLAG;
     log_debug("vmx: basic %lx pin %x proc %x proc2 %x exit %x entry %x misc %lx ept/vpid %lx",
@@ -162,25 +169,6 @@ void vmx_msr_bitmap_init(uint8_t *bitmap)
     static const uint32_t write_trapped[] = { MSR_X2APIC_ICR, MSR_IA32_BIOS_UPDT_TRIG };
     for (size_t i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
         bitmap[2048 + write_trapped[i] / 8] |= 1u << (write_trapped[i] % 8);
-}
-
-/* With several CPUs the guest's INIT IPIs must pass through the monitor
- * (vmx/exit.c), which sees them as x2APIC ICR writes: switch the local APIC
- * to x2APIC mode (SDM 3A 10.12.5: xAPIC to x2APIC keeps the APIC state). */
-static int enable_x2apic(uint32_t cpu)
-{
-    uint32_t r[4];
-    cpuid(1, 0, r);
-    uint64_t base = rdmsr(MSR_IA32_APIC_BASE);
-    if (base & APIC_BASE_EXTD)
-        return 0;
-    if (!(r[2] & (1u << 21)) || !(base & APIC_BASE_EN)) {
-        cpu_error(cpu, "x2APIC mode unavailable (needed to intercept INIT IPIs with %u CPUs)",
-                  mon.bi->ncpus);
-        return -1;
-    }
-    wrmsr(MSR_IA32_APIC_BASE, base | APIC_BASE_EXTD);
-    return 0;
 }
 
 /* ---------------------------------------------------------------- VMCS */
@@ -369,10 +357,6 @@ int vmx_cpu_launch(uint32_t cpu, uint64_t guest_rip, uint64_t guest_rsp)
     uint64_t cr0 = read_cr0(), cr4 = read_cr4();
     enum vmx_result r;
 
-    if (mon.bi->ncpus > 1 && enable_x2apic(cpu) != 0) {
-        write_rflags(rflags);
-        return -1;
-    }
 
     /* SDM 3C 24.7: lock IA32_FEATURE_CONTROL with VMX outside SMX if the
      * firmware left it unlocked (check_this_cpu refused locked-off). */

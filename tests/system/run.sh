@@ -281,18 +281,11 @@ scenario_qemu_linux_native() {
 # final summary of exits. Bochs 2.7's CPUID (EAX=0DH,ECX=1):EBX makes Linux
 # WARN about the XSAVE size at boot, with or without Lamina: the quirk option
 # tells /init to show, not count it.
-#
-# With two CPUs Lamina hands the OS its local APICs in x2APIC mode (it
-# intercepts INIT IPIs there). Linux 6.1 finding x2APIC enabled and no ACPI
-# tables at all hangs before its console starts, so this run passes nox2apic
-# (Linux switches back to xAPIC early). Open in M2: give the OS the APIC mode
-# the firmware had.
 bochs_linux() { # NAME CPUS
-    local name=$1 cpus=$2 dir rc extra=''
+    local name=$1 cpus=$2 dir rc
     dir=$(sys_dir "$name")
-    [ "$cpus" -gt 1 ] && extra=' nox2apic'
     linux_disk "$dir/boot.img" \
-        "${LINUX_CONF/panic=-1/panic=-1 reboot=pci linux-test-quirks=bochs-xsave-size$extra}" || {
+        "${LINUX_CONF/panic=-1/panic=-1 reboot=pci linux-test-quirks=bochs-xsave-size}" || {
         sys_fail "$name" "setup: building the disk"
         return
     }

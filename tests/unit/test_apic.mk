@@ -1,0 +1,2 @@
+UNIT_TESTS += test_apic
+test_apic_SRCS := core/apic.c
