@@ -1,7 +1,7 @@
 # Lamina: a thin VT-x security monitor started as a UEFI application.
 #
 #   make            build build/lamina.efi and the test guests
-#   make run        boot Lamina + probe.efi under Bochs + OVMF (the demo)
+#   make run        boot Lamina + Debian's Linux under Bochs + OVMF (the demo)
 #   make test       unit tests, monitor gates and system tests
 #   make bench      path-length figures under Bochs (emulated TSC)
 #
@@ -121,7 +121,7 @@ $(LINUX_GUEST) &: test-guests/linux/build.sh test-guests/linux/init \
 .DEFAULT_GOAL := all
 all: $(BUILD)/lamina.efi $(TG_EFIS)
 
-run: all
+run: all linux-guest
 	$(V)bash tests/system/demo.sh
 
 # Unit tests: each tests/unit/test_<name>.mk adds test_<name> to UNIT_TESTS

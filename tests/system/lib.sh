@@ -414,3 +414,36 @@ lamina_disk() { # IMG CONF [SRC:DEST ...]
         "$img.conf:/EFI/BOOT/lamina.conf" \
         "$PROBE_EFI:/EFI/lamina/probe.efi" "$@"
 }
+
+# ------------------------------------------------------------ Linux guest
+# Debian's cloud kernel with a busybox initramfs (test-guests/linux/), booted
+# by Lamina through the kernel's EFI stub. The stub resolves initrd= on the
+# volume it was loaded from, from its root.
+LINUX_DIR=${LINUX_DIR:-$SYSTEM_ROOT/${BUILD:-build}/linux}
+LINUX_CONF='guest    \EFI\linux\vmlinuz
+options  console=ttyS0,115200 initrd=\EFI\linux\initrd.img panic=-1
+serial   0x3f8
+on-error boot'
+# /init's last line: "N passed, N failed" alone.
+LINUX_CLEAN='^[1-9][0-9]* passed, 0 failed$'
+# Nothing more can come after these: stop at once.
+LINUX_STOP='lamina: fatal|on-error halt|guest stopped|lamina: error: (cannot load guest|lamina\.conf:)|Kernel panic|returned: '
+
+# Disk: Lamina as the boot program, lamina.conf (CONF, default LINUX_CONF),
+# the kernel and the initramfs (about 16 MiB together: 60 blocks is 30 MiB).
+linux_disk() { # IMG [CONF]
+    local img=$1 conf=${2:-$LINUX_CONF} f
+    for f in "$LAMINA_EFI" "$LINUX_DIR/vmlinuz" "$LINUX_DIR/initrd.img" "$LINUX_DIR/version"; do
+        if [ ! -f "$f" ]; then
+            echo "system: missing $f (make all; bash test-guests/linux/build.sh $LINUX_DIR)" >&2
+            return 1
+        fi
+    done
+    mkdir -p "$(dirname "$img")"
+    printf '%s\n' "$conf" >"$img.conf"
+    bash "$SYSTEM_ROOT/tools/mkdisk.sh" "$img" --size-blocks 60 \
+        "$LAMINA_EFI:/EFI/BOOT/BOOTX64.EFI" \
+        "$img.conf:/EFI/BOOT/lamina.conf" \
+        "$LINUX_DIR/vmlinuz:/EFI/linux/vmlinuz" \
+        "$LINUX_DIR/initrd.img:/EFI/linux/initrd.img"
+}

@@ -44,14 +44,22 @@ EXTRA_SCENARIOS=()
 CONF_OK=$LAMINA_CONF
 
 # ---------------------------------------------------------------- scenarios
+# Build scenario NAME's disk (build/system/NAME/boot.img) with BUILDER
+# (lamina_disk or linux_disk) and its arguments; a failure is recorded as the
+# scenario's. Usage: disk_for NAME BUILDER [ARGS...] || return
+disk_for() {
+    local name=$1 builder=$2
+    shift 2
+    "$builder" "$(sys_dir "$name")/boot.img" "$@" && return 0
+    sys_fail "$name" "setup: building the disk"
+    return 1
+}
+
 # Lamina under Bochs (VT-x, EPT): the probe runs virtualized on N CPUs.
 bochs_probe() { # NAME CPUS
     local name=$1 cpus=$2 dir rc
     dir=$(sys_dir "$name")
-    lamina_disk "$dir/boot.img" "$CONF_OK" || {
-        sys_fail "$name" "setup: building the disk"
-        return
-    }
+    disk_for "$name" lamina_disk "$CONF_OK" || return
     # Stop early only when nothing more can come: the monitor died or Lamina
     # gave up before starting the guest.
     run_bochs "$name" "$cpus" "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
@@ -83,10 +91,7 @@ scenario_bochs_2cpu() {
 scenario_qemu_noVMX_boot() {
     local name=qemu-noVMX-boot dir rc
     dir=$(sys_dir "$name")
-    lamina_disk "$dir/boot.img" "$CONF_OK" || {
-        sys_fail "$name" "setup: building the disk"
-        return
-    }
+    disk_for "$name" lamina_disk "$CONF_OK" || return
     run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" "$PROBE_SUMMARY" \
         'lamina: fatal|on-error halt'
     rc=$?
@@ -103,10 +108,7 @@ scenario_qemu_noVMX_boot() {
 scenario_qemu_noVMX_halt() {
     local name=qemu-noVMX-halt dir rc
     dir=$(sys_dir "$name")
-    lamina_disk "$dir/boot.img" "${CONF_OK/on-error boot/on-error halt}" || {
-        sys_fail "$name" "setup: building the disk"
-        return
-    }
+    disk_for "$name" lamina_disk "${CONF_OK/on-error boot/on-error halt}" || return
     # Keep running 5 s after the halt line: nothing may follow it.
     LINGER=5 run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" 'on-error halt' \
         'probe: start|lamina: fatal'
@@ -121,10 +123,7 @@ scenario_qemu_noVMX_halt() {
 scenario_qemu_missing_guest() {
     local name=qemu-missing-guest dir rc
     dir=$(sys_dir "$name")
-    lamina_disk "$dir/boot.img" "${CONF_OK/probe.efi/no-such-guest.efi}" || {
-        sys_fail "$name" "setup: building the disk"
-        return
-    }
+    disk_for "$name" lamina_disk "${CONF_OK/probe.efi/no-such-guest.efi}" || return
     LINGER=3 run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" 'cannot load guest' \
         'probe: start|lamina: fatal'
     rc=$?
@@ -137,13 +136,10 @@ scenario_qemu_missing_guest() {
 scenario_qemu_bad_config() {
     local name=qemu-bad-config dir rc
     dir=$(sys_dir "$name")
-    lamina_disk "$dir/boot.img" 'guest    \EFI\lamina\probe.efi
+    disk_for "$name" lamina_disk 'guest    \EFI\lamina\probe.efi
 options  lamina-system-test
 frobnicate 1
-on-error boot' || {
-        sys_fail "$name" "setup: building the disk"
-        return
-    }
+on-error boot' || return
     LINGER=3 run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" 'lamina\.conf:' \
         'probe: start|lamina: fatal'
     rc=$?
@@ -161,10 +157,7 @@ scenario_qemu_sha256_match() {
     local name=qemu-sha256-match dir rc good
     dir=$(sys_dir "$name")
     good=$(sha256sum "$PROBE_EFI" | cut -d' ' -f1)
-    lamina_disk "$dir/boot.img" "$CONF_OK"$'\n'"guest-sha256 $(printf %s "$good" | tr a-f A-F)" || {
-        sys_fail "$name" "setup: building the disk"
-        return
-    }
+    disk_for "$name" lamina_disk "$CONF_OK"$'\n'"guest-sha256 $(printf %s "$good" | tr a-f A-F)" || return
     run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" "$PROBE_SUMMARY" \
         'lamina: fatal|on-error halt|sha256 mismatch'
     rc=$?
@@ -185,10 +178,7 @@ scenario_qemu_sha256_mismatch() {
     dir=$(sys_dir "$name")
     good=$(sha256sum "$PROBE_EFI" | cut -d' ' -f1)
     bad=$(printf %s "$good" | tr 0-9a-f 1-9a-f0)
-    lamina_disk "$dir/boot.img" "$CONF_OK"$'\n'"guest-sha256 $bad" || {
-        sys_fail "$name" "setup: building the disk"
-        return
-    }
+    disk_for "$name" lamina_disk "$CONF_OK"$'\n'"guest-sha256 $bad" || return
     LINGER=5 run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" 'sha256 mismatch: halting' \
         'probe: start|lamina: fatal'
     rc=$?
@@ -202,37 +192,7 @@ scenario_qemu_sha256_mismatch() {
 }
 
 # ------------------------------------------------------------ Linux guest
-# Debian's cloud kernel with a busybox initramfs (test-guests/linux/), booted
-# by Lamina through the kernel's EFI stub. The stub resolves initrd= on the
-# volume it was loaded from, from its root.
-LINUX_DIR=${LINUX_DIR:-$SYSTEM_ROOT/${BUILD:-build}/linux}
-LINUX_CONF='guest    \EFI\linux\vmlinuz
-options  console=ttyS0,115200 initrd=\EFI\linux\initrd.img panic=-1
-serial   0x3f8
-on-error boot'
-# /init's last line: "N passed, N failed" alone.
-LINUX_CLEAN='^[1-9][0-9]* passed, 0 failed$'
-# Nothing more can come after these: stop at once.
-LINUX_STOP='lamina: fatal|on-error halt|guest stopped|lamina: error: (cannot load guest|lamina\.conf:)|Kernel panic|returned: '
-
-# Disk: Lamina as the boot program, lamina.conf (CONF, default LINUX_CONF),
-# the kernel and the initramfs (about 16 MiB together: 60 blocks is 30 MiB).
-linux_disk() { # IMG [CONF]
-    local img=$1 conf=${2:-$LINUX_CONF} f
-    for f in "$LAMINA_EFI" "$LINUX_DIR/vmlinuz" "$LINUX_DIR/initrd.img" "$LINUX_DIR/version"; do
-        if [ ! -f "$f" ]; then
-            echo "system: missing $f (make all; bash test-guests/linux/build.sh $LINUX_DIR)" >&2
-            return 1
-        fi
-    done
-    mkdir -p "$(dirname "$img")"
-    printf '%s\n' "$conf" >"$img.conf"
-    bash "$SYSTEM_ROOT/tools/mkdisk.sh" "$img" --size-blocks 60 \
-        "$LAMINA_EFI:/EFI/BOOT/BOOTX64.EFI" \
-        "$img.conf:/EFI/BOOT/lamina.conf" \
-        "$LINUX_DIR/vmlinuz:/EFI/linux/vmlinuz" \
-        "$LINUX_DIR/initrd.img:/EFI/linux/initrd.img"
-}
+# (LINUX_DIR, LINUX_CONF, LINUX_CLEAN, LINUX_STOP and linux_disk: lib.sh)
 
 # Checks every Linux run shares: the kernel got to /init, ran every check
 # without a failure and stopped the machine (OFF: the kernel's last line).
@@ -257,10 +217,7 @@ linux_common_checks() { # NAME OFF
 scenario_qemu_linux_native() {
     local name=qemu-linux-native dir rc
     dir=$(sys_dir "$name")
-    linux_disk "$dir/boot.img" || {
-        sys_fail "$name" "setup: building the disk"
-        return
-    }
+    disk_for "$name" linux_disk || return
     run_qemu "$name" 1 "$dir/boot.img" "$QEMU_LINUX_TIMEOUT" 'reboot: Power down' "$LINUX_STOP"
     rc=$?
     expect_run "$name" "$rc"
@@ -284,11 +241,8 @@ scenario_qemu_linux_native() {
 bochs_linux() { # NAME CPUS
     local name=$1 cpus=$2 dir rc
     dir=$(sys_dir "$name")
-    linux_disk "$dir/boot.img" \
-        "${LINUX_CONF/panic=-1/panic=-1 reboot=pci linux-test-quirks=bochs-xsave-size}" || {
-        sys_fail "$name" "setup: building the disk"
-        return
-    }
+    disk_for "$name" linux_disk \
+        "${LINUX_CONF/panic=-1/panic=-1 reboot=pci linux-test-quirks=bochs-xsave-size}" || return
     run_bochs "$name" "$cpus" "$dir/boot.img" "$BOCHS_LINUX_TIMEOUT" \
         'lamina: info: exits total: ' "$LINUX_STOP"
     rc=$?
