@@ -35,7 +35,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-2cpu bochs-1cpu qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-2cpu bochs-2cpu bochs-1cpu qemu-linux-native
     qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-sha256-match
     qemu-sha256-mismatch)
 # Run only when named exactly (never by '*' or another glob).
@@ -81,6 +81,30 @@ bochs_probe() { # NAME CPUS
 }
 
 scenario_bochs_1cpu() { bochs_probe bochs-1cpu 1; }
+
+# smp.efi restarts the AP itself with INIT-SIPI-SIPI, four times (as an OS
+# does at boot, hotplug and resume), through a real-mode trampoline below
+# 1 MiB into long mode, and checks the AP comes back as Lamina's guest with
+# the BSP's CPUID view; then the firmware must still be able to use the AP.
+scenario_bochs_smp_2cpu() {
+    local name=bochs-smp-2cpu dir rc smp
+    dir=$(sys_dir "$name")
+    smp=$(dirname "$PROBE_EFI")/smp.efi
+    disk_for "$name" lamina_disk "${CONF_OK/probe.efi/smp.efi}" "$smp:/EFI/lamina/smp.efi" || return
+    run_bochs "$name" 2 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+        'lamina: fatal|guest stopped|lamina: error'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" 'lamina: info: summary: cpus 2 virtualized'
+    local r
+    for r in 1 2 3 4; do
+        expect_line "$name" "^smp: PASS ap1-round$r APIC ID 0x1 in 64-bit mode.*sig 'LaminaLamina'" \
+            "AP restarted by the guest, round $r, as Lamina's guest"
+    done
+    expect_line "$name" '^smp: PASS firmware-ap-after'
+    expect_no_line "$name" '^smp: FAIL'
+    expect_line "$name" "$PROBE_CLEAN" "smp summary: N>0 passed, 0 failed"
+}
 
 scenario_bochs_2cpu() {
     bochs_probe bochs-2cpu 2
