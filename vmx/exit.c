@@ -452,9 +452,27 @@ static bool emulated_init(struct exit_ctx *x, uint32_t low, uint32_t dest, bool 
     return false;
 }
 
+/* A SIPI for several CPUs goes out once per target (see apic.h). */
+static bool split_sipi(struct exit_ctx *x, uint32_t low, uint32_t dest, bool x2apic)
+{
+    uint64_t targets;
+    if (!apic_sipi_needs_split(low, dest, x2apic) ||
+        apic_ipi_targets(low, dest, x2apic, x->pc->index, mon.apic_ids, mon.bi->ncpus,
+                         &targets) != 0)
+        return false;
+    for (uint32_t i = 0; i < mon.bi->ncpus; i++)
+        if (targets & (1ull << i))
+            apic_send_ipi(mon.apic_base, mon.apic_ids[i], low & ~(3u << 18));
+    return true;
+}
+
 static void handle_icr_write(struct exit_ctx *x, uint64_t v)
 {
     uint64_t targets;
+    if (split_sipi(x, (uint32_t)v, (uint32_t)(v >> 32), true)) {
+        skip_instruction();
+        return;
+    }
     if (!emulated_init(x, (uint32_t)v, (uint32_t)(v >> 32), true, &targets)) {
         if (wrmsr_safe(X2APIC_ICR, v) != 0)
             inject_gp(x);
@@ -527,10 +545,10 @@ static void emulate_xapic_store(struct exit_ctx *x, uint64_t gpa)
         value = (uint32_t)gpr[st.reg];
     uint32_t old = st.is_xchg ? apic_mmio_read(mon.apic_base, reg) : 0;
     uint64_t targets = 0;
-    bool init = reg == APIC_REG_ICR_LOW &&
-                emulated_init(x, value, apic_mmio_read(mon.apic_base, APIC_REG_ICR_HIGH) >> 24,
-                              false, &targets);
-    if (!init)
+    uint32_t dest = apic_mmio_read(mon.apic_base, APIC_REG_ICR_HIGH) >> 24;
+    bool init = reg == APIC_REG_ICR_LOW && emulated_init(x, value, dest, false, &targets);
+    bool split = !init && reg == APIC_REG_ICR_LOW && split_sipi(x, value, dest, false);
+    if (!init && !split)
         apic_mmio_write(mon.apic_base, reg, value);
     if (st.is_xchg) {
         if (st.reg == 4)

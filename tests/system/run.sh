@@ -35,7 +35,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-2cpu bochs-2cpu bochs-1cpu qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-2cpu bochs-1cpu qemu-linux-native
     qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-sha256-match
     qemu-sha256-mismatch)
 # Run only when named exactly (never by '*' or another glob).
@@ -78,6 +78,15 @@ bochs_probe() { # NAME CPUS
     # is logged, and the guest carries on.
     expect_line "$name" 'lamina: warn: cpu [0-9]+: guest (read|write) of monitor memory at gpa 0x[0-9a-f]+ .*denied' \
         "monitor-memory accesses logged"
+    # probe's mtrr-write: the variable MTRR it enables over 2 MiB retypes the
+    # EPT (one 2 MiB leaf becomes UC), and disabling it retypes it back.
+    expect_line "$name" '^probe: PASS mtrr-write'
+    expect_line "$name" 'lamina: info: mtrr: cpu 0 wrote msr 0x20[13579bdf] = 0x[0-9a-f]*800: ept types [1-9][0-9]* changed' \
+        "EPT retyped when the guest enabled a variable MTRR"
+    expect_line "$name" 'lamina: info: mtrr: cpu 0 wrote msr 0x20[13579bdf] = 0x0: ept types [1-9][0-9]* changed' \
+        "EPT retyped back when the guest disabled it"
+    expect_line "$name" '^probe: PASS microcode-refused'
+    expect_line "$name" 'lamina: warn: cpu 0: microcode update refused'
 }
 
 scenario_bochs_1cpu() { bochs_probe bochs-1cpu 1; }
@@ -86,25 +95,30 @@ scenario_bochs_1cpu() { bochs_probe bochs-1cpu 1; }
 # does at boot, hotplug and resume), through a real-mode trampoline below
 # 1 MiB into long mode, and checks the AP comes back as Lamina's guest with
 # the BSP's CPUID view; then the firmware must still be able to use the AP.
-scenario_bochs_smp_2cpu() {
-    local name=bochs-smp-2cpu dir rc smp
+bochs_smp() { # NAME CPUS
+    local name=$1 cpus=$2 dir rc smp r ap
     dir=$(sys_dir "$name")
     smp=$(dirname "$PROBE_EFI")/smp.efi
     disk_for "$name" lamina_disk "${CONF_OK/probe.efi/smp.efi}" "$smp:/EFI/lamina/smp.efi" || return
-    run_bochs "$name" 2 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+    run_bochs "$name" "$cpus" "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
         'lamina: fatal|guest stopped|lamina: error'
     rc=$?
     expect_run "$name" "$rc"
-    expect_line "$name" 'lamina: info: summary: cpus 2 virtualized'
-    local r
-    for r in 1 2 3 4; do
-        expect_line "$name" "^smp: PASS ap1-round$r APIC ID 0x1 in 64-bit mode.*sig 'LaminaLamina'" \
-            "AP restarted by the guest, round $r, as Lamina's guest"
+    expect_line "$name" "lamina: info: summary: cpus $cpus virtualized"
+    for ((ap = 1; ap < cpus; ap++)); do
+        for r in 1 2 3 4; do
+            expect_line "$name" "^smp: PASS ap$ap-round$r APIC ID 0x$ap in 64-bit mode.*sig 'LaminaLamina'" \
+                "AP $ap restarted by the guest, round $r, as Lamina's guest"
+        done
     done
-    expect_line "$name" '^smp: PASS firmware-ap-after'
+    expect_line "$name" "^smp: PASS firmware-ap-after $((cpus - 1)) APs"
     expect_no_line "$name" '^smp: FAIL'
     expect_line "$name" "$PROBE_CLEAN" "smp summary: N>0 passed, 0 failed"
 }
+
+scenario_bochs_smp_2cpu() { bochs_smp bochs-smp-2cpu 2; }
+# Four CPUs: the firmware wakes its APs with broadcast INIT and SIPIs.
+scenario_bochs_smp_4cpu() { bochs_smp bochs-smp-4cpu 4; }
 
 scenario_bochs_2cpu() {
     bochs_probe bochs-2cpu 2
