@@ -396,23 +396,29 @@ expect_run() { # NAME RC [WANT]
 }
 
 # ------------------------------------------------------------- disk images
-# Disk with lamina as the default boot program, lamina.conf beside it holding
-# CONF, and the probe at \EFI\lamina\probe.efi; extra SRC:DEST pairs appended.
-lamina_disk() { # IMG CONF [SRC:DEST ...]
-    local img=$1 conf=$2 f
-    shift 2
-    for f in "$LAMINA_EFI" "$PROBE_EFI"; do
+# Disk of BLOCKS x 516096 bytes with Lamina as the default boot program,
+# lamina.conf beside it holding CONF, and the SRC:DEST files; every source
+# must exist (make all, make linux-guest).
+lamina_disk_with() { # IMG CONF BLOCKS SRC:DEST...
+    local img=$1 conf=$2 blocks=$3 f
+    shift 3
+    for f in "$LAMINA_EFI" "${@%%:*}"; do
         if [ ! -f "$f" ]; then
-            echo "system: missing $f (run make all)" >&2
+            echo "system: missing $f (run make all linux-guest)" >&2
             return 1
         fi
     done
     mkdir -p "$(dirname "$img")"
     printf '%s\n' "$conf" >"$img.conf"
-    bash "$SYSTEM_ROOT/tools/mkdisk.sh" "$img" --size-blocks 40 \
-        "$LAMINA_EFI:/EFI/BOOT/BOOTX64.EFI" \
-        "$img.conf:/EFI/BOOT/lamina.conf" \
-        "$PROBE_EFI:/EFI/lamina/probe.efi" "$@"
+    bash "$SYSTEM_ROOT/tools/mkdisk.sh" "$img" --size-blocks "$blocks" \
+        "$LAMINA_EFI:/EFI/BOOT/BOOTX64.EFI" "$img.conf:/EFI/BOOT/lamina.conf" "$@"
+}
+
+# The probe at \EFI\lamina\probe.efi; extra SRC:DEST pairs appended.
+lamina_disk() { # IMG CONF [SRC:DEST ...]
+    local img=$1 conf=$2
+    shift 2
+    lamina_disk_with "$img" "$conf" 40 "$PROBE_EFI:/EFI/lamina/probe.efi" "$@"
 }
 
 # ------------------------------------------------------------ Linux guest
@@ -429,21 +435,13 @@ LINUX_CLEAN='^[1-9][0-9]* passed, 0 failed$'
 # Nothing more can come after these: stop at once.
 LINUX_STOP='lamina: fatal|on-error halt|guest stopped|lamina: error: (cannot load guest|lamina\.conf:)|Kernel panic|returned: '
 
-# Disk: Lamina as the boot program, lamina.conf (CONF, default LINUX_CONF),
-# the kernel and the initramfs (about 16 MiB together: 60 blocks is 30 MiB).
+# The kernel and the initramfs (about 16 MiB together: 60 blocks is 30 MiB);
+# CONF defaults to LINUX_CONF. The version file is read by the checks.
 linux_disk() { # IMG [CONF]
-    local img=$1 conf=${2:-$LINUX_CONF} f
-    for f in "$LAMINA_EFI" "$LINUX_DIR/vmlinuz" "$LINUX_DIR/initrd.img" "$LINUX_DIR/version"; do
-        if [ ! -f "$f" ]; then
-            echo "system: missing $f (make all; bash test-guests/linux/build.sh $LINUX_DIR)" >&2
-            return 1
-        fi
-    done
-    mkdir -p "$(dirname "$img")"
-    printf '%s\n' "$conf" >"$img.conf"
-    bash "$SYSTEM_ROOT/tools/mkdisk.sh" "$img" --size-blocks 60 \
-        "$LAMINA_EFI:/EFI/BOOT/BOOTX64.EFI" \
-        "$img.conf:/EFI/BOOT/lamina.conf" \
-        "$LINUX_DIR/vmlinuz:/EFI/linux/vmlinuz" \
-        "$LINUX_DIR/initrd.img:/EFI/linux/initrd.img"
+    if [ ! -f "$LINUX_DIR/version" ]; then
+        echo "system: missing $LINUX_DIR/version (run make linux-guest)" >&2
+        return 1
+    fi
+    lamina_disk_with "$1" "${2:-$LINUX_CONF}" 60 \
+        "$LINUX_DIR/vmlinuz:/EFI/linux/vmlinuz" "$LINUX_DIR/initrd.img:/EFI/linux/initrd.img"
 }
