@@ -13,7 +13,6 @@
 struct monitor {
     struct lamina_bootinfo *bi;
     uint64_t host_cr3;              /* identity map of [0, phys_limit) for VMX root */
-    uint64_t host_pat;
     uint64_t eptp;
     uint64_t ept_root;
     struct ept_stats ept_stats;
@@ -25,7 +24,6 @@ struct monitor {
     uint64_t apic_base;             /* xAPIC MMIO page (IA32_APIC_BASE) */
     bool trap_xapic;                /* xAPIC page read-only in the EPT: INIT IPIs emulated */
     uint32_t apic_ids[LAMINA_MAX_CPUS];
-    uint64_t ept_tables;
     uint8_t *msr_bitmap;            /* 4 KiB, SDM 3C 25.6.9 */
     uint8_t *io_bitmap_a;           /* ports 0x0000-0x7fff */
     uint8_t *io_bitmap_b;           /* ports 0x8000-0xffff */
@@ -39,7 +37,6 @@ struct monitor {
     bool wait_for_sipi;
     bool has_mtf;                   /* monitor trap flag may be set */
     uint64_t xcr0_supported;
-    uint64_t setup_tsc;
     volatile bool sealed;           /* loader hypercalls refused from now on */
     volatile uint32_t cpus_virtualized;
     struct ept_range hidden[3];     /* image and data regions; [2]: the xAPIC page,

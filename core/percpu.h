@@ -54,9 +54,7 @@ struct percpu {
     bool stepping;              /* single-stepping with RFLAGS.TF (no MTF) */
     bool guest_tf;              /* the guest's own RFLAGS.TF when stepping began */
     uint64_t ept_generation;    /* mon.ept_generation last flushed for */
-    uint64_t exits_total;
     uint64_t exits[EXIT_REASON_SLOTS];
-    uint64_t fixup_hits;
     uint32_t trace_budget;      /* exits still to trace at log level debug */
 };
 

@@ -802,7 +802,6 @@ void vmx_exit_handler(struct guest_regs *r)
     uint32_t full = (uint32_t)vmcs_read(VM_EXIT_REASON);
     x.reason = full & 0xffff;
     x.qual = vmcs_read(EXIT_QUALIFICATION);
-    x.pc->exits_total++;
     if (x.pc->ept_generation != mon.ept_generation) {
         /* Another CPU changed the EPT (MTRR write): drop stale translations. */
         x.pc->ept_generation = mon.ept_generation;
