@@ -779,11 +779,16 @@ static void requeue_vectoring(struct exit_ctx *x)
 /* An NMI that hit the monitor belongs to the guest (NMIs do not exit). */
 static void deliver_pending_nmi(struct exit_ctx *x)
 {
-    if (x->pc->nmi_pending && !x->pc->waiting_for_sipi) {
-        x->pc->nmi_pending = false;
-        take_nmi(x);      /* a kick that arrived while in VMX root */
+    struct percpu *pc = x->pc;
+    if (!pc->nmi_pending)
+        return;
+    /* An INIT kick that arrived while in VMX root. */
+    if (!pc->waiting_for_sipi && __atomic_exchange_n(&pc->init_request, false, __ATOMIC_SEQ_CST)) {
+        pc->nmi_pending = false;
+        enter_init_state(x);
+        return;
     }
-    if (!x->pc->nmi_pending || x->injected)
+    if (x->injected)
         return;
     if (vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & INTERRUPTIBILITY_NMI)
         return;     /* still blocked: try again at the next exit */
