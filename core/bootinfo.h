@@ -10,9 +10,10 @@
 #define LAMINA_BOOTINFO_H
 
 #include <stdint.h>
+#include "core/policy.h"
 
 #define LAMINA_API_MAGIC      0x414e494d414cULL /* "LAMINA" */
-#define LAMINA_API_VERSION    1
+#define LAMINA_API_VERSION    2
 #define LAMINA_MAX_CPUS       64
 #define LAMINA_MAX_MEMMAP     512
 #define LAMINA_ERR_LEN        192
@@ -75,6 +76,7 @@ struct lamina_bootinfo {
     uint32_t nmemmap;
     uint32_t pad1;
     struct lamina_report *report;      /* loader memory, see above */
+    struct lamina_policy policy;       /* from lamina.conf (core/policy.h) */
     struct lamina_memrange memmap[LAMINA_MAX_MEMMAP];
 };
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include "core/bootinfo.h"
+#include "core/policy.h"
 
 #define HOST_STACK_SIZE   (16 * 4096)
 #define HOST_IST_SIZE     (4 * 4096)
@@ -47,7 +48,7 @@ struct percpu {
     bool stopped;
     bool waiting_for_sipi;      /* guest in the INIT state, wait-for-SIPI */
     volatile bool init_request; /* another CPU sent this one an INIT IPI */
-    bool smi_block_quirk;       /* Bochs 2.7: SMI blocking reported after SIPI */               /* guest stopped (triple fault, fatal exit) */
+    bool smi_block_quirk;       /* Bochs 2.7: SMI blocking reported after SIPI */
     uint32_t vpid;
     uint32_t nredirect;
     uint64_t redirect_gpa[MAX_REDIRECTS];   /* hidden pages lent the sink for one step */
@@ -55,6 +56,9 @@ struct percpu {
     bool guest_tf;              /* the guest's own RFLAGS.TF when stepping began */
     uint64_t ept_generation;    /* mon.ept_generation last flushed for */
     uint64_t exits[EXIT_REASON_SLOTS];
+    uint64_t ticks[EXIT_REASON_SLOTS];      /* TSC ticks spent handling them */
+    uint32_t lock_written;                  /* bit i: lock_msr[i] written once here */
+    uint64_t lock_value[POLICY_MAX_LOCKS];  /* the value that first write set */
     uint32_t trace_budget;      /* exits still to trace at log level debug */
 };
 

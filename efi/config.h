@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "core/policy.h"
 
 #define CONFIG_FILE_NAME       "lamina.conf"
 #define CONFIG_LINE_MAX        1023    /* bytes per line, line end excluded */
@@ -73,6 +74,8 @@ struct lamina_config {
     bool has_options;     /* an options line was present */
     bool has_guest_sha256;                  /* a guest-sha256 line was present */
     uint8_t guest_sha256[CONFIG_SHA256_LEN];    /* its digest; zeros without one */
+    struct lamina_policy policy;            /* io/msr rules, stealth, serial-exclusive,
+                                               hypercall-user, log-events */
 };
 
 /* Fill *c with the defaults: no guest, no options, serial 0x3f8, on-error

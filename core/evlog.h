@@ -1,0 +1,29 @@
+/* The event log: a fixed ring of struct lamina_event in monitor memory,
+ * shared by all CPUs. Writers never block and never allocate: each claims a
+ * sequence number with one atomic add and overwrites the oldest slot when the
+ * ring is full. Readers (the READ_LOG hypercall) copy with a cursor and are
+ * told how many events they lost. Each event is also printed on the log port
+ * at the policy's event level, rate-limited. */
+#ifndef LAMINA_EVLOG_H
+#define LAMINA_EVLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/lamina_hypercall.h"
+
+#define EVLOG_SLOTS 1024     /* a power of two */
+
+/* Record one event; tsc, seq are filled in here. rip and cr3 are the guest's. */
+void evlog_record(uint16_t cpu, uint8_t kind, uint8_t action, uint32_t index,
+                  uint64_t value, uint8_t width, uint64_t rip, uint64_t cr3);
+
+/* Copy up to `max` events with seq >= *cursor into out, oldest first.
+ * Returns the number copied; *cursor becomes the seq after the last one
+ * copied; *lost counts the events between the old cursor and the first one
+ * still in the ring. A cursor beyond the newest event is -1 (nothing copied). */
+long evlog_read(uint64_t *cursor, struct lamina_event *out, size_t max, uint64_t *lost);
+
+/* Events ever recorded, and how many of them the ring has overwritten. */
+void evlog_counts(uint64_t *recorded, uint64_t *overwritten);
+
+#endif

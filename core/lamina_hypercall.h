@@ -1,0 +1,104 @@
+/* Lamina hypercall ABI: the one public header. Guest programs (lamina-ctl,
+ * test guests) include it; it depends on nothing but <stdint.h>.
+ *
+ * Calling convention (VMCALL, any CPU mode the guest runs in):
+ *   RAX  function (LAMINA_HC_*)
+ *   RBX  LAMINA_HC_MAGIC        without it VMCALL raises #UD, as on a machine
+ *                               without Lamina
+ *   RDI, RSI, RDX               arguments 1-3
+ * Results:
+ *   RAX  status: LAMINA_OK (0) or a negative LAMINA_E_* code
+ *   RDI, RSI, RDX               results 1-3 (left unchanged on an error)
+ *   RIP  advanced past VMCALL; every other register is preserved.
+ *
+ * Buffers are guest-VIRTUAL (linear) addresses, translated through the
+ * caller's own page tables with the caller's privilege (CPL 3 needs user
+ * pages; the buffer must be writable). Every byte must lie in ordinary RAM of
+ * the firmware memory map: never monitor memory, never MMIO or reserved
+ * ranges, never an unmapped page. The whole buffer is checked before the
+ * first byte is written: a bad buffer returns LAMINA_E_FAULT and changes
+ * nothing. Buffers are at most LAMINA_HC_BUF_MAX bytes. A Linux program must
+ * have its buffer paged in (touched or mlock'ed) before the call.
+ *
+ * Ring 3: with `hypercall-user no` (the default) a VMCALL from CPL 3 returns
+ * LAMINA_E_PERM; with `hypercall-user yes` it may use every function below
+ * (all of them only read monitor state).
+ */
+#ifndef LAMINA_HYPERCALL_H
+#define LAMINA_HYPERCALL_H
+
+#include <stdint.h>
+
+#define LAMINA_HC_MAGIC        0x434848414e494d41ull   /* "AMINAHHC" little-endian */
+#define LAMINA_HC_ABI_VERSION  0x00010000u             /* major 1, minor 0 */
+#define LAMINA_HC_BUF_MAX      (1u << 20)              /* bytes */
+
+/* Functions (RAX). */
+#define LAMINA_HC_VERSION   0u  /* -> RDI ABI version, RSI features, RDX ncpus */
+#define LAMINA_HC_STATS     1u  /* RDI cpu or LAMINA_ALL_CPUS, RSI buffer, RDX size
+                                   -> struct lamina_stats at the buffer; RDI bytes written */
+#define LAMINA_HC_READ_LOG  2u  /* RDI cursor, RSI buffer, RDX size
+                                   -> events with seq >= cursor, oldest first;
+                                   RDI next cursor, RSI events written, RDX events
+                                   lost (overwritten before this read reached them) */
+
+/* Status codes (RAX, as a signed 64-bit value). */
+#define LAMINA_OK          0
+#define LAMINA_E_NOFUNC   (-1)  /* unknown function */
+#define LAMINA_E_PERM     (-2)  /* ring 3 without hypercall-user */
+#define LAMINA_E_INVAL    (-3)  /* bad argument (cpu index, cursor ahead of the log) */
+#define LAMINA_E_FAULT    (-4)  /* buffer not writable RAM of the guest */
+#define LAMINA_E_RANGE    (-5)  /* buffer too small for one record, or above LAMINA_HC_BUF_MAX */
+
+/* Feature bits (LAMINA_HC_VERSION, RSI). */
+#define LAMINA_FEAT_STATS      (1u << 0)
+#define LAMINA_FEAT_EVENT_LOG  (1u << 1)
+#define LAMINA_FEAT_USER       (1u << 2)   /* hypercall-user yes */
+#define LAMINA_FEAT_STEALTH    (1u << 3)   /* stealth yes */
+#define LAMINA_FEAT_SERIAL_EXCLUSIVE (1u << 4)
+
+#define LAMINA_ALL_CPUS     0xffffffffu
+#define LAMINA_STATS_REASONS 80         /* basic exit reasons counted (SDM 3C appendix C) */
+
+struct lamina_stats {
+    uint32_t cpu;               /* index asked for, or LAMINA_ALL_CPUS (sums) */
+    uint32_t ncpus;
+    uint32_t nreasons;          /* LAMINA_STATS_REASONS */
+    uint32_t pad;
+    uint64_t events_recorded;   /* events ever written to the log */
+    uint64_t events_overwritten;/* of those, overwritten since (ring full) */
+    uint64_t exits[LAMINA_STATS_REASONS];   /* exits per basic reason */
+    uint64_t ticks[LAMINA_STATS_REASONS];   /* TSC ticks spent in the monitor per reason */
+};
+
+/* Event kinds. */
+#define LAMINA_EV_IO_IN        1
+#define LAMINA_EV_IO_OUT       2
+#define LAMINA_EV_MSR_READ     3
+#define LAMINA_EV_MSR_WRITE    4
+#define LAMINA_EV_MONITOR_MEM  5   /* guest touched monitor memory (index: page number) */
+#define LAMINA_EV_VMX_INSN     6   /* VMX/SMX instruction attempted (index: exit reason) */
+#define LAMINA_EV_TRIPLE_FAULT 7
+
+/* Actions. */
+#define LAMINA_ACT_LOGGED      1   /* allowed and recorded */
+#define LAMINA_ACT_DENIED      2   /* refused: read floats high / write dropped / #GP */
+#define LAMINA_ACT_LOCKED      3   /* write to a locked MSR refused (#GP) */
+#define LAMINA_ACT_STOPPED     4   /* the guest CPU was stopped */
+
+struct lamina_event {
+    uint64_t seq;               /* 0, 1, 2, ...: position in the log */
+    uint64_t tsc;
+    uint64_t value;             /* port value or MSR value (read: what the guest got) */
+    uint64_t rip;               /* guest RIP of the instruction */
+    uint64_t cr3;               /* guest CR3 */
+    uint32_t index;             /* port, MSR, page or exit reason (see the kind) */
+    uint16_t cpu;
+    uint8_t kind;               /* LAMINA_EV_* */
+    uint8_t width;              /* bytes: 1, 2, 4 (port), 8 (MSR) */
+    uint8_t action;             /* LAMINA_ACT_* */
+    uint8_t pad[15];
+};
+_Static_assert(sizeof(struct lamina_event) == 64, "event record is 64 bytes");
+
+#endif
