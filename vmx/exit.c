@@ -5,6 +5,8 @@
 #include <string.h>
 #include "core/arch.h"
 #include "core/cpuid.h"
+#include "core/evlog.h"
+#include "core/hypercall.h"
 #include "core/apic.h"
 #include "core/gwalk.h"
 #include "core/io.h"
@@ -75,6 +77,14 @@ static void inject_gp(struct exit_ctx *x) { inject_exception(x, VECTOR_GP, true,
 static unsigned guest_cpl(void)
 {
     return (vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3;
+}
+
+/* Record an event in the log (core/evlog.h) at the guest's current RIP and CR3. */
+static void record_event(struct exit_ctx *x, uint8_t kind, uint8_t action, uint32_t index,
+                         uint64_t value, uint8_t width)
+{
+    evlog_record((uint16_t)x->pc->index, kind, action, index, value, width,
+                 vmcs_read(GUEST_RIP), vmcs_read(GUEST_CR3));
 }
 
 static const char *const seg_names[] = { "es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr" };
@@ -175,6 +185,7 @@ static void handle_invd(struct exit_ctx *x)
 /* GETSEC, and VMX instructions: the guest sees a CPU without SMX and VMX. */
 static void handle_ud(struct exit_ctx *x)
 {
+    record_event(x, LAMINA_EV_VMX_INSN, LAMINA_ACT_DENIED, x->reason, 0, 0);
     inject_ud(x);
 }
 
@@ -209,8 +220,12 @@ static void __attribute__((noreturn)) devirtualize(struct exit_ctx *x)
     vmx_devirt_jump(&c);
 }
 
-/* VMCALL: the loader's calls (with its secret, ring 0, before the seal);
- * anything else raises #UD as on a processor without VMX. */
+static void guest_walk_ctx(struct gwalk_ctx *c, uint64_t pdpte[4]);
+static bool guest_64bit(void);
+
+/* VMCALL: the loader's calls (with its secret, ring 0, before the seal), the
+ * public hypercalls (LAMINA_HC_MAGIC in RBX, core/hypercall.c); anything
+ * else raises #UD as on a processor without VMX. */
 static void handle_vmcall(struct exit_ctx *x)
 {
     struct guest_regs *r = x->r;
@@ -223,6 +238,14 @@ static void handle_vmcall(struct exit_ctx *x)
             skip_instruction();
             return;
         }
+    }
+    if (r->rbx == LAMINA_HC_MAGIC) {
+        struct gwalk_ctx c;
+        uint64_t pdpte[4];
+        guest_walk_ctx(&c, pdpte);
+        hypercall_vmcall(r, &c, guest_cpl(), !guest_64bit());
+        skip_instruction();
+        return;
     }
     inject_ud(x);
 }
@@ -495,22 +518,38 @@ static int read_guest_phys(void *opaque, uint64_t gpa, void *buf, size_t len)
     return 0;
 }
 
+/* The guest's paging as its VMCS holds it, for gwalk. pdpte: room for the
+ * four PDPTEs, which c may point at. */
+static void guest_walk_ctx(struct gwalk_ctx *c, uint64_t pdpte[4])
+{
+    uint64_t efer = vmcs_read(GUEST_IA32_EFER);
+    *c = (struct gwalk_ctx){
+        .cr0 = vmcs_read(GUEST_CR0), .cr3 = vmcs_read(GUEST_CR3), .cr4 = vmcs_read(GUEST_CR4),
+        .efer = efer, .maxphyaddr = (uint8_t)mon.maxphyaddr, .read_phys = read_guest_phys,
+        .ac = (vmcs_read(GUEST_RFLAGS) >> 18) & 1,
+    };
+    /* PAE paging under EPT: the PDPTEs the processor uses are in the VMCS. */
+    if ((c->cr0 & GW_CR0_PG) && (c->cr4 & GW_CR4_PAE) && !(efer & EFER_LMA)) {
+        for (int i = 0; i < 4; i++)
+            pdpte[i] = vmcs_read(GUEST_PDPTR0 + 2 * i);
+        c->pdpte = pdpte;
+    }
+}
+
+/* 64-bit mode: IA-32e mode and CS.L (SDM 3A 5.2.1). */
+static bool guest_64bit(void)
+{
+    return ((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1) && (vmcs_read(GUEST_IA32_EFER) & EFER_LMA);
+}
+
 /* Fetch and decode the store that wrote the (read-only) xAPIC page. */
 static int decode_guest_store(struct x86_store *st)
 {
-    uint64_t ar = vmcs_read(GUEST_CS_AR_BYTES), efer = vmcs_read(GUEST_IA32_EFER);
-    unsigned mode = ((ar >> 13) & 1) && (efer & EFER_LMA) ? 64 : ((ar >> 14) & 1) ? 32 : 16;
-    struct gwalk_ctx c = {
-        .cr0 = vmcs_read(GUEST_CR0), .cr3 = vmcs_read(GUEST_CR3), .cr4 = vmcs_read(GUEST_CR4),
-        .efer = efer, .maxphyaddr = (uint8_t)mon.maxphyaddr, .read_phys = read_guest_phys,
-    };
-    /* PAE paging under EPT: the PDPTEs the processor uses are in the VMCS. */
+    uint64_t ar = vmcs_read(GUEST_CS_AR_BYTES);
+    unsigned mode = guest_64bit() ? 64 : ((ar >> 14) & 1) ? 32 : 16;
+    struct gwalk_ctx c;
     uint64_t pdpte[4];
-    if ((c.cr0 & GW_CR0_PG) && (c.cr4 & GW_CR4_PAE) && !(efer & EFER_LMA)) {
-        for (int i = 0; i < 4; i++)
-            pdpte[i] = vmcs_read(GUEST_PDPTR0 + 2 * i);
-        c.pdpte = pdpte;
-    }
+    guest_walk_ctx(&c, pdpte);
     uint64_t rip = vmcs_read(GUEST_RIP);
     uint64_t la = mode == 64 ? rip : vmcs_read(GUEST_CS_BASE) + rip;
     uint8_t code[15];
@@ -626,6 +665,7 @@ static void handle_io(struct exit_ctx *x)
 
 static void handle_triple_fault(struct exit_ctx *x)
 {
+    record_event(x, LAMINA_EV_TRIPLE_FAULT, LAMINA_ACT_STOPPED, 0, 0, 0);
     stop_guest(x, "triple fault in the guest");
 }
 
@@ -644,6 +684,7 @@ static void handle_ept_violation(struct exit_ctx *x)
     }
     if (!monitor_owns(gpa))
         stop_guest(x, "EPT violation outside monitor memory");
+    record_event(x, LAMINA_EV_MONITOR_MEM, LAMINA_ACT_DENIED, (uint32_t)(gpa >> 12), gpa, 0);
 
     uint32_t suppressed;
     if (log_ratelimit_pass(&ept_rl, &suppressed)) {
@@ -803,6 +844,7 @@ static void deliver_pending_nmi(struct exit_ctx *x)
 void vmx_exit_handler(struct guest_regs *r);
 void vmx_exit_handler(struct guest_regs *r)
 {
+    uint64_t t0 = rdtsc();
     struct exit_ctx x = { .pc = this_cpu(), .r = r };
     uint32_t full = (uint32_t)vmcs_read(VM_EXIT_REASON);
     x.reason = full & 0xffff;
@@ -812,7 +854,8 @@ void vmx_exit_handler(struct guest_regs *r)
         x.pc->ept_generation = mon.ept_generation;
         flush_ept();
     }
-    x.pc->exits[x.reason < EXIT_REASON_SLOTS ? x.reason : EXIT_REASON_SLOTS - 1]++;
+    unsigned slot = x.reason < EXIT_REASON_SLOTS ? x.reason : EXIT_REASON_SLOTS - 1;
+    x.pc->exits[slot]++;
 
     if (x.pc->trace_budget) {
         x.pc->trace_budget--;
@@ -835,6 +878,7 @@ void vmx_exit_handler(struct guest_regs *r)
     }
     h(&x);
     deliver_pending_nmi(&x);
+    x.pc->ticks[slot] += rdtsc() - t0;
 }
 
 void vmx_insn_failed(const char *insn, uint64_t operand, enum vmx_result r)
