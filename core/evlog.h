@@ -26,4 +26,8 @@ long evlog_read(uint64_t *cursor, struct lamina_event *out, size_t max, uint64_t
 /* Events ever recorded, and how many of them the ring has overwritten. */
 void evlog_counts(uint64_t *recorded, uint64_t *overwritten);
 
+/* vmx/exit.c: record an event at the guest instruction that caused the
+ * current VM exit (its RIP and CR3 from the VMCS). */
+void guest_event(uint8_t kind, uint8_t action, uint32_t index, uint64_t value, uint8_t width);
+
 #endif
