@@ -47,4 +47,8 @@ void *evlog_test_claim(uint64_t *seq);
 void evlog_test_publish(void *slot, struct lamina_event *e, uint64_t seq);
 #endif
 
+/* vmx/exit.c: record an event at the guest instruction that caused the
+ * current VM exit (its RIP and CR3 from the VMCS). */
+void guest_event(uint8_t kind, uint8_t action, uint32_t index, uint64_t value, uint8_t width);
+
 #endif
