@@ -247,6 +247,8 @@ static int virtualize(struct lamina_config *cfg)
         lprint(L_WARN, L"rolled back %d CPUs; monitor memory stays reserved", launched);
         return -1;
     }
+    if (cfg->policy.serial_exclusive)
+        log_release_serial();
     loader_vmcall(LAMINA_VMCALL_SEAL, l.secret);
     return 0;
 

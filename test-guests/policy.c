@@ -230,9 +230,33 @@ static void check_event_log(void)
                 (unsigned long long)events[0].seq, events[0].index);
 }
 
+/* With `serial 0x2f8` and `serial-exclusive yes` (LoadOptions com2-owned):
+ * COM2 is the monitor's alone. Its scratch register would read back what was
+ * written; for the guest every register floats high and writes vanish. */
+static void check_serial_exclusive(void)
+{
+    tg_outb(0x2ff, 0x5a);
+    uint8_t scratch = tg_inb(0x2ff), lsr = tg_inb(0x2fd), lcr = tg_inb(0x2fb);
+    if (scratch == 0xff && lsr == 0xff && lcr == 0xff)
+        tg_pass("serial-exclusive-hidden");
+    else
+        tg_fail("serial-exclusive-hidden", "COM2 scratch 0x%02x LSR 0x%02x LCR 0x%02x", scratch,
+                lsr, lcr);
+    struct tg_hc ver = tg_hypercall(LAMINA_HC_VERSION, LAMINA_HC_MAGIC, 0, 0, 0);
+    if (ver.rax == LAMINA_OK && (ver.rsi & LAMINA_FEAT_SERIAL_EXCLUSIVE))
+        tg_pass("serial-exclusive-feature");
+    else
+        tg_fail("serial-exclusive-feature", "status %lld features 0x%llx", (long long)ver.rax,
+                (unsigned long long)ver.rsi);
+}
+
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     tg_init(image, systab, "policy");
+    if (tg_option_given(image, L"com2-owned")) {
+        check_serial_exclusive();
+        return tg_summary() ? EFI_ABORTED : EFI_SUCCESS;
+    }
     check_io();
     check_msr();
     check_vmcs_msrs();

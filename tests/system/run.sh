@@ -35,7 +35,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-2cpu bochs-policy bochs-1cpu qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-2cpu bochs-policy bochs-serial-exclusive bochs-1cpu qemu-linux-native
     qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-sha256-match
     qemu-sha256-mismatch)
 # Run only when named exactly (never by '*' or another glob).
@@ -168,6 +168,36 @@ scenario_bochs_policy() {
         "denied port write printed on the log port"
     expect_line "$name" 'lamina: info: event [0-9]+ cpu 0 msr-write 0xc0000082 .*locked' \
         "refused locked-MSR write printed on the log port"
+}
+
+# serial-exclusive: the monitor logs on COM2 (build/system/NAME/com2.raw)
+# and the guest, still printing on COM1, finds COM2 floating high.
+scenario_bochs_serial_exclusive() {
+    local name=bochs-serial-exclusive dir rc com2
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk 'guest    \EFI\lamina\policy.efi
+options  com2-owned
+serial   0x2f8
+serial-exclusive yes
+on-error halt' "$(dirname "$PROBE_EFI")/policy.efi:/EFI/lamina/policy.efi" || return
+    run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY"
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" '^policy: PASS serial-exclusive-hidden' "COM2 floats high for the guest"
+    expect_line "$name" '^policy: PASS serial-exclusive-feature' "VERSION reports serial-exclusive"
+    expect_line "$name" "$PROBE_CLEAN" "policy summary: N>0 passed, 0 failed"
+    expect_no_line "$name" '^lamina: ' "no monitor line on the guest's COM1"
+    com2=$(tr -d '\r' <"$dir/com2.raw")
+    local want
+    for want in 'lamina: info: policy: 0 rules, 0 locked msr, stealth no, serial-exclusive yes' \
+        'lamina: info: event [0-9]+ cpu 0 io-out 0x2ff value 0x5a width 1 .* denied' \
+        'lamina: info: event [0-9]+ cpu 0 io-in 0x2fb value 0xff width 1 .* denied'; do
+        if grep -Eq -- "$want" <<<"$com2"; then
+            sys_pass "$name" "COM2 (the monitor's) has /$want/"
+        else
+            sys_fail "$name" "COM2 (the monitor's) lacks /$want/"
+        fi
+    done
 }
 
 # QEMU TCG has no VMX: Lamina must say so and apply on-error.
