@@ -146,18 +146,18 @@ static int set_hypercall_user(struct parser *p, const char *val, size_t n);
 static int set_log_events(struct parser *p, const char *val, size_t n);
 
 static const struct key_desc keys[] = {
-    { "guest",        set_guest,        KEY_REQUIRED },
-    { "options",      set_options,      0 },
-    { "serial",       set_serial,       0 },
-    { "on-error",     set_on_error,     0 },
-    { "log-level",    set_log_level,    0 },
-    { "guest-sha256", set_guest_sha256, 0 },
-    { "io",           set_io,           KEY_REPEATS },
-    { "msr",          set_msr,          KEY_REPEATS },
-    { "stealth",      set_stealth,      0 },
+    { "guest",            set_guest,            KEY_REQUIRED },
+    { "options",          set_options,          0 },
+    { "serial",           set_serial,           0 },
+    { "on-error",         set_on_error,         0 },
+    { "log-level",        set_log_level,        0 },
+    { "guest-sha256",     set_guest_sha256,     0 },
+    { "io",               set_io,               KEY_REPEATS },
+    { "msr",              set_msr,              KEY_REPEATS },
+    { "stealth",          set_stealth,          0 },
     { "serial-exclusive", set_serial_exclusive, 0 },
     { "hypercall-user",   set_hypercall_user,   0 },
-    { "log-events",   set_log_events,   0 },
+    { "log-events",       set_log_events,       0 },
 };
 
 struct parser {
