@@ -151,6 +151,20 @@ static inline uint64_t tg_vmcall(uint64_t rax, uint64_t rbx, uint64_t rcx, uint6
     return rax;
 }
 
+/* A Lamina hypercall (core/lamina_hypercall.h): RAX function, RBX magic,
+ * RDI/RSI/RDX arguments in, status and results out in the same registers. */
+struct tg_hc { uint64_t rax, rdi, rsi, rdx; };
+static inline struct tg_hc tg_hypercall(uint64_t fn, uint64_t magic, uint64_t a1, uint64_t a2,
+                                        uint64_t a3)
+{
+    struct tg_hc r = { fn, a1, a2, a3 };
+    __asm__ volatile("vmcall"
+                     : "+a"(r.rax), "+D"(r.rdi), "+S"(r.rsi), "+d"(r.rdx), "+b"(magic)
+                     :
+                     : "rcx", "memory", "cc");
+    return r;
+}
+
 static inline uint64_t tg_read_cr0(void)
 {
     uint64_t v;
@@ -180,6 +194,20 @@ static inline uint8_t tg_inb(uint16_t port)
 static inline void tg_outb(uint16_t port, uint8_t v)
 {
     __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint16_t tg_inw(uint16_t port)
+{
+    uint16_t v;
+    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+static inline uint32_t tg_inl(uint16_t port)
+{
+    uint32_t v;
+    __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
 }
 
 /* Initial APIC ID of this CPU (CPUID.1:EBX[31:24]). */
