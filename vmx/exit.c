@@ -29,6 +29,7 @@
 #define VECTOR_DB 1
 #define VECTOR_UD 6
 #define RFLAGS_TF (1ull << 8)
+#define CR4_PCIDE (1ull << 17)
 #define DR6_BS    (1ull << 14)
 #define VECTOR_GP 13
 #define ACTIVITY_ACTIVE        0
@@ -451,6 +452,17 @@ static void write_guest_cr0(struct exit_ctx *x, uint64_t v)
     }
     uint64_t old = vmcs_read(CR0_READ_SHADOW);
     uint64_t efer = vmcs_read(GUEST_IA32_EFER);
+    uint64_t cr4 = vmcs_read(CR4_READ_SHADOW);
+    /* SDM 2A MOV CR, 3A 10.8.5: paging cannot be turned off in 64-bit mode
+     * (only from compatibility mode) or with CR4.PCIDE set, nor turned on
+     * with EFER.LME but without CR4.PAE. Hardware checks these; the write
+     * exits here only because it also changed a host-owned bit (NE). */
+    bool pg_off = !(v & CR0_PG) && (old & CR0_PG), pg_on = (v & CR0_PG) && !(old & CR0_PG);
+    if ((pg_off && (guest_64bit() || (cr4 & CR4_PCIDE))) ||
+        (pg_on && (efer & EFER_LME) && !(cr4 & CR4_PAE))) {
+        inject_gp(x);
+        return;
+    }
     uint64_t entry = vmcs_read(VM_ENTRY_CONTROLS);
     /* SDM 3A 10.8.5: setting PG with EFER.LME activates IA-32e mode. */
     if ((v & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME)) {
