@@ -29,6 +29,7 @@ static uint64_t gdt[GDT_MAX / 8 + 4] __attribute__((aligned(16)));
 static uint8_t idt[256 * 16] __attribute__((aligned(16)));
 static struct tg_tss64 tss __attribute__((aligned(16)));
 static uint8_t kstack[16384] __attribute__((aligned(16)));
+static uint16_t left_tr;                /* our TSS selector, left in TR by an earlier call */
 
 /* An interrupt gate (SDM 3A 6.14.1, Figure 6-8). */
 static void gate(unsigned vec, uint64_t handler, uint16_t cs, unsigned dpl)
@@ -92,14 +93,16 @@ int tg_user_call(struct tg_user_ctx *c)
     __asm__ volatile("mov %0, %%ds; mov %1, %%es; mov %2, %%fs; mov %3, %%gs"
                      :: "r"(ds), "r"(es), "r"(fs), "r"(gs) : "memory");
     __asm__ volatile("lgdt %0; lidt %1" :: "m"(old_gdtr), "m"(old_idtr) : "memory");
-    if (tr != 0) {
+    if (tr != 0 && tr != left_tr) {
         /* LTR needs the old descriptor marked available again (type 9, not 11). */
         uint8_t *d = (uint8_t *)old_gdtr.base + (tr & ~7u);
         d[5] &= (uint8_t)~0x02;
         __asm__ volatile("ltr %0" :: "r"(tr) : "memory");
     }
-    /* Without a previous TR ours stays loaded: the TSS is static, and null
-     * cannot be loaded into TR. */
+    else
+        left_tr = tss_sel;
+    /* Without a previous TR (or with the one an earlier call left) ours
+     * stays loaded: the TSS is static, and null cannot be loaded into TR. */
     __asm__ volatile("push %0; popfq" :: "r"(flags) : "memory", "cc");
     return vec;
 }

@@ -35,7 +35,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-2cpu bochs-policy bochs-serial-exclusive bochs-1cpu qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-serial-exclusive bochs-1cpu bochs-triple-fault qemu-linux-native
     qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-sha256-match
     qemu-sha256-mismatch)
 # Run only when named exactly (never by '*' or another glob).
@@ -168,6 +168,76 @@ scenario_bochs_policy() {
         "denied port write printed on the log port"
     expect_line "$name" 'lamina: info: event [0-9]+ cpu 0 msr-write 0xc0000082 .*locked' \
         "refused locked-MSR write printed on the log port"
+}
+
+# hostile.efi attacks the monitor (test-guests/hostile.c lists the attacks
+# and the policy lines below they rely on); every attack must be BLOCKED.
+# Two CPUs: the xAPIC page is trapped and the monitor sends NMIs through it.
+HOSTILE_CONF='guest    \EFI\lamina\hostile.efi
+serial   0x3f8
+on-error halt
+io   deny  0x70-0x71 write
+io   deny  0x3ff write
+io   log   0x80 write
+msr  lock  0xc0000082
+msr  deny  0x1d9 write
+hypercall-user no'
+scenario_bochs_hostile() {
+    local name=bochs-hostile dir rc n
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk "${HOSTILE_CONF_OVERRIDE:-$HOSTILE_CONF}" \
+        "$(dirname "$PROBE_EFI")/hostile.efi:/EFI/lamina/hostile.efi" || return
+    run_bochs "$name" 2 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+        'lamina: fatal|guest stopped|lamina: error'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" 'lamina: info: summary: cpus 2 virtualized'
+    expect_no_line "$name" '^hostile: ESCAPED' "no attack escaped"
+    expect_count "$name" '^hostile: BLOCKED ' -ge 25 "at least 25 attacks blocked"
+    expect_line "$name" '^hostile: BLOCKED final-monitor-intact' "the monitor answers at the end"
+    n=$(grep -Eo '^[0-9]+ passed, 0 failed' "$dir/serial.log" | cut -d' ' -f1)
+    if [ "${n:-0}" -ge 25 ]; then
+        sys_pass "$name" "summary: $n passed (>= 25), 0 failed"
+    else
+        sys_fail "$name" "summary: want >= 25 passed and 0 failed (saw '${n:-none}')"
+    fi
+    # The monitor's own record of the denials.
+    expect_line "$name" 'lamina: warn: cpu 0: guest (read|write) of monitor memory at gpa 0x[0-9a-f]+ .*denied' \
+        "monitor-memory accesses logged"
+    expect_line "$name" 'lamina: info: event [0-9]+ cpu 0 io-out 0x3ff .*denied' \
+        "denied port write logged"
+    expect_line "$name" 'lamina: info: event [0-9]+ cpu 0 msr-write 0xc0000082 .*locked' \
+        "locked MSR rewrite logged"
+    expect_line "$name" 'lamina: info: event [0-9]+ cpu 0 msr-write 0x1d9 .*denied' \
+        "denied MSR write logged"
+    # 100000 denied writes and more: the first 64 events are printed, then
+    # one in 1024 (core/evlog.c), each saying how many it stands for.
+    expect_count "$name" 'lamina: info: event [0-9]+ ' -ge 64 "event lines: the first 64 printed"
+    expect_count "$name" 'lamina: info: event [0-9]+ ' -le 300 "event lines rate-limited (<= 300)"
+    expect_line "$name" 'lamina: info: event [0-9]+ .*\(1023 events not printed before this one\)' \
+        "a rate-limited event line counts what it stands for"
+}
+
+# A triple fault in the guest (hostile.efi loads a zero-limit IDT and
+# faults): the monitor logs it and stops that guest CPU, nothing else.
+scenario_bochs_triple_fault() {
+    local name=bochs-triple-fault dir rc
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk 'guest    \EFI\lamina\hostile.efi
+options  triple-fault
+serial   0x3f8
+on-error halt' "$(dirname "$PROBE_EFI")/hostile.efi:/EFI/lamina/hostile.efi" || return
+    # Two more seconds after the line: the stopped CPU's dump follows it.
+    LINGER=2 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" \
+        'lamina: error: cpu 0: triple fault in the guest; guest stopped on this CPU' 'lamina: fatal'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_order "$name" 'lamina: info: starting guest' '^hostile: start' \
+        '^hostile: loading a zero-limit IDT' \
+        'lamina: error: cpu 0: triple fault in the guest; guest stopped on this CPU'
+    expect_line "$name" '^  exit reason 0x2 ' "the dump names exit reason 2 (triple fault)"
+    expect_count "$name" 'lamina: (error|fatal)' -eq 1 "no other error"
+    expect_no_line "$name" 'VM entry failed|VMRESUME failed|unexpected' "nothing else went wrong"
 }
 
 # serial-exclusive: the monitor logs on COM2 (build/system/NAME/com2.raw)
