@@ -30,6 +30,7 @@
 #define VECTOR_UD 6
 #define RFLAGS_TF (1ull << 8)
 #define CR4_PCIDE (1ull << 17)
+#define APIC_BASE_ADDR_MASK 0x000ffffffffff000ul
 #define DR6_BS    (1ull << 14)
 #define VECTOR_GP 13
 #define ACTIVITY_ACTIVE        0
@@ -358,6 +359,18 @@ static int guest_wrmsr(struct exit_ctx *x, uint32_t msr, uint64_t v)
         memtype_mtrr_written(x->pc->index, msr, v);
         return 0;
     }
+    if (msr == MSR_IA32_APIC_BASE && ((v ^ rdmsr(MSR_IA32_APIC_BASE)) & APIC_BASE_ADDR_MASK)) {
+        /* A moved xAPIC page decodes before memory for this CPU's own
+         * accesses, VMX root included (SDM 3A 11.4.5): over monitor memory
+         * it would stand in for the monitor's data; elsewhere the monitor's
+         * IPIs (mon.apic_base) would miss it. Mode bits (EN, EXTD) may change. */
+        static struct log_ratelimit rl = { .burst = 4 };
+        uint32_t suppressed;
+        if (log_ratelimit_pass(&rl, &suppressed))
+            log_warn("cpu %u: guest moving the local APIC to 0x%lx refused", x->pc->index,
+                     (uint64_t)(v & APIC_BASE_ADDR_MASK));
+        return -1;
+    }
     /* IA32_FEATURE_CONTROL is locked (writes #GP on hardware); VMX MSRs are read-only. */
     if (msr == MSR_IA32_FEATURE_CONTROL || is_vmx_msr(msr) || wrmsr_safe(msr, v) != 0)
         return -1;
@@ -608,6 +621,12 @@ static bool split_sipi(struct exit_ctx *x, uint32_t low, uint32_t dest, bool x2a
 static void handle_icr_write(struct exit_ctx *x, uint64_t v)
 {
     uint64_t targets;
+    /* The x2APIC ICR exists in x2APIC mode only (SDM 3A 11.12.1): in xAPIC
+     * mode WRMSR 0x830 raises #GP, it must not send emulated INITs/SIPIs. */
+    if (!apic_x2apic_mode()) {
+        inject_gp(x);
+        return;
+    }
     if (split_sipi(x, (uint32_t)v, (uint32_t)(v >> 32), true)) {
         skip_instruction();
         return;

@@ -168,9 +168,11 @@ void vmx_msr_bitmap_init(uint8_t *bitmap)
             bitmap[2048 + m / 8] |= 1u << (m % 8);
         }
     }
-    /* Write-only traps: the x2APIC ICR (INIT IPIs are emulated, vmx/exit.c)
-     * and the microcode update trigger (refused). */
-    static const uint32_t write_trapped[] = { MSR_X2APIC_ICR, MSR_IA32_BIOS_UPDT_TRIG };
+    /* Write-only traps: the x2APIC ICR (INIT IPIs are emulated, vmx/exit.c),
+     * the microcode update trigger (refused) and IA32_APIC_BASE (the guest
+     * may not move the APIC page). */
+    static const uint32_t write_trapped[] = { MSR_X2APIC_ICR, MSR_IA32_BIOS_UPDT_TRIG,
+                                              MSR_IA32_APIC_BASE };
     for (size_t i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
         bitmap[2048 + write_trapped[i] / 8] |= 1u << (write_trapped[i] % 8);
     /* The policy's MSRs, in the directions its rules name. */
