@@ -187,8 +187,9 @@ scenario_bochs_hostile() {
     dir=$(sys_dir "$name")
     disk_for "$name" lamina_disk "${HOSTILE_CONF_OVERRIDE:-$HOSTILE_CONF}" \
         "$(dirname "$PROBE_EFI")/hostile.efi:/EFI/lamina/hostile.efi" || return
+    # A firmware exception dump means the guest died: nothing more comes.
     run_bochs "$name" 2 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
-        'lamina: fatal|guest stopped|lamina: error'
+        'lamina: fatal|guest stopped|lamina: error|X64 Exception Type'
     rc=$?
     expect_run "$name" "$rc"
     expect_line "$name" 'lamina: info: summary: cpus 2 virtualized'
