@@ -302,6 +302,49 @@ static uint64_t va(unsigned pt_index)
     return ubase + pt_index * PAGE;
 }
 
+/* ------------------------------------------------------- 0. policy */
+
+/* First, so that their events are among the first the monitor prints
+ * (after 64 it prints one in 1024; the system test looks for these). */
+static void attacks_policy(void)
+{
+    char d[240];
+    struct tg_fault f;
+    int v;
+
+    /* Locked MSR (msr lock 0xc0000082): the first write of the old value
+     * passes, a different one then raises #GP and changes nothing. */
+    uint64_t lstar = tg_rdmsr(MSR_LSTAR);
+    int v1 = tg_try_wrmsr(MSR_LSTAR, lstar, NULL);
+    int v2 = tg_try_wrmsr(MSR_LSTAR, lstar ^ 0x1000, &f);
+    uint64_t after = tg_rdmsr(MSR_LSTAR);
+    if (after != lstar)
+        tg_try_wrmsr(MSR_LSTAR, lstar, NULL);
+    tg_snprintf(d, sizeof d, "LSTAR 0x%llx: first write %s, second (0x%llx) %s, reads 0x%llx",
+                (unsigned long long)lstar, v1 < 0 ? "passed" : tg_vector_name(v1),
+                (unsigned long long)(lstar ^ 0x1000), v2 < 0 ? "passed" : tg_vector_name(v2),
+                (unsigned long long)after);
+    verdict_alive("msr-lock-rewrite", v1 < 0 && v2 == TG_VEC_GP && after == lstar, d);
+
+    /* Denied MSR write (msr deny 0x1d9 write): refused, value unchanged. */
+    uint64_t dbg = tg_rdmsr(MSR_DEBUGCTL);
+    v = tg_try_wrmsr(MSR_DEBUGCTL, dbg | 1, &f);   /* LBR */
+    uint64_t dbg2 = tg_rdmsr(MSR_DEBUGCTL);
+    if (dbg2 != dbg)
+        tg_try_wrmsr(MSR_DEBUGCTL, dbg, NULL);
+    tg_snprintf(d, sizeof d, "WRMSR DEBUGCTL |= LBR: %s, 0x%llx -> 0x%llx",
+                v < 0 ? "no fault" : tg_vector_name(v), (unsigned long long)dbg, (unsigned long long)dbg2);
+    verdict_alive("msr-deny-write", v == TG_VEC_GP && dbg2 == dbg, d);
+
+    /* A plain denied write. */
+    uint8_t s0 = tg_inb(PORT_DENIED);
+    tg_outb(PORT_DENIED, (uint8_t)~s0);
+    uint8_t s1 = tg_inb(PORT_DENIED);
+    verdict("io-denied-write", s0 == s1, "OUTB 0x%02x to port 0x%x: reads 0x%02x -> 0x%02x",
+            (uint8_t)~s0, PORT_DENIED, s0, s1);
+
+}
+
 /* ------------------------------------------------ 1. monitor memory */
 
 struct rw_op {
@@ -820,13 +863,6 @@ static void attacks_io(void)
         tg_skip("io-rep-outs-denied-cross", "no page tables of our own");
     }
 
-    /* A plain denied write. */
-    uint8_t s0 = tg_inb(PORT_DENIED);
-    tg_outb(PORT_DENIED, (uint8_t)~s0);
-    uint8_t s1 = tg_inb(PORT_DENIED);
-    verdict("io-denied-write", s0 == s1, "OUTB 0x%02x to port 0x%x: reads 0x%02x -> 0x%02x",
-            (uint8_t)~s0, PORT_DENIED, s0, s1);
-
     if (!mon_pa)
         return;
     /* REP OUTSB from monitor memory to a logged port: the event log records
@@ -934,29 +970,7 @@ static void attacks_monitor_msrs(void)
         verdict_alive("wrmsr-x2apic-icr-in-xapic-mode", v == TG_VEC_GP, d);
     }
 
-    /* Locked MSR (msr lock 0xc0000082): the first write of the old value
-     * passes, a different one then raises #GP and changes nothing. */
-    uint64_t lstar = tg_rdmsr(MSR_LSTAR);
-    int v1 = tg_try_wrmsr(MSR_LSTAR, lstar, NULL);
-    int v2 = tg_try_wrmsr(MSR_LSTAR, lstar ^ 0x1000, &f);
-    uint64_t after = tg_rdmsr(MSR_LSTAR);
-    if (after != lstar)
-        tg_try_wrmsr(MSR_LSTAR, lstar, NULL);
-    tg_snprintf(d, sizeof d, "LSTAR 0x%llx: first write %s, second (0x%llx) %s, reads 0x%llx",
-                (unsigned long long)lstar, v1 < 0 ? "passed" : tg_vector_name(v1),
-                (unsigned long long)(lstar ^ 0x1000), v2 < 0 ? "passed" : tg_vector_name(v2),
-                (unsigned long long)after);
-    verdict_alive("msr-lock-rewrite", v1 < 0 && v2 == TG_VEC_GP && after == lstar, d);
-
-    /* Denied MSR write (msr deny 0x1d9 write): refused, value unchanged. */
-    uint64_t dbg = tg_rdmsr(MSR_DEBUGCTL);
-    int v = tg_try_wrmsr(MSR_DEBUGCTL, dbg | 1, &f);   /* LBR */
-    uint64_t dbg2 = tg_rdmsr(MSR_DEBUGCTL);
-    if (dbg2 != dbg)
-        tg_try_wrmsr(MSR_DEBUGCTL, dbg, NULL);
-    tg_snprintf(d, sizeof d, "WRMSR DEBUGCTL |= LBR: %s, 0x%llx -> 0x%llx",
-                v < 0 ? "no fault" : tg_vector_name(v), (unsigned long long)dbg, (unsigned long long)dbg2);
-    verdict_alive("msr-deny-write", v == TG_VEC_GP && dbg2 == dbg, d);
+    int v;
 
     /* Microcode update from a "patch" in monitor memory: dropped. */
     if (mon_pa) {
@@ -1093,6 +1107,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     if (!setup_paging())
         tg_note("no page tables of our own: alias and paging attacks skipped");
 
+    attacks_policy();
     attacks_memory();
     attacks_vmx();
     attacks_msr();
