@@ -72,6 +72,7 @@ struct tg_fault {
     uint64_t error_code;    /* 0 for vectors without one */
     uint64_t rip;           /* the faulting instruction */
     uint64_t cr2;           /* CR2 when the fault was taken (meaningful for #PF) */
+    uint64_t rcx, rsi, rdi; /* at the fault (where a string instruction stopped) */
 };
 
 /* Run fn(arg) with a private IDT loaded on this CPU: a copy of the IDT this

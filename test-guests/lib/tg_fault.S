@@ -24,7 +24,10 @@
 #define CTX_CR2     40
 #define CTX_OUT     48   /* struct tg_fault *, may be 0 */
 #define CTX_SLOT    56   /* &tg_try_slots[apic] */
-#define CTX_SIZE    72   /* 64 + 8 to keep RSP 16-byte aligned at the call */
+#define CTX_RCX     64   /* RCX, RSI, RDI at the fault (string instructions) */
+#define CTX_RSI     72
+#define CTX_RDI     80
+#define CTX_SIZE    88   /* keeps RSP 16-byte aligned at the call */
 
 /* Vectors that push an error code: 8, 10-14, 17, 21 (SDM 3A Table 6-1). */
 #define ERRCODE_MASK 0x227d00
@@ -51,6 +54,9 @@ tg_try_raw:
     movq    $0, CTX_ERROR(%rsp)
     movq    $0, CTX_RIP(%rsp)
     movq    $0, CTX_CR2(%rsp)
+    movq    $0, CTX_RCX(%rsp)
+    movq    $0, CTX_RSI(%rsp)
+    movq    $0, CTX_RDI(%rsp)
     mov     $1, %eax
     xor     %ecx, %ecx
     cpuid
@@ -85,6 +91,12 @@ tg_try_resume:                          /* from a stub, RSP = context */
     mov     %rcx, 16(%rdx)
     mov     CTX_CR2(%rsp), %rcx
     mov     %rcx, 24(%rdx)
+    mov     CTX_RCX(%rsp), %rcx
+    mov     %rcx, 32(%rdx)
+    mov     CTX_RSI(%rsp), %rcx
+    mov     %rcx, 40(%rdx)
+    mov     CTX_RDI(%rsp), %rcx
+    mov     %rcx, 48(%rdx)
 2:  mov     CTX_VECTOR(%rsp), %rax
     add     $CTX_SIZE, %rsp
     pop     %r15
@@ -144,6 +156,10 @@ tg_isr_common:
     mov     %rcx, CTX_RIP(%rax)
     mov     %cr2, %rcx
     mov     %rcx, CTX_CR2(%rax)
+    mov     8(%rsp), %rcx               /* the pushed RCX */
+    mov     %rcx, CTX_RCX(%rax)
+    mov     %rsi, CTX_RSI(%rax)
+    mov     %rdi, CTX_RDI(%rax)
     lea     tg_try_resume(%rip), %rcx
     mov     %rcx, F_RIP(%rsp)
     mov     CTX_RSP(%rax), %rcx
