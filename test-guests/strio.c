@@ -410,7 +410,7 @@ static void check_page_fault(void)
 
 /* ------------------------------------------------------------------ main */
 
-EFI_STATUS EFIAPI efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     tg_init(image, systab, "strio");
     EFI_PHYSICAL_ADDRESS a = 0xffffffffull;
