@@ -68,7 +68,7 @@ EFI_LIBS   := -L$(EFI_LIB) -lefi -lgnuefi
 EFI_SECTIONS := -j .text -j .sdata -j .data -j .dynamic -j .dynsym \
 	-j .rel -j .rela -j .rel.* -j .rela.* -j .reloc
 
-LOADER_SRCS := $(wildcard efi/*.c guest-loader/*.c)
+LOADER_SRCS := $(wildcard efi/*.c guest-loader/*.c) core/policy.c
 LOADER_ASMS := $(wildcard efi/*.S)
 LOADER_OBJS := $(patsubst %,$(BUILD)/efi/%.o,$(LOADER_SRCS) $(LOADER_ASMS))
 
@@ -116,7 +116,7 @@ $(LINUX_GUEST) &: test-guests/linux/build.sh test-guests/linux/init \
 	$(V)bash test-guests/linux/build.sh $(BUILD)/linux
 
 # ------------------------------------------------------------------ phony
-.PHONY: all run test unit gates system bench clean linux-guest
+.PHONY: all run test unit gates system bench clean linux-guest fuzz fuzz-smoke
 .SECONDARY:
 .DEFAULT_GOAL := all
 all: $(BUILD)/lamina.efi $(TG_EFIS)
@@ -138,6 +138,27 @@ $(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) | $(DEPS_STAMP)
 
 unit: $(UNIT_BINS)
 	$(V)bash tests/run-unit.sh $(UNIT_BINS)
+
+# Fuzz targets (libFuzzer, clang): each tests/fuzz/fuzz_<name>.mk adds
+# fuzz_<name> to FUZZ_TARGETS and lists the sources it links in
+# fuzz_<name>_SRCS; tests/fuzz/fuzz_<name>.c defines LLVMFuzzerTestOneInput.
+# Seeds, if any, in tests/fuzz/corpus/fuzz_<name>/.
+#   make fuzz-smoke   a short deterministic run of each (part of make test)
+#   make fuzz         FUZZ_SECONDS (default 300) of each, corpus kept in build/
+FUZZ_TARGETS :=
+-include $(wildcard tests/fuzz/*.mk)
+FUZZ_CC     := clang
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -DLAMINA_FUZZ \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $$($$*_SRCS) | $(DEPS_STAMP)
+	$(V)mkdir -p $(dir $@)
+	$(V)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $($*_SRCS)
+
+fuzz-smoke: $(FUZZ_BINS)
+	$(V)bash tests/run-fuzz.sh smoke $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS)
+	$(V)bash tests/run-fuzz.sh long $(FUZZ_BINS)
 
 gates: all
 	$(V)bash tests/gates.sh $(BUILD)

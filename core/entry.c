@@ -158,6 +158,10 @@ static int api_setup(void)
     };
     log_info("monitor at 0x%lx (%lu KiB image, %lu KiB data), EPT covers 0-0x%lx",
              bi->image_base, bi->image_size / 1024, bi->data_size / 1024, bi->phys_limit);
+    const struct lamina_policy *pol = &bi->policy;
+    log_info("policy: %u rules, %u locked msr, stealth %s, serial-exclusive %s, "
+             "hypercall-user %s", pol->nrules, pol->nlocks, pol->stealth ? "yes" : "no",
+             pol->serial_exclusive ? "yes" : "no", pol->hypercall_user ? "yes" : "no");
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #ifndef LAMINA_EVLOG_H
 #define LAMINA_EVLOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "core/lamina_hypercall.h"
@@ -25,5 +26,29 @@ long evlog_read(uint64_t *cursor, struct lamina_event *out, size_t max, uint64_t
 
 /* Events ever recorded, and how many of them the ring has overwritten. */
 void evlog_counts(uint64_t *recorded, uint64_t *overwritten);
+
+/* The ring itself, for evlog_record and the unit tests: store *e (seq is
+ * assigned here, every other field is the caller's). False when the event
+ * had to be dropped (see core/evlog.c); it then counts as overwritten. */
+bool evlog_put(struct lamina_event *e);
+
+/* One event as the text of its log line ("event 12 cpu 0 msr-write 0x1d9
+ * value 0x1 width 8 rip 0x... cr3 0x... denied"); snprintf's return value. */
+int evlog_format(const struct lamina_event *e, char *buf, size_t size);
+const char *evlog_kind_name(unsigned kind);
+const char *evlog_action_name(unsigned action);
+const char *evlog_vmx_insn_name(uint32_t reason);
+
+#ifdef LAMINA_UNIT_TEST
+void evlog_reset(void);     /* empty the ring again */
+/* A writer stopped between its two steps: claim a seq (NULL: dropped) ... */
+void *evlog_test_claim(uint64_t *seq);
+/* ... and publish its record later. */
+void evlog_test_publish(void *slot, struct lamina_event *e, uint64_t seq);
+#endif
+
+/* vmx/exit.c: record an event at the guest instruction that caused the
+ * current VM exit (its RIP and CR3 from the VMCS). */
+void guest_event(uint8_t kind, uint8_t action, uint32_t index, uint64_t value, uint8_t width);
 
 #endif

@@ -1,4 +1,5 @@
 #include "core/arch.h"
+#include "core/evlog.h"
 #include "core/io.h"
 #include "core/log.h"
 #include "core/monitor.h"
@@ -16,8 +17,23 @@ static void trap_port(uint8_t *a, uint8_t *b, uint16_t port, unsigned n)
     }
 }
 
+/* The log port's eight UART registers, when serial-exclusive gives them to the monitor. */
+static bool monitor_port(uint16_t port)
+{
+    uint16_t com = mon.bi->serial_port;
+    return mon.bi->policy.serial_exclusive && com && port >= com && port - com < 8;
+}
+
 void io_bitmap_init(uint8_t *bitmap_a, uint8_t *bitmap_b)
 {
+    const struct lamina_policy *p = &mon.bi->policy;
+    for (uint32_t i = 0; i < p->nrules && i < POLICY_MAX_RULES; i++) {
+        const struct policy_rule *r = &p->rule[i];
+        if (r->space == POLICY_IO && r->first <= r->last && r->last <= 0xffff)
+            trap_port(bitmap_a, bitmap_b, (uint16_t)r->first, r->last - r->first + 1);
+    }
+    if (p->serial_exclusive && mon.bi->serial_port)
+        trap_port(bitmap_a, bitmap_b, mon.bi->serial_port, 8);
     for (int i = 0; i < 2; i++)
         if (mon.pm1_cnt[i])
             trap_port(bitmap_a, bitmap_b, mon.pm1_cnt[i], 2);
@@ -50,7 +66,7 @@ static void before_out(struct percpu *pc, uint16_t port, unsigned size, uint32_t
         final_summary(pc, what[k], port, value);
 }
 
-void io_access(struct percpu *pc, uint16_t port, unsigned size, bool in, uint32_t *value)
+static void io_perform(struct percpu *pc, uint16_t port, unsigned size, bool in, uint32_t *value)
 {
     if (in) {
         if (size == 1)
@@ -68,4 +84,31 @@ void io_access(struct percpu *pc, uint16_t port, unsigned size, bool in, uint32_
         outw(port, (uint16_t)*value);
     else
         outl(port, *value);
+}
+
+/* Ports the guest may not touch: its own view is a floating bus (reads all
+ * ones, writes lost), as for a port nothing decodes. */
+static void deny(uint16_t port, unsigned size, bool in, uint32_t *value)
+{
+    if (in)
+        *value = size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+    guest_event(in ? LAMINA_EV_IO_IN : LAMINA_EV_IO_OUT, LAMINA_ACT_DENIED, port, *value,
+                (uint8_t)size);
+}
+
+void io_access(struct percpu *pc, uint16_t port, unsigned size, bool in, uint32_t *value)
+{
+    unsigned dir = in ? POLICY_READ : POLICY_WRITE;
+    const struct policy_rule *rule = policy_lookup_io(&mon.bi->policy, port, size, dir);
+    bool mine = false;
+    for (unsigned i = 0; i < size; i++)
+        mine |= monitor_port((uint16_t)(port + i));
+    if (mine || (rule && rule->action == POLICY_DENY)) {
+        deny(port, size, in, value);
+        return;
+    }
+    io_perform(pc, port, size, in, value);
+    if (rule)
+        guest_event(in ? LAMINA_EV_IO_IN : LAMINA_EV_IO_OUT, LAMINA_ACT_LOGGED, port, *value,
+                    (uint8_t)size);
 }

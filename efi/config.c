@@ -88,6 +88,19 @@ static void fmt_hex8(struct fmt *f, uint8_t v)
     fmt_char(f, digits[v & 0xf]);
 }
 
+/* v as 0x-hex, lower case, no leading zeros. */
+static void fmt_hex(struct fmt *f, uint32_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    int shift = 28;
+
+    fmt_str(f, "0x");
+    while (shift > 0 && (v >> shift) == 0)
+        shift -= 4;
+    for (; shift >= 0; shift -= 4)
+        fmt_char(f, digits[(v >> shift) & 0xf]);
+}
+
 /* 'text', with bytes that are not printable ASCII shown as '?' and long text
  * cut to QUOTE_MAX bytes followed by "...". */
 static void fmt_quoted(struct fmt *f, const char *text, size_t n)
@@ -125,14 +138,26 @@ static int set_serial(struct parser *p, const char *val, size_t n);
 static int set_on_error(struct parser *p, const char *val, size_t n);
 static int set_log_level(struct parser *p, const char *val, size_t n);
 static int set_guest_sha256(struct parser *p, const char *val, size_t n);
+static int set_io(struct parser *p, const char *val, size_t n);
+static int set_msr(struct parser *p, const char *val, size_t n);
+static int set_stealth(struct parser *p, const char *val, size_t n);
+static int set_serial_exclusive(struct parser *p, const char *val, size_t n);
+static int set_hypercall_user(struct parser *p, const char *val, size_t n);
+static int set_log_events(struct parser *p, const char *val, size_t n);
 
 static const struct key_desc keys[] = {
-    { "guest",        set_guest,        KEY_REQUIRED },
-    { "options",      set_options,      0 },
-    { "serial",       set_serial,       0 },
-    { "on-error",     set_on_error,     0 },
-    { "log-level",    set_log_level,    0 },
-    { "guest-sha256", set_guest_sha256, 0 },
+    { "guest",            set_guest,            KEY_REQUIRED },
+    { "options",          set_options,          0 },
+    { "serial",           set_serial,           0 },
+    { "on-error",         set_on_error,         0 },
+    { "log-level",        set_log_level,        0 },
+    { "guest-sha256",     set_guest_sha256,     0 },
+    { "io",               set_io,               KEY_REPEATS },
+    { "msr",              set_msr,              KEY_REPEATS },
+    { "stealth",          set_stealth,          0 },
+    { "serial-exclusive", set_serial_exclusive, 0 },
+    { "hypercall-user",   set_hypercall_user,   0 },
+    { "log-events",       set_log_events,       0 },
 };
 
 struct parser {
@@ -161,30 +186,50 @@ static struct fmt *file_error(struct parser *p)
     return &p->err;
 }
 
-/* Value of a key whose value is one of names[]: index, or -1 after
- * reporting "bad value 'x' for 'key' (expected a, b or c)". */
-static int match_enum(struct parser *p, const char *key, const char *val,
-                      size_t n, const char *const *names, size_t count)
+/* " (expected a, b or c)" */
+static void fmt_choices(struct fmt *f, const char *const *names, size_t count)
 {
-    struct fmt *f;
     size_t i;
 
-    for (i = 0; i < count; i++) {
-        if (bytes_eq(val, n, names[i]))
-            return (int)i;
-    }
-    f = line_error(p);
-    fmt_str(f, "bad value ");
-    fmt_quoted(f, val, n);
-    fmt_str(f, " for '");
-    fmt_str(f, key);
-    fmt_str(f, "' (expected ");
+    fmt_str(f, " (expected ");
     for (i = 0; i < count; i++) {
         if (i > 0)
             fmt_str(f, i + 1 == count ? " or " : ", ");
         fmt_str(f, names[i]);
     }
     fmt_char(f, ')');
+}
+
+/* Index of the word val[0..n) in names[], or -1. */
+static int find_name(const char *val, size_t n, const char *const *names,
+                     size_t count)
+{
+    size_t i;
+
+    for (i = 0; i < count; i++) {
+        if (bytes_eq(val, n, names[i]))
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Value of a key whose value is one of names[]: index, or -1 after
+ * reporting "bad value 'x' for 'key' (expected a, b or c)". */
+static int match_enum(struct parser *p, const char *key, const char *val,
+                      size_t n, const char *const *names, size_t count)
+{
+    struct fmt *f;
+    int i = find_name(val, n, names, count);
+
+    if (i >= 0)
+        return i;
+    f = line_error(p);
+    fmt_str(f, "bad value ");
+    fmt_quoted(f, val, n);
+    fmt_str(f, " for '");
+    fmt_str(f, key);
+    fmt_str(f, "'");
+    fmt_choices(f, names, count);
     return -1;
 }
 
@@ -310,35 +355,51 @@ static int digit_value(char ch, unsigned base)
     return d < (int)base ? d : -1;
 }
 
-static int set_serial(struct parser *p, const char *val, size_t n)
+/* Numbers are decimal or 0x-hex (either case). Values saturate at
+ * NUMBER_SAT, above every limit checked (the largest is 0xffffffff), so a long
+ * run of digits cannot wrap into range. False if no digits or a bad one. */
+#define NUMBER_SAT 0x100000000ull
+
+static bool parse_number(const char *s, size_t n, uint64_t *out)
 {
     unsigned base = 10;
-    uint32_t v = 0;
+    uint64_t v = 0;
     size_t i = 0;
+
+    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        i = 2;
+    }
+    if (n == 0)
+        return false;
+    for (; i < n; i++) {
+        int d = digit_value(s[i], base);
+
+        if (d < 0)
+            return false;
+        v = v * base + (uint64_t)d;
+        if (v > NUMBER_SAT)
+            v = NUMBER_SAT;
+    }
+    *out = v;
+    return true;
+}
+
+static int set_serial(struct parser *p, const char *val, size_t n)
+{
+    uint64_t v;
     struct fmt *f;
 
     if (bytes_eq(val, n, "none")) {
         p->cfg->serial_port = 0;
         return 0;
     }
-    if (n > 2 && val[0] == '0' && (val[1] == 'x' || val[1] == 'X')) {
-        base = 16;
-        i = 2;
-    }
-    for (; i < n; i++) {
-        int d = digit_value(val[i], base);
-
-        if (d < 0) {
-            f = line_error(p);
-            fmt_str(f, "bad serial port ");
-            fmt_quoted(f, val, n);
-            fmt_str(f, " (expected 0x-hex, decimal or none)");
-            return -1;
-        }
-        /* Saturate: once above the limit the value only has to stay there,
-         * which also keeps huge inputs from overflowing. */
-        if (v <= 0xfffff)
-            v = v * base + (uint32_t)d;
+    if (!parse_number(val, n, &v)) {
+        f = line_error(p);
+        fmt_str(f, "bad serial port ");
+        fmt_quoted(f, val, n);
+        fmt_str(f, " (expected 0x-hex, decimal or none)");
+        return -1;
     }
     if (v == 0 || v > CONFIG_SERIAL_MAX) {
         f = line_error(p);
@@ -406,6 +467,315 @@ static int set_guest_sha256(struct parser *p, const char *val, size_t n)
         out[i] = (uint8_t)(digit_value(val[2 * i], 16) << 4 |
                            digit_value(val[2 * i + 1], 16));
     p->cfg->has_guest_sha256 = true;
+    return 0;
+}
+
+/* ---------------------------------------------------------- policy keys */
+
+/* yes | no keys, stored as 1 | 0. */
+static int set_flag(struct parser *p, const char *key, uint8_t *out,
+                    const char *val, size_t n)
+{
+    static const char *const names[] = { "yes", "no" };
+    int v = match_enum(p, key, val, n, names, ARRAY_LEN(names));
+
+    if (v < 0)
+        return -1;
+    *out = v == 0;
+    return 0;
+}
+
+static int set_stealth(struct parser *p, const char *val, size_t n)
+{
+    return set_flag(p, "stealth", &p->cfg->policy.stealth, val, n);
+}
+
+static int set_serial_exclusive(struct parser *p, const char *val, size_t n)
+{
+    return set_flag(p, "serial-exclusive", &p->cfg->policy.serial_exclusive, val, n);
+}
+
+static int set_hypercall_user(struct parser *p, const char *val, size_t n)
+{
+    return set_flag(p, "hypercall-user", &p->cfg->policy.hypercall_user, val, n);
+}
+
+static int set_log_events(struct parser *p, const char *val, size_t n)
+{
+    /* After "none", indexed by core/log.h's level + 1. */
+    static const char *const names[] = { "none", "error", "warn", "info", "debug" };
+    int v = match_enum(p, "log-events", val, n, names, ARRAY_LEN(names));
+
+    if (v < 0)
+        return -1;
+    p->cfg->policy.event_level = v == 0 ? POLICY_EVENTS_NONE : (uint8_t)(v - 1);
+    return 0;
+}
+
+static const char *const space_names[] = { "io", "msr" };     /* enum policy_space */
+static const char *const action_names[] = { "log", "deny", "lock" };
+static const uint8_t action_values[] = { POLICY_LOG, POLICY_DENY, POLICY_LOCK };
+static const char *const dir_names[] = { "read", "write", "rw" };
+static const uint8_t dir_values[] = { POLICY_READ, POLICY_WRITE, POLICY_RW };
+
+static const char *action_name(uint8_t action)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_LEN(action_values); i++) {
+        if (action_values[i] == action)
+            return action_names[i];
+    }
+    return "?";
+}
+
+/* The next blank-separated word of val[*pos..n): false when there is none. */
+static bool next_word(const char *val, size_t n, size_t *pos,
+                      const char **word, size_t *wlen)
+{
+    size_t i = *pos, start;
+
+    while (i < n && is_blank(val[i]))
+        i++;
+    if (i == n)
+        return false;
+    for (start = i; i < n && !is_blank(val[i]); i++)
+        ;
+    *word = val + start;
+    *wlen = i - start;
+    *pos = i;
+    return true;
+}
+
+/* Would policy_lookup() be unable to choose between a and b for some access?
+ * That is when both cover it and neither is more specific (core/policy.c:
+ * narrower first, then one-direction before rw). Different actions then make
+ * the outcome depend on rule order, which the file does not promise. */
+static bool rules_contradict(const struct policy_rule *a, const struct policy_rule *b)
+{
+    return a->space == b->space && a->action != b->action &&
+           a->first <= b->last && b->first <= a->last && (a->dir & b->dir) != 0 &&
+           a->last - a->first == b->last - b->first &&
+           (a->dir == POLICY_RW) == (b->dir == POLICY_RW);
+}
+
+/* Add each MSR of a lock rule to lock_msr[] once, in rule order. */
+static int add_locks(struct parser *p, const struct policy_rule *r)
+{
+    struct lamina_policy *pol = &p->cfg->policy;
+    uint32_t msr = r->first;
+
+    for (;;) {
+        if (policy_lock_slot(pol, msr) < 0) {
+            if (pol->nlocks == POLICY_MAX_LOCKS) {
+                struct fmt *f = line_error(p);
+
+                fmt_str(f, "too many locked MSRs (max ");
+                fmt_uint(f, POLICY_MAX_LOCKS);
+                fmt_str(f, " in all lock rules)");
+                return -1;
+            }
+            pol->lock_msr[pol->nlocks++] = msr;
+        }
+        if (msr == r->last)
+            return 0;
+        msr++;
+    }
+}
+
+/*   io  <action> <first>[-<last>] [read|write|rw]
+ *   msr <action> <first>[-<last>] [read|write|rw]  */
+static int set_rule(struct parser *p, enum policy_space space, const char *val, size_t n)
+{
+    static const char usage[] = " <action> <first>[-<last>] [read|write|rw])";
+    struct lamina_policy *pol = &p->cfg->policy;
+    const char *word, *range = NULL;
+    size_t wlen, rlen = 0, pos = 0, dash;
+    uint64_t first, last;
+    struct policy_rule r = { 0 };
+    struct fmt *f;
+    uint32_t i;
+    int k;
+
+    r.space = (uint8_t)space;
+    r.line = (uint32_t)p->line;
+
+    next_word(val, n, &pos, &word, &wlen);  /* the value is not empty */
+    k = find_name(word, wlen, action_names, ARRAY_LEN(action_names));
+    if (k < 0) {
+        f = line_error(p);
+        fmt_str(f, "unknown action ");
+        fmt_quoted(f, word, wlen);
+        fmt_choices(f, action_names, ARRAY_LEN(action_names));
+        return -1;
+    }
+    r.action = action_values[k];
+    if (r.action == POLICY_LOCK && space == POLICY_IO) {
+        fmt_str(line_error(p), "lock applies to MSRs only (io takes log or deny)");
+        return -1;
+    }
+
+    if (!next_word(val, n, &pos, &range, &rlen)) {
+        f = line_error(p);
+        fmt_str(f, "missing range (expected ");
+        fmt_str(f, space_names[space]);
+        fmt_str(f, usage);
+        return -1;
+    }
+    for (dash = 0; dash < rlen && range[dash] != '-'; dash++)
+        ;
+    if (!parse_number(range, dash, &first) ||
+        (dash < rlen && !parse_number(range + dash + 1, rlen - dash - 1, &last))) {
+        f = line_error(p);
+        fmt_str(f, "bad range ");
+        fmt_quoted(f, range, rlen);
+        fmt_str(f, " (expected <first>[-<last>], decimal or 0x-hex)");
+        return -1;
+    }
+    if (dash == rlen)
+        last = first;
+    if (first > last) {
+        f = line_error(p);
+        fmt_str(f, "bad range ");
+        fmt_quoted(f, range, rlen);
+        fmt_str(f, ": first is above last");
+        return -1;
+    }
+
+    r.dir = r.action == POLICY_LOCK ? POLICY_WRITE : POLICY_RW;
+    if (next_word(val, n, &pos, &word, &wlen)) {
+        k = find_name(word, wlen, dir_names, ARRAY_LEN(dir_names));
+        if (k < 0) {
+            f = line_error(p);
+            fmt_str(f, "unknown direction ");
+            fmt_quoted(f, word, wlen);
+            fmt_choices(f, dir_names, ARRAY_LEN(dir_names));
+            return -1;
+        }
+        if (r.action == POLICY_LOCK && dir_values[k] != POLICY_WRITE) {
+            f = line_error(p);
+            fmt_str(f, "lock takes only the write direction, not ");
+            fmt_quoted(f, word, wlen);
+            return -1;
+        }
+        r.dir = dir_values[k];
+        if (next_word(val, n, &pos, &word, &wlen)) {
+            f = line_error(p);
+            fmt_str(f, "unexpected ");
+            fmt_quoted(f, word, wlen);
+            fmt_str(f, " after the direction");
+            return -1;
+        }
+    }
+
+    if (space == POLICY_IO && last > 0xffff) {
+        f = line_error(p);
+        fmt_str(f, "port range ");
+        fmt_quoted(f, range, rlen);
+        fmt_str(f, " goes above 0xffff");
+        return -1;
+    }
+    /* Both ends coverable and no wider than one window: the range cannot
+     * straddle the gap between the two (SDM 3C 25.6.9). */
+    if (space == POLICY_MSR &&
+        (first > 0xffffffffu || last > 0xffffffffu ||
+         !policy_msr_coverable((uint32_t)first) || !policy_msr_coverable((uint32_t)last) ||
+         last - first > 0x1fff)) {
+        f = line_error(p);
+        fmt_str(f, "MSR range ");
+        fmt_quoted(f, range, rlen);
+        fmt_str(f, " is not covered by the MSR bitmap (0-0x1fff, 0xc0000000-0xc0001fff)");
+        return -1;
+    }
+    r.first = (uint32_t)first;
+    r.last = (uint32_t)last;
+
+    if (pol->nrules == POLICY_MAX_RULES) {
+        f = line_error(p);
+        fmt_str(f, "too many io/msr rules (max ");
+        fmt_uint(f, POLICY_MAX_RULES);
+        fmt_char(f, ')');
+        return -1;
+    }
+    for (i = 0; i < pol->nrules; i++) {
+        const struct policy_rule *o = &pol->rule[i];
+
+        if (!rules_contradict(&r, o))
+            continue;
+        f = line_error(p);
+        fmt_str(f, space_names[space]);
+        fmt_str(f, " rule contradicts line ");
+        fmt_uint(f, o->line);
+        fmt_str(f, ": ");
+        fmt_str(f, action_name(r.action));
+        fmt_str(f, " vs ");
+        fmt_str(f, action_name(o->action));
+        fmt_str(f, space == POLICY_IO ? " for port " : " for MSR ");
+        fmt_hex(f, r.first > o->first ? r.first : o->first);
+        fmt_str(f, ", equally specific");
+        return -1;
+    }
+    if (r.action == POLICY_LOCK && add_locks(p, &r) != 0)
+        return -1;
+    pol->rule[pol->nrules++] = r;
+    return 0;
+}
+
+static int set_io(struct parser *p, const char *val, size_t n)
+{
+    return set_rule(p, POLICY_IO, val, n);
+}
+
+static int set_msr(struct parser *p, const char *val, size_t n)
+{
+    return set_rule(p, POLICY_MSR, val, n);
+}
+
+/* The line a key was first set on, 0 if never. */
+static size_t key_line(const struct parser *p, const char *name)
+{
+    size_t k, n;
+
+    for (n = 0; name[n] != '\0'; n++)
+        ;
+    for (k = 0; k < ARRAY_LEN(keys); k++) {
+        if (bytes_eq(name, n, keys[k].name))
+            return p->seen[k];
+    }
+    return 0;
+}
+
+/* Checks that need the whole file: key order must not matter. */
+static int check_policy(struct parser *p)
+{
+    const struct lamina_config *c = p->cfg;
+    uint32_t port = c->serial_port, i;
+    struct fmt *f;
+
+    if (!c->policy.serial_exclusive)
+        return 0;
+    if (port == 0) {
+        p->line = key_line(p, "serial-exclusive");
+        f = line_error(p);
+        fmt_str(f, "serial-exclusive yes needs a serial port (serial is none on line ");
+        fmt_uint(f, key_line(p, "serial"));
+        fmt_char(f, ')');
+        return -1;
+    }
+    for (i = 0; i < c->policy.nrules; i++) {
+        const struct policy_rule *r = &c->policy.rule[i];
+
+        if (r->space != POLICY_IO || r->last < port || r->first > port + 7)
+            continue;
+        p->line = r->line;
+        f = line_error(p);
+        fmt_str(f, "io rule covers the exclusive serial port ");
+        fmt_hex(f, port);
+        fmt_char(f, '-');
+        fmt_hex(f, port + 7);
+        fmt_str(f, " (the monitor owns it)");
+        return -1;
+    }
     return 0;
 }
 
@@ -513,6 +883,9 @@ void config_defaults(struct lamina_config *c)
     c->has_guest_sha256 = false;
     for (i = 0; i < sizeof(c->guest_sha256); i++)
         c->guest_sha256[i] = 0;
+    for (i = 0; i < sizeof(c->policy); i++)
+        ((uint8_t *)&c->policy)[i] = 0;
+    c->policy.event_level = CONFIG_LOG_INFO;
 }
 
 int config_parse(const char *text, size_t len, struct lamina_config *c,
@@ -574,6 +947,10 @@ int config_parse(const char *text, size_t len, struct lamina_config *c,
             config_defaults(c);
             return -1;
         }
+    }
+    if (check_policy(&p) != 0) {
+        config_defaults(c);
+        return -1;
     }
     return 0;
 }

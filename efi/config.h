@@ -15,6 +15,15 @@
  *   log-level info                      # error | warn | info | debug
  *   guest-sha256 <64 hex digits>        # optional: refuse any other guest
  *
+ * Security policy (struct lamina_policy, core/policy.h; all optional):
+ *
+ *   io   <action> <first>[-<last>] [read|write|rw]   # repeats
+ *   msr  <action> <first>[-<last>] [read|write|rw]   # repeats
+ *   stealth yes|no                      # default no
+ *   serial-exclusive yes|no             # default no
+ *   hypercall-user yes|no               # default no
+ *   log-events none|error|warn|info|debug   # default info
+ *
  * - '#' starts a comment anywhere on a line; blank lines are ignored.
  * - A line is "key <blanks> value"; the value runs to the '#' or the end of
  *   the line, with surrounding blanks trimmed and inner blanks kept (tabs
@@ -34,6 +43,19 @@
  * - guest-sha256: the SHA-256 of the guest file, exactly 64 hex digits
  *   (either case), as sha256sum prints it. The loader measures the guest
  *   always and, with this key, starts it only if the digests are equal.
+ * - io/msr rules: action log | deny | lock; numbers decimal or 0x-hex,
+ *   ranges inclusive; direction defaults to rw, lock takes write only (and
+ *   is the default). At most POLICY_MAX_RULES rules. Refused at load:
+ *   ports above 0xffff; MSRs the VMX MSR bitmap does not cover
+ *   (policy_msr_coverable); io lock; more than POLICY_MAX_LOCKS locked MSRs
+ *   (each counted once); two rules of one space with different actions that
+ *   overlap in range and direction and that the most-specific-wins order of
+ *   core/policy.c cannot tell apart (same width, both rw or both one
+ *   direction). The locked MSRs go to policy.lock_msr in rule order.
+ * - log-events: the core/log.h level of event lines, none = POLICY_EVENTS_NONE.
+ * - serial-exclusive yes: the log port's 8 ports are the monitor's alone, so
+ *   it needs a serial port and no io rule may cover any of them. These two
+ *   checks run after the whole file is read.
  */
 #ifndef LAMINA_EFI_CONFIG_H
 #define LAMINA_EFI_CONFIG_H
@@ -79,7 +101,8 @@ struct lamina_config {
 };
 
 /* Fill *c with the defaults: no guest, no options, serial 0x3f8, on-error
- * boot, log-level info, no guest-sha256. */
+ * boot, log-level info, no guest-sha256; policy: no rules, stealth,
+ * serial-exclusive and hypercall-user no, log-events info. */
 void config_defaults(struct lamina_config *c);
 
 /* Parse the len bytes at text (need not be NUL-terminated; NULL means empty)

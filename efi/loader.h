@@ -13,6 +13,8 @@ enum { L_ERROR, L_WARN, L_INFO, L_DEBUG };
 
 /* efi/log.c: "lamina: <level>: ..." on the console and the serial port. */
 void log_setup(UINT16 port, int level);
+/* From now on the log port is the monitor's alone (serial-exclusive). */
+void log_release_serial(void);
 void lprint(int level, const CHAR16 *fmt, ...);
 void log_ascii_line(int level, const char *text);
 

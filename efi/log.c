@@ -35,6 +35,15 @@ void log_setup(UINT16 port, int level)
     out8(port + 4, 0x03);       /* DTR, RTS */
 }
 
+/* serial-exclusive: once the loader runs as the guest, the UART is the
+ * monitor's (the guest's accesses are dropped): console lines only. */
+void log_release_serial(void)
+{
+    if (serial_port)
+        nconsoles = console_outputs_without_serial(consoles, MAX_CONSOLES);
+    serial_port = 0;
+}
+
 static void serial_putc(char c)
 {
     if (!serial_port)

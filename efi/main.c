@@ -196,6 +196,7 @@ static int virtualize(struct lamina_config *cfg)
     bi->ncpus = (uint32_t)mp.ncpus;
     bi->serial_port = cfg->serial_port;
     bi->log_level = cfg->log_level;
+    bi->policy = cfg->policy;
     bi->image_base = img_base;
     bi->image_size = img_size;
     bi->tsc_start = tsc0;      /* the hand-off figure: Lamina's own work, not file loading */
@@ -246,6 +247,8 @@ static int virtualize(struct lamina_config *cfg)
         lprint(L_WARN, L"rolled back %d CPUs; monitor memory stays reserved", launched);
         return -1;
     }
+    if (cfg->policy.serial_exclusive)
+        log_release_serial();
     loader_vmcall(LAMINA_VMCALL_SEAL, l.secret);
     return 0;
 

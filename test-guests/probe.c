@@ -152,83 +152,7 @@ static void check_msrs(void)
 
 /* ------------------------------------------------ 5. monitor memory hidden */
 
-struct region {
-    uint64_t base;
-    uint64_t pages;
-};
-
 #define MAX_REGIONS 64
-
-/* EfiReservedMemoryType ranges that start below the end of RAM, clipped to
- * it. Returns the count, or -1 if the memory map could not be read. */
-static int reserved_regions(struct region *out, int max, uint64_t *ram_end_out)
-{
-    UINTN size = 0, key, dsize;
-    UINT32 dver;
-    EFI_MEMORY_DESCRIPTOR *map = NULL;
-    EFI_STATUS st;
-
-    st = uefi_call_wrapper(BS->GetMemoryMap, 5, &size, map, &key, &dsize, &dver);
-    if (st != EFI_BUFFER_TOO_SMALL)
-        return -1;
-    for (int tries = 0; tries < 4; tries++) {
-        size += 4 * dsize + 512;        /* AllocatePool may add descriptors */
-        st = uefi_call_wrapper(BS->AllocatePool, 3, EfiLoaderData, size, (void **)&map);
-        if (EFI_ERROR(st))
-            return -1;
-        st = uefi_call_wrapper(BS->GetMemoryMap, 5, &size, map, &key, &dsize, &dver);
-        if (st == EFI_SUCCESS)
-            break;
-        uefi_call_wrapper(BS->FreePool, 1, map);
-        map = NULL;
-        if (st != EFI_BUFFER_TOO_SMALL)
-            return -1;
-    }
-    if (map == NULL)
-        return -1;
-
-    uint64_t ram_end = 0;
-    UINTN n = size / dsize;
-    for (UINTN i = 0; i < n; i++) {
-        EFI_MEMORY_DESCRIPTOR *d = (EFI_MEMORY_DESCRIPTOR *)((uint8_t *)map + i * dsize);
-        switch (d->Type) {
-        case EfiLoaderCode:
-        case EfiLoaderData:
-        case EfiBootServicesCode:
-        case EfiBootServicesData:
-        case EfiRuntimeServicesCode:
-        case EfiRuntimeServicesData:
-        case EfiConventionalMemory:
-        case EfiACPIReclaimMemory:
-        case EfiACPIMemoryNVS: {
-            uint64_t end = d->PhysicalStart + d->NumberOfPages * PAGE_SIZE;
-            if (end > ram_end)
-                ram_end = end;
-            break;
-        }
-        default:
-            break;
-        }
-    }
-    int count = 0;
-    for (UINTN i = 0; i < n && count < max; i++) {
-        EFI_MEMORY_DESCRIPTOR *d = (EFI_MEMORY_DESCRIPTOR *)((uint8_t *)map + i * dsize);
-        if (d->Type != EfiReservedMemoryType || d->NumberOfPages == 0 ||
-            d->PhysicalStart >= ram_end)
-            continue;
-        uint64_t pages = d->NumberOfPages;
-        if (d->PhysicalStart + pages * PAGE_SIZE > ram_end)
-            pages = (ram_end - d->PhysicalStart) / PAGE_SIZE;
-        if (pages == 0)
-            continue;
-        out[count].base = d->PhysicalStart;
-        out[count].pages = pages;
-        count++;
-    }
-    uefi_call_wrapper(BS->FreePool, 1, map);
-    *ram_end_out = ram_end;
-    return count;
-}
 
 /* Does a page show monitor data: the marker anywhere, or an ELF64
  * little-endian header ("\x7f" "ELF", class 2, data 1, version 1) at a
@@ -249,7 +173,7 @@ static const char *page_shows_monitor(const uint8_t *page)
 static uint8_t page_buf[PAGE_SIZE] __attribute__((aligned(16)));
 
 /* The pages read in a region: first, last and up to 6 spread in between. */
-static int sample_pages(const struct region *r, uint64_t *idx)
+static int sample_pages(const struct tg_region *r, uint64_t *idx)
 {
     int n = 0;
     idx[n++] = 0;
@@ -265,9 +189,9 @@ static int sample_pages(const struct region *r, uint64_t *idx)
 
 static void check_monitor_memory(void)
 {
-    static struct region regions[MAX_REGIONS];
+    static struct tg_region regions[MAX_REGIONS];
     uint64_t ram_end = 0;
-    int nreg = reserved_regions(regions, MAX_REGIONS, &ram_end);
+    int nreg = tg_reserved_regions(regions, MAX_REGIONS, &ram_end);
 
     if (nreg < 0) {
         if (hv_present) {
@@ -679,21 +603,6 @@ static void bench_cpuid(void)
 
 /* ------------------------------------------------------------------ main */
 
-/* Whether the LoadOptions Lamina handed over contain `word`. */
-static bool option_given(EFI_HANDLE image, const CHAR16 *word)
-{
-    EFI_LOADED_IMAGE *li = NULL;
-    if (EFI_ERROR(uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol,
-                                    (void **)&li)) || !li->LoadOptions)
-        return false;
-    const CHAR16 *o = li->LoadOptions;
-    UINTN n = li->LoadOptionsSize / sizeof(CHAR16), w = StrLen(word);
-    for (UINTN i = 0; i + w <= n; i++)
-        if (CompareMem(o + i, word, w * sizeof(CHAR16)) == 0)
-            return true;
-    return false;
-}
-
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     tg_init(image, systab, "probe");
@@ -714,7 +623,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     bench_cpuid();
 
     int failed = tg_summary();
-    if (option_given(image, L"reset-at-end")) {
+    if (tg_option_given(image, L"reset-at-end")) {
         /* For the system test of the monitor's final summary: reset through
          * the PCI reset control register (hard reset: SYS_RST | RST_CPU). */
         tg_note("resetting the machine through port 0xcf9");

@@ -4,6 +4,7 @@
 #   deps    bash tools/deps.sh            (failure stops the run)
 #   build   make all linux-guest          (failure stops the run)
 #   unit    make unit                     "unit: N passed, N failed"
+#   fuzz    make fuzz-smoke               "fuzz: N passed, N failed" (one per target)
 #   gates   make gates                    "gate: PASS ..." / "gate: FAIL ..." lines
 #   system  bash tests/system/run.sh      "system: N passed, N failed"
 #
@@ -77,7 +78,7 @@ summary() {
             "$logs/$s.log"
     done
     echo "$total_pass passed, $total_fail failed"
-    [ "$total_fail" -eq 0 ] && [ "${#stages[@]}" -eq 5 ]
+    [ "$total_fail" -eq 0 ] && [ "${#stages[@]}" -eq 6 ]
     exit $?
 }
 
@@ -89,6 +90,9 @@ must_succeed build || summary
 
 run_stage unit make unit
 counted unit unit
+
+run_stage fuzz make fuzz-smoke
+counted fuzz fuzz
 
 run_stage gates make gates
 gp=$(grep -c '^gate: PASS' "$log") || true

@@ -5,8 +5,13 @@
 #include <string.h>
 #include "core/arch.h"
 #include "core/cpuid.h"
+#include "core/evlog.h"
+#include "core/hypercall.h"
 #include "core/apic.h"
 #include "core/gwalk.h"
+#include "core/guest_msr.h"
+#include "core/evlog.h"
+#include "core/policy.h"
 #include "core/io.h"
 #include "core/io_string.h"
 #include "core/x86_decode.h"
@@ -78,6 +83,13 @@ static unsigned guest_cpl(void)
     return (vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3;
 }
 
+/* Record an event in the log (core/evlog.h) at the guest's current RIP and CR3. */
+void guest_event(uint8_t kind, uint8_t action, uint32_t index, uint64_t value, uint8_t width)
+{
+    evlog_record((uint16_t)this_cpu()->index, kind, action, index, value, width,
+                 vmcs_read(GUEST_RIP), vmcs_read(GUEST_CR3));
+}
+
 static const char *const seg_names[] = { "es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr" };
 
 /* Everything a developer needs to understand why a guest was stopped. */
@@ -136,7 +148,7 @@ static void handle_cpuid(struct exit_ctx *x)
     uint32_t v[4];
     cpuid(leaf, sub, v);
     struct cpuid_regs c = { v[0], v[1], v[2], v[3] };
-    cpuid_filter(leaf, sub, &c, false);
+    cpuid_filter(leaf, sub, &c, mon.bi->policy.stealth);
     cpuid_fix_osxsave(&c, leaf, sub, vmcs_read(GUEST_CR4));
     r->rax = c.eax;
     r->rbx = c.ebx;
@@ -176,6 +188,7 @@ static void handle_invd(struct exit_ctx *x)
 /* GETSEC, and VMX instructions: the guest sees a CPU without SMX and VMX. */
 static void handle_ud(struct exit_ctx *x)
 {
+    guest_event(LAMINA_EV_VMX_INSN, LAMINA_ACT_DENIED, x->reason, 0, 0);
     inject_ud(x);
 }
 
@@ -210,8 +223,12 @@ static void __attribute__((noreturn)) devirtualize(struct exit_ctx *x)
     vmx_devirt_jump(&c);
 }
 
-/* VMCALL: the loader's calls (with its secret, ring 0, before the seal);
- * anything else raises #UD as on a processor without VMX. */
+static void guest_walk_ctx(struct gwalk_ctx *c, uint64_t pdpte[4]);
+static bool guest_64bit(void);
+
+/* VMCALL: the loader's calls (with its secret, ring 0, before the seal), the
+ * public hypercalls (LAMINA_HC_MAGIC in RBX, core/hypercall.c); anything
+ * else raises #UD as on a processor without VMX. */
 static void handle_vmcall(struct exit_ctx *x)
 {
     struct guest_regs *r = x->r;
@@ -225,6 +242,14 @@ static void handle_vmcall(struct exit_ctx *x)
             return;
         }
     }
+    if (r->rbx == LAMINA_HC_MAGIC) {
+        struct gwalk_ctx c;
+        uint64_t pdpte[4];
+        guest_walk_ctx(&c, pdpte);
+        hypercall_vmcall(r, &c, guest_cpl(), !guest_64bit());
+        skip_instruction();
+        return;
+    }
     inject_ud(x);
 }
 
@@ -236,32 +261,87 @@ static bool is_vmx_msr(uint32_t msr)
     return msr >= MSR_IA32_VMX_BASIC && msr <= MSR_IA32_VMX_LAST;
 }
 
+/* VMCS guest-state fields of the MSRs core/guest_msr.h lists. */
+static uint64_t guest_msr_field(enum guest_msr kind)
+{
+    static const uint64_t field[] = {
+        [GMSR_SYSENTER_CS] = GUEST_SYSENTER_CS, [GMSR_SYSENTER_ESP] = GUEST_SYSENTER_ESP,
+        [GMSR_SYSENTER_EIP] = GUEST_SYSENTER_EIP, [GMSR_FS_BASE] = GUEST_FS_BASE,
+        [GMSR_GS_BASE] = GUEST_GS_BASE, [GMSR_DEBUGCTL] = GUEST_IA32_DEBUGCTL,
+        [GMSR_PAT] = GUEST_IA32_PAT, [GMSR_EFER] = GUEST_IA32_EFER,
+    };
+    return field[kind];
+}
+
+/* RDMSR as the guest would see it natively; -1 where that raises #GP. */
+static int guest_rdmsr(uint32_t msr, uint64_t *v)
+{
+    enum guest_msr kind = guest_msr_kind(msr);
+    if (kind != GMSR_NONE) {
+        *v = vmcs_read(guest_msr_field(kind));
+        return 0;
+    }
+    if (is_vmx_msr(msr) || rdmsr_safe(msr, v) != 0)
+        return -1;
+    /* As on a CPU without VMX: the VMX enable bits read as clear. */
+    if (msr == MSR_IA32_FEATURE_CONTROL)
+        *v &= ~(FEATURE_CONTROL_VMX_IN_SMX | FEATURE_CONTROL_VMX_OUT_SMX);
+    return 0;
+}
+
+
 static void handle_rdmsr(struct exit_ctx *x)
 {
     struct guest_regs *r = x->r;
     uint32_t msr = (uint32_t)r->rcx;
+    const struct policy_rule *rule = policy_lookup(&mon.bi->policy, POLICY_MSR, msr, POLICY_READ);
     uint64_t v;
-    if (is_vmx_msr(msr) || rdmsr_safe(msr, &v) != 0) {
+    if (rule && rule->action == POLICY_DENY) {
+        guest_event(LAMINA_EV_MSR_READ, LAMINA_ACT_DENIED, msr, 0, 8);
         inject_gp(x);
         return;
     }
-    /* As on a CPU without VMX: the VMX enable bits read as clear. */
-    if (msr == MSR_IA32_FEATURE_CONTROL)
-        v &= ~(FEATURE_CONTROL_VMX_IN_SMX | FEATURE_CONTROL_VMX_OUT_SMX);
+    if (guest_rdmsr(msr, &v) != 0) {
+        inject_gp(x);
+        return;
+    }
+    if (rule)
+        guest_event(LAMINA_EV_MSR_READ, LAMINA_ACT_LOGGED, msr, v, 8);
     r->rax = (uint32_t)v;
     r->rdx = v >> 32;
     skip_instruction();
 }
 
-static void handle_wrmsr(struct exit_ctx *x)
+/* WRMSR of a VMCS-held MSR: checked as the processor would, then stored in
+ * the guest-state field. */
+static int write_vmcs_msr(enum guest_msr kind, uint64_t v)
 {
-    struct guest_regs *r = x->r;
-    uint32_t msr = (uint32_t)r->rcx;
-    uint64_t v = (r->rdx << 32) | (uint32_t)r->rax;
-    if (msr == X2APIC_ICR) {
-        handle_icr_write(x, v);
-        return;
+    const struct guest_msr_env env = {
+        .la57 = mon.la57, .nx = mon.nx,
+        .paging = vmcs_read(GUEST_CR0) & CR0_PG, .efer = vmcs_read(GUEST_IA32_EFER),
+    };
+    uint64_t store;
+    if (guest_msr_write_value(kind, v, &env, &store) != 0)
+        return -1;
+    if (kind == GMSR_DEBUGCTL) {
+        /* Valid bits are model specific: let the processor judge. VM exits
+         * clear IA32_DEBUGCTL (SDM 3C 28.5.1), so 0 is the host's value. */
+        int bad = wrmsr_safe(MSR_IA32_DEBUGCTL, v);
+        wrmsr(MSR_IA32_DEBUGCTL, 0);
+        if (bad)
+            return -1;
     }
+    vmcs_write(guest_msr_field(kind), store);
+    return 0;
+}
+
+/* WRMSR as the guest would see it natively (minus microcode loads); -1 where
+ * that raises #GP. The x2APIC ICR is not handled here. */
+static int guest_wrmsr(struct exit_ctx *x, uint32_t msr, uint64_t v)
+{
+    enum guest_msr kind = guest_msr_kind(msr);
+    if (kind != GMSR_NONE)
+        return write_vmcs_msr(kind, v);
     if (msr == MSR_IA32_BIOS_UPDT_TRIG) {
         /* No microcode loads under the monitor: the write is dropped, the
          * revision in IA32_BIOS_SIGN_ID stays as it was, and a loader that
@@ -270,22 +350,69 @@ static void handle_wrmsr(struct exit_ctx *x)
         uint32_t suppressed;
         if (log_ratelimit_pass(&rl, &suppressed))
             log_warn("cpu %u: microcode update refused (WRMSR IA32_BIOS_UPDT_TRIG)", x->pc->index);
-        skip_instruction();
-        return;
+        return 0;
     }
     if (memtype_is_mtrr_msr(msr)) {
-        if (wrmsr_safe(msr, v) != 0) {
-            inject_gp(x);
-            return;
-        }
+        if (wrmsr_safe(msr, v) != 0)
+            return -1;
         memtype_mtrr_written(x->pc->index, msr, v);
-        skip_instruction();
-        return;
+        return 0;
     }
     /* IA32_FEATURE_CONTROL is locked (writes #GP on hardware); VMX MSRs are read-only. */
-    if (msr == MSR_IA32_FEATURE_CONTROL || is_vmx_msr(msr) || wrmsr_safe(msr, v) != 0) {
+    if (msr == MSR_IA32_FEATURE_CONTROL || is_vmx_msr(msr) || wrmsr_safe(msr, v) != 0)
+        return -1;
+    return 0;
+}
+
+/* The policy's say on a WRMSR: 0 to go ahead, -1 refused (#GP, recorded). */
+static int wrmsr_policy_check(struct exit_ctx *x, const struct policy_rule *rule, uint32_t msr,
+                              uint64_t v)
+{
+    if (!rule || rule->action == POLICY_LOG)
+        return 0;
+    if (rule->action == POLICY_LOCK) {
+        int slot = policy_lock_slot(&mon.bi->policy, msr);
+        struct percpu *pc = x->pc;
+        if (slot < 0 || !(pc->lock_written & (1u << slot)) || pc->lock_value[slot] == v)
+            return 0;
+        guest_event(LAMINA_EV_MSR_WRITE, LAMINA_ACT_LOCKED, msr, v, 8);
+        return -1;
+    }
+    guest_event(LAMINA_EV_MSR_WRITE, LAMINA_ACT_DENIED, msr, v, 8);
+    return -1;
+}
+
+static void handle_wrmsr(struct exit_ctx *x)
+{
+    struct guest_regs *r = x->r;
+    uint32_t msr = (uint32_t)r->rcx;
+    uint64_t v = (r->rdx << 32) | (uint32_t)r->rax;
+    const struct policy_rule *rule = policy_lookup(&mon.bi->policy, POLICY_MSR, msr, POLICY_WRITE);
+    if (wrmsr_policy_check(x, rule, msr, v) != 0) {
         inject_gp(x);
         return;
+    }
+    if (msr == X2APIC_ICR) {
+        if (rule)
+            guest_event(LAMINA_EV_MSR_WRITE, LAMINA_ACT_LOGGED, msr, v, 8);
+        handle_icr_write(x, v);
+        return;
+    }
+    int gp = guest_wrmsr(x, msr, v);
+    /* A logged write is recorded whether or not the processor took it. */
+    if (rule)
+        guest_event(LAMINA_EV_MSR_WRITE, LAMINA_ACT_LOGGED, msr, v, 8);
+    if (gp) {
+        inject_gp(x);
+        return;
+    }
+    if (rule && rule->action == POLICY_LOCK) {
+        /* The first write that took effect sets the value this CPU keeps. */
+        int slot = policy_lock_slot(&mon.bi->policy, msr);
+        if (slot >= 0 && !(x->pc->lock_written & (1u << slot))) {
+            x->pc->lock_value[slot] = v;
+            x->pc->lock_written |= 1u << slot;
+        }
     }
     skip_instruction();
 }
@@ -496,22 +623,38 @@ static int read_guest_phys(void *opaque, uint64_t gpa, void *buf, size_t len)
     return 0;
 }
 
+/* The guest's paging as its VMCS holds it, for gwalk. pdpte: room for the
+ * four PDPTEs, which c may point at. */
+static void guest_walk_ctx(struct gwalk_ctx *c, uint64_t pdpte[4])
+{
+    uint64_t efer = vmcs_read(GUEST_IA32_EFER);
+    *c = (struct gwalk_ctx){
+        .cr0 = vmcs_read(GUEST_CR0), .cr3 = vmcs_read(GUEST_CR3), .cr4 = vmcs_read(GUEST_CR4),
+        .efer = efer, .maxphyaddr = (uint8_t)mon.maxphyaddr, .read_phys = read_guest_phys,
+        .ac = (vmcs_read(GUEST_RFLAGS) >> 18) & 1,
+    };
+    /* PAE paging under EPT: the PDPTEs the processor uses are in the VMCS. */
+    if ((c->cr0 & GW_CR0_PG) && (c->cr4 & GW_CR4_PAE) && !(efer & EFER_LMA)) {
+        for (int i = 0; i < 4; i++)
+            pdpte[i] = vmcs_read(GUEST_PDPTR0 + 2 * i);
+        c->pdpte = pdpte;
+    }
+}
+
+/* 64-bit mode: IA-32e mode and CS.L (SDM 3A 5.2.1). */
+static bool guest_64bit(void)
+{
+    return ((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1) && (vmcs_read(GUEST_IA32_EFER) & EFER_LMA);
+}
+
 /* Fetch and decode the store that wrote the (read-only) xAPIC page. */
 static int decode_guest_store(struct x86_store *st)
 {
-    uint64_t ar = vmcs_read(GUEST_CS_AR_BYTES), efer = vmcs_read(GUEST_IA32_EFER);
-    unsigned mode = ((ar >> 13) & 1) && (efer & EFER_LMA) ? 64 : ((ar >> 14) & 1) ? 32 : 16;
-    struct gwalk_ctx c = {
-        .cr0 = vmcs_read(GUEST_CR0), .cr3 = vmcs_read(GUEST_CR3), .cr4 = vmcs_read(GUEST_CR4),
-        .efer = efer, .maxphyaddr = (uint8_t)mon.maxphyaddr, .read_phys = read_guest_phys,
-    };
-    /* PAE paging under EPT: the PDPTEs the processor uses are in the VMCS. */
+    uint64_t ar = vmcs_read(GUEST_CS_AR_BYTES);
+    unsigned mode = guest_64bit() ? 64 : ((ar >> 14) & 1) ? 32 : 16;
+    struct gwalk_ctx c;
     uint64_t pdpte[4];
-    if ((c.cr0 & GW_CR0_PG) && (c.cr4 & GW_CR4_PAE) && !(efer & EFER_LMA)) {
-        for (int i = 0; i < 4; i++)
-            pdpte[i] = vmcs_read(GUEST_PDPTR0 + 2 * i);
-        c.pdpte = pdpte;
-    }
+    guest_walk_ctx(&c, pdpte);
     uint64_t rip = vmcs_read(GUEST_RIP);
     uint64_t la = mode == 64 ? rip : vmcs_read(GUEST_CS_BASE) + rip;
     uint8_t code[15];
@@ -785,6 +928,7 @@ static void handle_io(struct exit_ctx *x)
 
 static void handle_triple_fault(struct exit_ctx *x)
 {
+    guest_event(LAMINA_EV_TRIPLE_FAULT, LAMINA_ACT_STOPPED, 0, 0, 0);
     stop_guest(x, "triple fault in the guest");
 }
 
@@ -803,6 +947,7 @@ static void handle_ept_violation(struct exit_ctx *x)
     }
     if (!monitor_owns(gpa))
         stop_guest(x, "EPT violation outside monitor memory");
+    guest_event(LAMINA_EV_MONITOR_MEM, LAMINA_ACT_DENIED, (uint32_t)(gpa >> 12), gpa, 0);
 
     uint32_t suppressed;
     if (log_ratelimit_pass(&ept_rl, &suppressed)) {
@@ -962,6 +1107,7 @@ static void deliver_pending_nmi(struct exit_ctx *x)
 void vmx_exit_handler(struct guest_regs *r);
 void vmx_exit_handler(struct guest_regs *r)
 {
+    uint64_t t0 = rdtsc();
     struct exit_ctx x = { .pc = this_cpu(), .r = r };
     uint32_t full = (uint32_t)vmcs_read(VM_EXIT_REASON);
     x.reason = full & 0xffff;
@@ -971,7 +1117,8 @@ void vmx_exit_handler(struct guest_regs *r)
         x.pc->ept_generation = mon.ept_generation;
         flush_ept();
     }
-    x.pc->exits[x.reason < EXIT_REASON_SLOTS ? x.reason : EXIT_REASON_SLOTS - 1]++;
+    unsigned slot = x.reason < EXIT_REASON_SLOTS ? x.reason : EXIT_REASON_SLOTS - 1;
+    x.pc->exits[slot]++;
 
     if (x.pc->trace_budget) {
         x.pc->trace_budget--;
@@ -994,6 +1141,7 @@ void vmx_exit_handler(struct guest_regs *r)
     }
     h(&x);
     deliver_pending_nmi(&x);
+    x.pc->ticks[slot] += rdtsc() - t0;
 }
 
 void vmx_insn_failed(const char *insn, uint64_t operand, enum vmx_result r)

@@ -128,6 +128,10 @@ int vmx_probe_bsp(void)
         cpuid(0xd, 0, r);
         mon.xcr0_supported = ((uint64_t)r[3] << 32) | r[0];
     }
+    cpuid(7, 0, r);
+    mon.la57 = r[2] & (1u << 16);
+    cpuid(0x80000001, 0, r);
+    mon.nx = r[3] & (1u << 20);
     mon.bi->report->cpu[0].state = CPU_STATE_CHECKED;
     return 0;
 }
@@ -169,6 +173,22 @@ void vmx_msr_bitmap_init(uint8_t *bitmap)
     static const uint32_t write_trapped[] = { MSR_X2APIC_ICR, MSR_IA32_BIOS_UPDT_TRIG };
     for (size_t i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
         bitmap[2048 + write_trapped[i] / 8] |= 1u << (write_trapped[i] % 8);
+    /* The policy's MSRs, in the directions its rules name. */
+    const struct lamina_policy *p = &mon.bi->policy;
+    for (uint32_t i = 0; i < p->nrules && i < POLICY_MAX_RULES; i++) {
+        const struct policy_rule *rule = &p->rule[i];
+        if (rule->space != POLICY_MSR)
+            continue;
+        for (uint64_t m = rule->first; m <= rule->last; m++) {
+            if (!policy_msr_coverable((uint32_t)m))
+                continue;       /* refused at load; never a stray bit */
+            uint32_t bit = (uint32_t)m & 0x1fff, high = m >= 0xc0000000u ? 1024 : 0;
+            if (rule->dir & POLICY_READ)
+                bitmap[high + bit / 8] |= 1u << (bit % 8);
+            if (rule->dir & POLICY_WRITE)
+                bitmap[2048 + high + bit / 8] |= 1u << (bit % 8);
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- VMCS */

@@ -9,6 +9,7 @@ static const char *tg_name = "tg";
 static uint32_t tg_bsp_apic = 0xffffffffu;
 static unsigned int tg_out_mask = TG_OUT_CONSOLE | TG_OUT_SERIAL;
 static unsigned int tg_npass, tg_nfail;
+static const char *tg_word_pass = "PASS", *tg_word_fail = "FAIL";
 
 bool tg_is_bsp(void)
 {
@@ -349,7 +350,7 @@ void tg_note(const char *fmt, ...)
 void tg_pass(const char *name)
 {
     __atomic_fetch_add(&tg_npass, 1u, __ATOMIC_RELAXED);
-    tg_report("PASS", name, NULL, NULL);
+    tg_report(tg_word_pass, name, NULL, NULL);
 }
 
 void tg_passf(const char *name, const char *fmt, ...)
@@ -357,7 +358,7 @@ void tg_passf(const char *name, const char *fmt, ...)
     __builtin_va_list ap;
     __atomic_fetch_add(&tg_npass, 1u, __ATOMIC_RELAXED);
     __builtin_va_start(ap, fmt);
-    tg_report("PASS", name, fmt, &ap);
+    tg_report(tg_word_pass, name, fmt, &ap);
     __builtin_va_end(ap);
 }
 
@@ -366,7 +367,7 @@ void tg_fail(const char *name, const char *fmt, ...)
     __builtin_va_list ap;
     __atomic_fetch_add(&tg_nfail, 1u, __ATOMIC_RELAXED);
     __builtin_va_start(ap, fmt);
-    tg_report("FAIL", name, fmt, &ap);
+    tg_report(tg_word_fail, name, fmt, &ap);
     __builtin_va_end(ap);
 }
 
@@ -376,6 +377,12 @@ void tg_skip(const char *name, const char *fmt, ...)
     __builtin_va_start(ap, fmt);
     tg_report("SKIP", name, fmt, &ap);
     __builtin_va_end(ap);
+}
+
+void tg_set_words(const char *pass, const char *fail)
+{
+    tg_word_pass = pass;
+    tg_word_fail = fail;
 }
 
 unsigned int tg_passed(void)
@@ -654,6 +661,91 @@ int tg_try_write(uint64_t addr, const void *buf, size_t len, struct tg_fault *ou
 {
     struct tg_op op = { .addr = addr, .buf = (void *)buf, .len = len };
     return tg_try(op_write, &op, out);
+}
+
+/* --------------------------------------------------------- UEFI helpers */
+
+bool tg_option_given(EFI_HANDLE image, const CHAR16 *word)
+{
+    EFI_LOADED_IMAGE *li = NULL;
+    if (EFI_ERROR(uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol,
+                                    (void **)&li)) || !li->LoadOptions)
+        return false;
+    const CHAR16 *o = li->LoadOptions;
+    UINTN n = li->LoadOptionsSize / sizeof(CHAR16), w = StrLen(word);
+    for (UINTN i = 0; i + w <= n; i++)
+        if (CompareMem(o + i, word, w * sizeof(CHAR16)) == 0)
+            return true;
+    return false;
+}
+
+int tg_reserved_regions(struct tg_region *out, int max, uint64_t *ram_end_out)
+{
+    UINTN size = 0, key, dsize;
+    UINT32 dver;
+    EFI_MEMORY_DESCRIPTOR *map = NULL;
+    EFI_STATUS st;
+
+    st = uefi_call_wrapper(BS->GetMemoryMap, 5, &size, map, &key, &dsize, &dver);
+    if (st != EFI_BUFFER_TOO_SMALL)
+        return -1;
+    for (int tries = 0; tries < 4; tries++) {
+        size += 4 * dsize + 512;        /* AllocatePool may add descriptors */
+        st = uefi_call_wrapper(BS->AllocatePool, 3, EfiLoaderData, size, (void **)&map);
+        if (EFI_ERROR(st))
+            return -1;
+        st = uefi_call_wrapper(BS->GetMemoryMap, 5, &size, map, &key, &dsize, &dver);
+        if (st == EFI_SUCCESS)
+            break;
+        uefi_call_wrapper(BS->FreePool, 1, map);
+        map = NULL;
+        if (st != EFI_BUFFER_TOO_SMALL)
+            return -1;
+    }
+    if (map == NULL)
+        return -1;
+
+    uint64_t ram_end = 0;
+    UINTN n = size / dsize;
+    for (UINTN i = 0; i < n; i++) {
+        EFI_MEMORY_DESCRIPTOR *d = (EFI_MEMORY_DESCRIPTOR *)((uint8_t *)map + i * dsize);
+        switch (d->Type) {
+        case EfiLoaderCode:
+        case EfiLoaderData:
+        case EfiBootServicesCode:
+        case EfiBootServicesData:
+        case EfiRuntimeServicesCode:
+        case EfiRuntimeServicesData:
+        case EfiConventionalMemory:
+        case EfiACPIReclaimMemory:
+        case EfiACPIMemoryNVS: {
+            uint64_t end = d->PhysicalStart + d->NumberOfPages * 4096ull;
+            if (end > ram_end)
+                ram_end = end;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    int count = 0;
+    for (UINTN i = 0; i < n && count < max; i++) {
+        EFI_MEMORY_DESCRIPTOR *d = (EFI_MEMORY_DESCRIPTOR *)((uint8_t *)map + i * dsize);
+        if (d->Type != EfiReservedMemoryType || d->NumberOfPages == 0 ||
+            d->PhysicalStart >= ram_end)
+            continue;
+        uint64_t pages = d->NumberOfPages;
+        if (d->PhysicalStart + pages * 4096ull > ram_end)
+            pages = (ram_end - d->PhysicalStart) / 4096ull;
+        if (pages == 0)
+            continue;
+        out[count].base = d->PhysicalStart;
+        out[count].pages = pages;
+        count++;
+    }
+    uefi_call_wrapper(BS->FreePool, 1, map);
+    *ram_end_out = ram_end;
+    return count;
 }
 
 /* ---------------------------------------------------------- MP services */

@@ -52,6 +52,9 @@ void tg_pass(const char *name);
 void tg_passf(const char *name, const char *fmt, ...) TG_PRINTF(2, 3);
 void tg_fail(const char *name, const char *fmt, ...) TG_PRINTF(2, 3);
 void tg_skip(const char *name, const char *fmt, ...) TG_PRINTF(2, 3);
+/* The words tg_pass/tg_passf and tg_fail print (default "PASS", "FAIL"):
+ * hostile.efi reports "BLOCKED" and "ESCAPED". */
+void tg_set_words(const char *pass, const char *fail);
 unsigned int tg_passed(void);
 unsigned int tg_failed(void);
 /* Prints "<prog>: done" and then "N passed, N failed"; returns the failures. */
@@ -72,7 +75,7 @@ struct tg_fault {
     uint64_t error_code;    /* 0 for vectors without one */
     uint64_t rip;           /* the faulting instruction */
     uint64_t cr2;           /* CR2 when the fault was taken (meaningful for #PF) */
-    uint64_t rcx, rsi, rdi; /* at the fault (where a string instruction stopped) */
+    uint64_t rcx, rsi, rdi; /* at the fault: what a REP string instruction had left */
 };
 
 /* Run fn(arg) with a private IDT loaded on this CPU: a copy of the IDT this
@@ -148,6 +151,20 @@ static inline uint64_t tg_vmcall(uint64_t rax, uint64_t rbx, uint64_t rcx, uint6
     return rax;
 }
 
+/* A Lamina hypercall (core/lamina_hypercall.h): RAX function, RBX magic,
+ * RDI/RSI/RDX arguments in, status and results out in the same registers. */
+struct tg_hc { uint64_t rax, rdi, rsi, rdx; };
+static inline struct tg_hc tg_hypercall(uint64_t fn, uint64_t magic, uint64_t a1, uint64_t a2,
+                                        uint64_t a3)
+{
+    struct tg_hc r = { fn, a1, a2, a3 };
+    __asm__ volatile("vmcall"
+                     : "+a"(r.rax), "+D"(r.rdi), "+S"(r.rsi), "+d"(r.rdx), "+b"(magic)
+                     :
+                     : "rcx", "memory", "cc");
+    return r;
+}
+
 static inline uint64_t tg_read_cr0(void)
 {
     uint64_t v;
@@ -179,6 +196,20 @@ static inline void tg_outb(uint16_t port, uint8_t v)
     __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
 }
 
+static inline uint16_t tg_inw(uint16_t port)
+{
+    uint16_t v;
+    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+static inline uint32_t tg_inl(uint16_t port)
+{
+    uint32_t v;
+    __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
 /* Initial APIC ID of this CPU (CPUID.1:EBX[31:24]). */
 static inline uint32_t tg_apic_id(void)
 {
@@ -205,6 +236,44 @@ int tg_try_write(uint64_t addr, const void *buf, size_t len, struct tg_fault *ou
 
 /* Physical address of a zeroed, 4 KiB aligned page for VMXON. */
 uint64_t tg_vmxon_region(void);
+
+/* ------------------------------------------------------------- CPL 3 */
+
+/* What tg_user_call runs at CPL 3 and what it saw. */
+struct tg_user_ctx {
+    uint64_t rip, rsp;          /* in: user code and stack (user-accessible pages) */
+    uint64_t cs, ss;            /* set by tg_user_call */
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi;  /* in: loaded at CPL 3; out: at the return */
+    uint64_t vector;            /* out: -1 back through int $0xf0, else the exception */
+    uint64_t error, fault_rip, cr2;
+    uint64_t krsp, kss;         /* private */
+};
+
+/* Run user code at CPL 3 (BSP only, interrupts held off meanwhile). The code
+ * returns with `int $0xf0`; any exception also comes back. Returns -1 or the
+ * exception vector (also in c->vector), or -2 if the GDT is too big to copy.
+ * The caller maps c->rip and c->rsp user-accessible in the current page
+ * tables (firmware maps everything supervisor-only). Uses a private GDT (the
+ * firmware's plus user code/data and a TSS), a private IDT and TSS.RSP0. */
+int tg_user_call(struct tg_user_ctx *c);
+
+/* User code for tg_user_call: VMCALL, then int $0xf0. */
+extern const char tg_user_vmcall[], tg_user_vmcall_end[];
+
+/* ------------------------------------------------------- UEFI helpers */
+
+/* Whether the LoadOptions the image was started with contain `word`. */
+bool tg_option_given(EFI_HANDLE image, const CHAR16 *word);
+
+struct tg_region {
+    uint64_t base;
+    uint64_t pages;
+};
+
+/* EfiReservedMemoryType ranges that start below the end of RAM, clipped to
+ * it (the monitor's pages are among them). Returns the count (at most max),
+ * or -1 if the memory map could not be read; *ram_end_out gets the end of RAM. */
+int tg_reserved_regions(struct tg_region *out, int max, uint64_t *ram_end_out);
 
 /* ----------------------------------------------------- EFI MP services */
 

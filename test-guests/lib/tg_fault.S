@@ -27,7 +27,7 @@
 #define CTX_RCX     64   /* RCX, RSI, RDI at the fault (string instructions) */
 #define CTX_RSI     72
 #define CTX_RDI     80
-#define CTX_SIZE    88   /* keeps RSP 16-byte aligned at the call */
+#define CTX_SIZE   104   /* 88 + 16: RSP stays 16-byte aligned at the call */
 
 /* Vectors that push an error code: 8, 10-14, 17, 21 (SDM 3A Table 6-1). */
 #define ERRCODE_MASK 0x227d00
@@ -130,6 +130,7 @@ tg_try_resume:                          /* from a stub, RSP = context */
     STUB tg_isr_ac, 17, 1
 
 /* Frame offsets after the four pushes below. */
+#define F_RCX      8
 #define F_VEC     32
 #define F_ERR     40
 #define F_RIP     48
@@ -156,9 +157,9 @@ tg_isr_common:
     mov     %rcx, CTX_RIP(%rax)
     mov     %cr2, %rcx
     mov     %rcx, CTX_CR2(%rax)
-    mov     8(%rsp), %rcx               /* the pushed RCX */
+    mov     F_RCX(%rsp), %rcx
     mov     %rcx, CTX_RCX(%rax)
-    mov     %rsi, CTX_RSI(%rax)
+    mov     %rsi, CTX_RSI(%rax)        /* the stub did not touch RSI, RDI */
     mov     %rdi, CTX_RDI(%rax)
     lea     tg_try_resume(%rip), %rcx
     mov     %rcx, F_RIP(%rsp)

@@ -179,7 +179,7 @@ sys_workdir() {
     local dir
     dir=$(sys_dir "$1")
     mkdir -p "$dir"
-    rm -f "$dir"/{disk.img,com1.raw,serial.log,emulator.out,bochs.log,bx.rc,dbg.rc,cmdline,result}
+    rm -f "$dir"/{disk.img,com1.raw,com2.raw,serial.log,emulator.out,bochs.log,bx.rc,dbg.rc,cmdline,result}
     printf '%s\n' "$dir"
 }
 
@@ -256,7 +256,7 @@ sys_watch() { # NAME TIMEOUT MARKER FAIL
 # Generate a bochsrc for DIR from the template.
 sys_bochsrc() { # DIR CPUS
     sed -e "s|@OVMF@|$OVMF_FD|g" -e "s|@CPUS@|$2|g" -e "s|@DISK@|disk.img|g" \
-        -e "s|@COM1@|com1.raw|g" -e "s|@LOG@|bochs.log|g" \
+        -e "s|@COM1@|com1.raw|g" -e "s|@COM2@|com2.raw|g" -e "s|@LOG@|bochs.log|g" \
         "$SYSTEM_ROOT/tests/system/bochsrc.in" >"$1/bx.rc"
     # Debian's Bochs has the internal debugger, which waits for a command at
     # the first instruction: "c" continues.
@@ -270,6 +270,7 @@ start_bochs() { # NAME CPUS DISK
     sys_copy_disk "$3" "$dir" || return 1
     sys_bochsrc "$dir" "$2"
     : >"$dir/com1.raw"
+    : >"$dir/com2.raw"
     # -unlock: a killed run leaves a lock on the disk image.
     sys_start "$dir" "$BOCHS" -q -f bx.rc -rc dbg.rc -unlock
 }

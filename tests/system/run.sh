@@ -35,7 +35,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-2cpu bochs-1cpu qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-2cpu bochs-policy bochs-serial-exclusive bochs-1cpu qemu-linux-native
     qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-sha256-match
     qemu-sha256-mismatch)
 # Run only when named exactly (never by '*' or another glob).
@@ -123,6 +123,81 @@ scenario_bochs_smp_4cpu() { bochs_smp bochs-smp-4cpu 4; }
 scenario_bochs_2cpu() {
     bochs_probe bochs-2cpu 2
     expect_line bochs-2cpu 'probe: PASS ap-cpuid'
+}
+
+# policy.efi under the policy of its header comment: every action on real
+# ports (Bochs's spare DMA page latches 0x84-0x8e) and MSRs, stealth, and the
+# event log read back through the READ_LOG hypercall.
+POLICY_CONF='guest    \EFI\lamina\policy.efi
+serial   0x3f8
+on-error halt
+io   log   0x84
+io   deny  0x85 write
+io   deny  0x86 read
+io   deny  0x88-0x8e write
+io   log   0x8c
+msr  lock  0xc0000082
+msr  deny  0x1d9 write
+msr  log   0x10
+msr  deny  0x8b read
+msr  log   0x277
+msr  log   0xc0000100
+stealth  yes'
+scenario_bochs_policy() {
+    local name=bochs-policy dir rc
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk "$POLICY_CONF" \
+        "$(dirname "$PROBE_EFI")/policy.efi:/EFI/lamina/policy.efi" || return
+    run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+        'lamina: fatal|guest stopped|lamina: error'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" 'lamina: info: policy: 11 rules, 1 locked msr, stealth yes, serial-exclusive no, hypercall-user no' \
+        "the monitor reports the policy it enforces"
+    local c
+    for c in io-log-passes io-deny-write io-deny-read-widths io-most-specific-wins msr-lock \
+        msr-deny-write msr-log-read msr-deny-read msr-pat-guest-value msr-fs-base-guest-value \
+        stealth-cpuid hc-version ev-io-log ev-io-deny-write ev-io-deny-read ev-msr-locked \
+        ev-msr-deny-write ev-msr-log-read ev-msr-deny-read ev-fields ev-cursor; do
+        expect_line "$name" "^policy: PASS $c" "policy.efi: $c"
+    done
+    expect_no_line "$name" '^policy: FAIL'
+    expect_line "$name" "$PROBE_CLEAN" "policy summary: N>0 passed, 0 failed"
+    # The same events on the log port, as the monitor prints them.
+    expect_line "$name" 'lamina: info: event [0-9]+ cpu 0 io-out 0x85 .*denied' \
+        "denied port write printed on the log port"
+    expect_line "$name" 'lamina: info: event [0-9]+ cpu 0 msr-write 0xc0000082 .*locked' \
+        "refused locked-MSR write printed on the log port"
+}
+
+# serial-exclusive: the monitor logs on COM2 (build/system/NAME/com2.raw)
+# and the guest, still printing on COM1, finds COM2 floating high.
+scenario_bochs_serial_exclusive() {
+    local name=bochs-serial-exclusive dir rc com2
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk 'guest    \EFI\lamina\policy.efi
+options  com2-owned
+serial   0x2f8
+serial-exclusive yes
+on-error halt' "$(dirname "$PROBE_EFI")/policy.efi:/EFI/lamina/policy.efi" || return
+    run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY"
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" '^policy: PASS serial-exclusive-hidden' "COM2 floats high for the guest"
+    expect_line "$name" '^policy: PASS serial-exclusive-feature' "VERSION reports serial-exclusive"
+    expect_line "$name" "$PROBE_CLEAN" "policy summary: N>0 passed, 0 failed"
+    expect_no_line "$name" '^lamina: ' "no monitor line on the guest's COM1"
+    com2=$(tr -d '\r' <"$dir/com2.raw")
+    local want
+    for want in 'lamina: info: policy: 0 rules, 0 locked msr, stealth no, serial-exclusive yes' \
+        'lamina: info: event [0-9]+ cpu 0 io-out 0x2ff value 0x5a width 1 .* denied' \
+        'lamina: info: event [0-9]+ cpu 0 io-in 0x2fb value 0xff width 1 .* denied'; do
+        if grep -Eq -- "$want" <<<"$com2"; then
+            sys_pass "$name" "COM2 (the monitor's) has /$want/"
+        else
+            sys_fail "$name" "COM2 (the monitor's) lacks /$want/"
+        fi
+    done
 }
 
 # QEMU TCG has no VMX: Lamina must say so and apply on-error.

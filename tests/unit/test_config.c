@@ -30,6 +30,22 @@ static int parse_n(const char *text, size_t n)
     return rc;
 }
 
+/* Every byte zero but event_level, which is info. */
+static void assert_policy_defaults(const struct lamina_policy *pol)
+{
+    struct lamina_policy want;
+
+    memset(&want, 0, sizeof(want));
+    want.event_level = 2;
+    assert_int_equal(pol->nrules, 0);
+    assert_int_equal(pol->nlocks, 0);
+    assert_int_equal(pol->stealth, 0);
+    assert_int_equal(pol->serial_exclusive, 0);
+    assert_int_equal(pol->hypercall_user, 0);
+    assert_int_equal(pol->event_level, 2);
+    assert_memory_equal(pol, &want, sizeof(want));
+}
+
 static void assert_defaults(const struct lamina_config *c)
 {
     size_t i;
@@ -45,6 +61,7 @@ static void assert_defaults(const struct lamina_config *c)
     assert_false(c->has_guest_sha256);
     for (i = 0; i < sizeof(c->guest_sha256); i++)
         assert_int_equal(c->guest_sha256[i], 0);
+    assert_policy_defaults(&c->policy);
 }
 
 static void ok_n(const char *text, size_t n)
@@ -582,7 +599,8 @@ static void test_unknown_key(void **state)
     bad("foo\nguest \\a.efi\n", "lamina.conf:1: unknown key 'foo'");
     bad("Guest \\a.efi\n", "lamina.conf:1: unknown key 'Guest'");
     bad("guest=\\a.efi\n", "lamina.conf:1: unknown key 'guest=\\a.efi'");
-    bad("guest \\a.efi\nio 0x80\n", "lamina.conf:2: unknown key 'io'");
+    bad("guest \\a.efi\nport 0x80\n", "lamina.conf:2: unknown key 'port'");
+    bad("guest \\a.efi\nIO deny 0x80\n", "lamina.conf:2: unknown key 'IO'");
     bad("guest \\a.efi\nguest2 x\n", "lamina.conf:2: unknown key 'guest2'");
     bad("guest \\a.efi\nguests x\n", "lamina.conf:2: unknown key 'guests'");
     bad("gues \\a.efi\n", "lamina.conf:1: unknown key 'gues'");
@@ -708,6 +726,349 @@ static void test_first_error_wins(void **state)
         "lamina.conf:3: bad value 'loud' for 'log-level' (expected error, warn, info or debug)");
 }
 
+/* --------------------------------------------------------------- policy */
+
+#define G "guest \\a.efi\n"
+
+static void assert_rule(const struct policy_rule *r, unsigned space, unsigned action,
+                        uint32_t first, uint32_t last, unsigned dir, uint32_t line)
+{
+    assert_int_equal(r->space, space);
+    assert_int_equal(r->action, action);
+    assert_int_equal(r->first, first);
+    assert_int_equal(r->last, last);
+    assert_int_equal(r->dir, dir);
+    assert_int_equal(r->line, line);
+}
+
+static void test_policy_defaults(void **state)
+{
+    (void)state;
+    ok(G);
+    assert_policy_defaults(&cfg.policy);
+    assert_int_equal(cfg.policy.event_level, 2);    /* LOG_INFO in core/log.h */
+}
+
+static void test_policy_flags(void **state)
+{
+    (void)state;
+    ok(G "stealth yes\nserial-exclusive yes\nhypercall-user yes\n");
+    assert_int_equal(cfg.policy.stealth, 1);
+    assert_int_equal(cfg.policy.serial_exclusive, 1);
+    assert_int_equal(cfg.policy.hypercall_user, 1);
+
+    ok(G "stealth no\nserial-exclusive no\nhypercall-user no\n");
+    assert_int_equal(cfg.policy.stealth, 0);
+    assert_int_equal(cfg.policy.serial_exclusive, 0);
+    assert_int_equal(cfg.policy.hypercall_user, 0);
+
+    /* Each flag on its own sets only itself. */
+    ok(G "stealth yes\n");
+    assert_int_equal(cfg.policy.stealth, 1);
+    assert_int_equal(cfg.policy.serial_exclusive, 0);
+    assert_int_equal(cfg.policy.hypercall_user, 0);
+    ok(G "hypercall-user yes\n");
+    assert_int_equal(cfg.policy.stealth, 0);
+    assert_int_equal(cfg.policy.hypercall_user, 1);
+
+    bad(G "stealth on\n", "lamina.conf:2: bad value 'on' for 'stealth' (expected yes or no)");
+    bad(G "serial-exclusive 1\n",
+        "lamina.conf:2: bad value '1' for 'serial-exclusive' (expected yes or no)");
+    bad(G "hypercall-user Yes\n",
+        "lamina.conf:2: bad value 'Yes' for 'hypercall-user' (expected yes or no)");
+    bad(G "stealth\n", "lamina.conf:2: missing value for 'stealth'");
+    bad(G "stealth yes\nstealth no\n",
+        "lamina.conf:3: duplicate key 'stealth' (first set on line 2)");
+    bad(G "hypercall-user no\nhypercall-user no\n",
+        "lamina.conf:3: duplicate key 'hypercall-user' (first set on line 2)");
+    bad(G "serial-exclusive no\nserial-exclusive no\n",
+        "lamina.conf:3: duplicate key 'serial-exclusive' (first set on line 2)");
+}
+
+static void test_log_events(void **state)
+{
+    static const struct { const char *v; uint8_t level; } cases[] = {
+        { "none", POLICY_EVENTS_NONE }, { "error", 0 }, { "warn", 1 },
+        { "info", 2 }, { "debug", 3 },
+    };
+    char line[64];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(line, sizeof(line), G "log-events %s\n", cases[i].v);
+        ok(line);
+        assert_int_equal(cfg.policy.event_level, cases[i].level);
+    }
+    bad(G "log-events all\n", "lamina.conf:2: bad value 'all' for 'log-events' "
+        "(expected none, error, warn, info or debug)");
+    bad(G "log-events none\nlog-events info\n",
+        "lamina.conf:3: duplicate key 'log-events' (first set on line 2)");
+}
+
+static void test_io_rules(void **state)
+{
+    (void)state;
+    ok(G "io deny 0x80\n"
+       "io   log\t0x60-0x64   read   # keyboard controller\n"
+       "io log 1016-1023 write\n"
+       "io deny 0X70-0x71 rw\n"
+       "io log 0-0xffff write\n"
+       "io deny 0xCF8-0xcff\n");
+    assert_int_equal(cfg.policy.nrules, 6);
+    assert_int_equal(cfg.policy.nlocks, 0);
+    assert_rule(&cfg.policy.rule[0], POLICY_IO, POLICY_DENY, 0x80, 0x80, POLICY_RW, 2);
+    assert_rule(&cfg.policy.rule[1], POLICY_IO, POLICY_LOG, 0x60, 0x64, POLICY_READ, 3);
+    assert_rule(&cfg.policy.rule[2], POLICY_IO, POLICY_LOG, 0x3f8, 0x3ff, POLICY_WRITE, 4);
+    assert_rule(&cfg.policy.rule[3], POLICY_IO, POLICY_DENY, 0x70, 0x71, POLICY_RW, 5);
+    assert_rule(&cfg.policy.rule[4], POLICY_IO, POLICY_LOG, 0, 0xffff, POLICY_WRITE, 6);
+    assert_rule(&cfg.policy.rule[5], POLICY_IO, POLICY_DENY, 0xcf8, 0xcff, POLICY_RW, 7);
+    /* The lookup sees them: the narrow deny beats the 0-0xffff log. */
+    assert_int_equal(policy_lookup_io(&cfg.policy, 0x80, 1, POLICY_WRITE)->action,
+                     POLICY_DENY);
+    assert_int_equal(policy_lookup_io(&cfg.policy, 0x81, 1, POLICY_WRITE)->action,
+                     POLICY_LOG);
+    assert_null(policy_lookup_io(&cfg.policy, 0x81, 1, POLICY_READ));
+}
+
+static void test_msr_rules(void **state)
+{
+    (void)state;
+    ok(G "msr lock 0x3a\n"
+       "msr deny 0xc0000080 write\n"
+       "msr log 0-0x1fff read\n"
+       "msr log 0xc0000000-0xc0001fff\n"
+       "msr lock 0x1fff write\n"
+       "msr deny 0xc0001fff read\n"
+       "msr deny 16\n");
+    assert_int_equal(cfg.policy.nrules, 7);
+    assert_rule(&cfg.policy.rule[0], POLICY_MSR, POLICY_LOCK, 0x3a, 0x3a, POLICY_WRITE, 2);
+    assert_rule(&cfg.policy.rule[1], POLICY_MSR, POLICY_DENY, 0xc0000080, 0xc0000080,
+                POLICY_WRITE, 3);
+    assert_rule(&cfg.policy.rule[2], POLICY_MSR, POLICY_LOG, 0, 0x1fff, POLICY_READ, 4);
+    assert_rule(&cfg.policy.rule[3], POLICY_MSR, POLICY_LOG, 0xc0000000, 0xc0001fff,
+                POLICY_RW, 5);
+    assert_rule(&cfg.policy.rule[4], POLICY_MSR, POLICY_LOCK, 0x1fff, 0x1fff, POLICY_WRITE, 6);
+    assert_rule(&cfg.policy.rule[5], POLICY_MSR, POLICY_DENY, 0xc0001fff, 0xc0001fff,
+                POLICY_READ, 7);
+    assert_rule(&cfg.policy.rule[6], POLICY_MSR, POLICY_DENY, 16, 16, POLICY_RW, 8);
+    assert_int_equal(cfg.policy.nlocks, 2);
+    assert_int_equal(cfg.policy.lock_msr[0], 0x3a);
+    assert_int_equal(cfg.policy.lock_msr[1], 0x1fff);
+}
+
+static void test_lock_slots(void **state)
+{
+    char text[4096];
+    size_t len, i;
+
+    (void)state;
+    /* Rule order, each MSR once; a later rule's new MSRs go after. */
+    ok(G "msr lock 0x10-0x12\nmsr lock 0x11-0x13\nmsr lock 0x5\nmsr lock 0x12\n");
+    assert_int_equal(cfg.policy.nrules, 4);
+    assert_int_equal(cfg.policy.nlocks, 5);
+    assert_int_equal(cfg.policy.lock_msr[0], 0x10);
+    assert_int_equal(cfg.policy.lock_msr[1], 0x11);
+    assert_int_equal(cfg.policy.lock_msr[2], 0x12);
+    assert_int_equal(cfg.policy.lock_msr[3], 0x13);
+    assert_int_equal(cfg.policy.lock_msr[4], 0x5);
+    assert_int_equal(policy_lock_slot(&cfg.policy, 0x5), 4);
+
+    /* 32 is the limit, counted over all rules. */
+    ok(G "msr lock 0xc0000100-0xc000011f\n");
+    assert_int_equal(cfg.policy.nlocks, 32);
+    assert_int_equal(cfg.policy.lock_msr[31], 0xc000011f);
+    ok(G "msr lock 0x100-0x10f\nmsr lock 0x108-0x11f\n");
+    assert_int_equal(cfg.policy.nlocks, 32);
+    bad(G "msr lock 0x100-0x120\n",
+        "lamina.conf:2: too many locked MSRs (max 32 in all lock rules)");
+    bad(G "msr lock 0x100-0x10f\nmsr lock 0x108-0x11f\nmsr lock 0x10\n",
+        "lamina.conf:4: too many locked MSRs (max 32 in all lock rules)");
+    bad(G "msr lock 0-0x1fff\n",
+        "lamina.conf:2: too many locked MSRs (max 32 in all lock rules)");
+
+    /* 33 single-MSR lock rules: the 33rd fails. */
+    len = (size_t)snprintf(text, sizeof(text), G);
+    for (i = 0; i < 33; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "msr lock %zu\n", i);
+    bad(text, "lamina.conf:34: too many locked MSRs (max 32 in all lock rules)");
+}
+
+static void test_rule_count(void **state)
+{
+    char text[4096];
+    size_t len = 0, i;
+
+    (void)state;
+    len = (size_t)snprintf(text, sizeof(text), G);
+    for (i = 0; i < 64; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "io deny %zu\n", 0x100 + i);
+    ok(text);
+    assert_int_equal(cfg.policy.nrules, 64);
+    assert_rule(&cfg.policy.rule[63], POLICY_IO, POLICY_DENY, 0x13f, 0x13f, POLICY_RW, 65);
+    snprintf(text + len, sizeof(text) - len, "msr log 0x10\n");
+    bad(text, "lamina.conf:66: too many io/msr rules (max 64)");
+}
+
+static void test_rule_syntax_errors(void **state)
+{
+    (void)state;
+    bad(G "io\n", "lamina.conf:2: missing value for 'io'");
+    bad(G "msr  # c\n", "lamina.conf:2: missing value for 'msr'");
+    bad(G "io block 0x80\n",
+        "lamina.conf:2: unknown action 'block' (expected log, deny or lock)");
+    bad(G "msr 0x10\n",
+        "lamina.conf:2: unknown action '0x10' (expected log, deny or lock)");
+    bad(G "io deny\n",
+        "lamina.conf:2: missing range (expected io <action> <first>[-<last>] [read|write|rw])");
+    bad(G "msr log   \t# c\n",
+        "lamina.conf:2: missing range (expected msr <action> <first>[-<last>] [read|write|rw])");
+    bad(G "io deny 0x8g\n",
+        "lamina.conf:2: bad range '0x8g' (expected <first>[-<last>], decimal or 0x-hex)");
+    bad(G "io deny 0x\n",
+        "lamina.conf:2: bad range '0x' (expected <first>[-<last>], decimal or 0x-hex)");
+    bad(G "io deny 0x80-\n",
+        "lamina.conf:2: bad range '0x80-' (expected <first>[-<last>], decimal or 0x-hex)");
+    bad(G "io deny -0x80\n",
+        "lamina.conf:2: bad range '-0x80' (expected <first>[-<last>], decimal or 0x-hex)");
+    bad(G "io deny 1-2-3\n",
+        "lamina.conf:2: bad range '1-2-3' (expected <first>[-<last>], decimal or 0x-hex)");
+    bad(G "msr deny 0x10..0x20\n",
+        "lamina.conf:2: bad range '0x10..0x20' (expected <first>[-<last>], decimal or 0x-hex)");
+    bad(G "io deny +5\n",
+        "lamina.conf:2: bad range '+5' (expected <first>[-<last>], decimal or 0x-hex)");
+    bad(G "io deny 0x80 - 0x90\n",
+        "lamina.conf:2: unknown direction '-' (expected read, write or rw)");
+    bad(G "io deny 0x71-0x70\n", "lamina.conf:2: bad range '0x71-0x70': first is above last");
+    bad(G "msr log 0xc0000001-0xc0000000\n",
+        "lamina.conf:2: bad range '0xc0000001-0xc0000000': first is above last");
+    bad(G "io deny 0x80 wr\n",
+        "lamina.conf:2: unknown direction 'wr' (expected read, write or rw)");
+    bad(G "io deny 0x80 READ\n",
+        "lamina.conf:2: unknown direction 'READ' (expected read, write or rw)");
+    bad(G "io deny 0x80 read write\n",
+        "lamina.conf:2: unexpected 'write' after the direction");
+}
+
+static void test_rule_range_errors(void **state)
+{
+    (void)state;
+    bad(G "io deny 0x10000\n", "lamina.conf:2: port range '0x10000' goes above 0xffff");
+    bad(G "io deny 0xfff0-0x10000\n",
+        "lamina.conf:2: port range '0xfff0-0x10000' goes above 0xffff");
+    bad(G "io log 65536\n", "lamina.conf:2: port range '65536' goes above 0xffff");
+    /* Huge numbers saturate rather than wrap into range. */
+    bad(G "io log 0x10000000000000080\n",
+        "lamina.conf:2: port range '0x10000000000000080' goes above 0xffff");
+    bad(G "msr log 0x2000\n", "lamina.conf:2: MSR range '0x2000' is not covered by the "
+        "MSR bitmap (0-0x1fff, 0xc0000000-0xc0001fff)");
+    bad(G "msr log 0x1f00-0x2000\n", "lamina.conf:2: MSR range '0x1f00-0x2000' is not "
+        "covered by the MSR bitmap (0-0x1fff, 0xc0000000-0xc0001fff)");
+    bad(G "msr log 0xbfffffff\n", "lamina.conf:2: MSR range '0xbfffffff' is not covered by "
+        "the MSR bitmap (0-0x1fff, 0xc0000000-0xc0001fff)");
+    bad(G "msr log 0xbfffffff-0xc0000010\n", "lamina.conf:2: MSR range "
+        "'0xbfffffff-0xc0000010' is not covered by the MSR bitmap "
+        "(0-0x1fff, 0xc0000000-0xc0001fff)");
+    bad(G "msr deny 0xc0002000\n", "lamina.conf:2: MSR range '0xc0002000' is not covered "
+        "by the MSR bitmap (0-0x1fff, 0xc0000000-0xc0001fff)");
+    /* Both ends coverable, the gap between the windows is not. */
+    bad(G "msr log 0x10-0xc0000010\n", "lamina.conf:2: MSR range '0x10-0xc0000010' is not "
+        "covered by the MSR bitmap (0-0x1fff, 0xc0000000-0xc0001fff)");
+    bad(G "msr log 0x1c0000080\n", "lamina.conf:2: MSR range '0x1c0000080' is not covered "
+        "by the MSR bitmap (0-0x1fff, 0xc0000000-0xc0001fff)");
+    bad(G "msr log 0x4000000000\n", "lamina.conf:2: MSR range '0x4000000000' is not covered "
+        "by the MSR bitmap (0-0x1fff, 0xc0000000-0xc0001fff)");
+}
+
+static void test_lock_errors(void **state)
+{
+    (void)state;
+    bad(G "io lock 0x80\n", "lamina.conf:2: lock applies to MSRs only (io takes log or deny)");
+    bad(G "io lock 0x80 write\n",
+        "lamina.conf:2: lock applies to MSRs only (io takes log or deny)");
+    bad(G "msr lock 0x3a read\n",
+        "lamina.conf:2: lock takes only the write direction, not 'read'");
+    bad(G "msr lock 0x3a rw\n", "lamina.conf:2: lock takes only the write direction, not 'rw'");
+    ok(G "msr lock 0x3a write\n");
+    assert_rule(&cfg.policy.rule[0], POLICY_MSR, POLICY_LOCK, 0x3a, 0x3a, POLICY_WRITE, 2);
+}
+
+static void test_contradictions(void **state)
+{
+    (void)state;
+    /* Same range, both rw. */
+    bad(G "io deny 0x80\nio log 0x80\n",
+        "lamina.conf:3: io rule contradicts line 2: log vs deny for port 0x80, equally specific");
+    /* Same width, overlapping, both rw: port 0x81 is ambiguous. */
+    bad(G "io deny 0x80-0x81\n# c\nio log 0x81-0x82 rw\n",
+        "lamina.conf:4: io rule contradicts line 2: log vs deny for port 0x81, equally specific");
+    /* Both one-direction, the same one. */
+    bad(G "msr log 0x10 write\nmsr deny 0x10 write\n",
+        "lamina.conf:3: msr rule contradicts line 2: deny vs log for MSR 0x10, equally specific");
+    bad(G "msr lock 0x10\nmsr deny 0x10 write\n",
+        "lamina.conf:3: msr rule contradicts line 2: deny vs lock for MSR 0x10, equally specific");
+    bad(G "msr deny 0xc0000080-0xc0000081 read\nmsr log 0xc0000081-0xc0000082 read\n",
+        "lamina.conf:3: msr rule contradicts line 2: log vs deny for MSR 0xc0000081, "
+        "equally specific");
+    /* Reported at the later line, whatever lies between. */
+    bad(G "io deny 0x80\nio log 0x90\nstealth yes\nio log 0x80\n",
+        "lamina.conf:5: io rule contradicts line 2: log vs deny for port 0x80, equally specific");
+
+    /* Not contradictions: */
+    ok(G "io deny 0x80\nio deny 0x80\n");                   /* same action */
+    ok(G "io deny 0x80 read\nio log 0x80 write\n");         /* directions apart */
+    ok(G "io deny 0x80\nio log 0x80 write\n");              /* one-direction beats rw */
+    ok(G "io deny 0x80-0x81\nio log 0x81\n");               /* narrower wins */
+    ok(G "io deny 0x80-0x81\nio log 0x82-0x83\n");          /* ranges apart */
+    ok(G "io deny 0x80\nmsr log 0x80\n");                   /* spaces apart */
+    ok(G "msr lock 0x10\nmsr deny 0x10\n");                 /* lock is write-only */
+    ok(G "msr lock 0x10\nmsr deny 0x10 read\n");
+    assert_int_equal(cfg.policy.nrules, 2);
+}
+
+static void test_serial_exclusive_checks(void **state)
+{
+    (void)state;
+    /* Needs a port, whatever the order of the keys. */
+    bad(G "serial none\nserial-exclusive yes\n",
+        "lamina.conf:3: serial-exclusive yes needs a serial port (serial is none on line 2)");
+    bad("serial-exclusive yes\n" G "serial none\n",
+        "lamina.conf:1: serial-exclusive yes needs a serial port (serial is none on line 3)");
+    ok(G "serial none\nserial-exclusive no\n");
+    ok(G "serial-exclusive yes\n");
+    assert_int_equal(cfg.serial_port, 0x3f8);
+
+    /* No io rule on any of port..port+7, rule before or after the keys. */
+    bad(G "serial-exclusive yes\nio log 0x3f8\n", "lamina.conf:3: io rule covers the "
+        "exclusive serial port 0x3f8-0x3ff (the monitor owns it)");
+    bad("io deny 0x3ff write\n" G "serial-exclusive yes\n", "lamina.conf:1: io rule covers "
+        "the exclusive serial port 0x3f8-0x3ff (the monitor owns it)");
+    bad(G "io log 0x80\nio log 0-0xffff read\nserial-exclusive yes\n", "lamina.conf:3: io "
+        "rule covers the exclusive serial port 0x3f8-0x3ff (the monitor owns it)");
+    bad(G "io deny 0x2f0-0x2f8\nserial 0x2f8\nserial-exclusive yes\n", "lamina.conf:2: io "
+        "rule covers the exclusive serial port 0x2f8-0x2ff (the monitor owns it)");
+    bad(G "serial-exclusive yes\nserial 0xfff8\nio log 0xffff\n", "lamina.conf:4: io "
+        "rule covers the exclusive serial port 0xfff8-0xffff (the monitor owns it)");
+    /* Next to the port, an MSR with the same numbers, or not exclusive: fine. */
+    ok(G "serial-exclusive yes\nio log 0x3f7\nio log 0x400\nmsr deny 0x3f8\n");
+    ok(G "serial-exclusive yes\nserial 0x2f8\nio log 0x3f8-0x3ff\n");
+    ok(G "io log 0x3f8-0x3ff\n");
+    assert_int_equal(cfg.policy.nrules, 1);
+}
+
+static void test_policy_reset_between_parses(void **state)
+{
+    (void)state;
+    ok(G "msr lock 0x3a\nio deny 0x80\nstealth yes\nserial-exclusive yes\n"
+       "hypercall-user yes\nlog-events none\n");
+    assert_int_equal(cfg.policy.nrules, 2);
+    assert_int_equal(config_parse(G, strlen(G), &cfg, err, sizeof(err)), 0);
+    assert_policy_defaults(&cfg.policy);
+    /* An error after good policy lines leaves the defaults too. */
+    bad(G "msr lock 0x3a\nio deny 0x80\nstealth yes\nio deny 0x80 sideways\n",
+        "lamina.conf:5: unknown direction 'sideways' (expected read, write or rw)");
+}
+
 /* ------------------------------------------------------- error buffer */
 
 static void test_error_buffer(void **state)
@@ -790,6 +1151,19 @@ int main(void)
         cmocka_unit_test(test_first_error_wins),
         cmocka_unit_test(test_error_buffer),
         cmocka_unit_test(test_length_bounds_text),
+        cmocka_unit_test(test_policy_defaults),
+        cmocka_unit_test(test_policy_flags),
+        cmocka_unit_test(test_log_events),
+        cmocka_unit_test(test_io_rules),
+        cmocka_unit_test(test_msr_rules),
+        cmocka_unit_test(test_lock_slots),
+        cmocka_unit_test(test_rule_count),
+        cmocka_unit_test(test_rule_syntax_errors),
+        cmocka_unit_test(test_rule_range_errors),
+        cmocka_unit_test(test_lock_errors),
+        cmocka_unit_test(test_contradictions),
+        cmocka_unit_test(test_serial_exclusive_checks),
+        cmocka_unit_test(test_policy_reset_between_parses),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

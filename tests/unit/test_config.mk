@@ -1,2 +1,2 @@
 UNIT_TESTS += test_config
-test_config_SRCS := efi/config.c
+test_config_SRCS := efi/config.c core/policy.c

@@ -1,0 +1,2 @@
+UNIT_TESTS += test_evlog
+test_evlog_SRCS := core/evlog.c
