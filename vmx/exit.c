@@ -830,31 +830,21 @@ static int strio_insn(struct ios_state *s, unsigned mode)
 #define RFLAGS_DF (1ull << 10)
 #define RFLAGS_RF (1ull << 16)
 #define RFLAGS_VM (1ull << 17)
-#define RFLAGS_AC (1ull << 18)
 
 static void handle_string_io(struct exit_ctx *x, unsigned size, bool in, bool rep, uint16_t port)
 {
     struct ios_state s;
     memset(&s, 0, sizeof(s));
-    uint64_t efer = vmcs_read(GUEST_IA32_EFER), rflags = vmcs_read(GUEST_RFLAGS);
-    uint64_t cs_ar = vmcs_read(GUEST_CS_AR_BYTES);
-    s.long64 = (efer & EFER_LMA) && ((cs_ar >> 13) & 1);
-    unsigned mode = s.long64 ? 64 : ((cs_ar >> 14) & 1) ? 32 : 16;
+    uint64_t rflags = vmcs_read(GUEST_RFLAGS);
+    s.long64 = guest_64bit();
+    unsigned mode = s.long64 ? 64 : ((vmcs_read(GUEST_CS_AR_BYTES) >> 14) & 1) ? 32 : 16;
     s.in = in;
     s.rep = rep;
     s.op_size = (uint8_t)size;
     s.port = port;
-    s.walk = (struct gwalk_ctx){
-        .cr0 = vmcs_read(GUEST_CR0), .cr3 = vmcs_read(GUEST_CR3), .cr4 = vmcs_read(GUEST_CR4),
-        .efer = efer, .maxphyaddr = (uint8_t)mon.maxphyaddr, .read_phys = strio_read_phys,
-        .ac = (rflags & RFLAGS_AC) != 0,
-    };
     uint64_t pdpte[4];
-    if ((s.walk.cr0 & GW_CR0_PG) && (s.walk.cr4 & GW_CR4_PAE) && !(efer & EFER_LMA)) {
-        for (int i = 0; i < 4; i++)
-            pdpte[i] = vmcs_read(GUEST_PDPTR0 + 2 * i);
-        s.walk.pdpte = pdpte;
-    }
+    guest_walk_ctx(&s.walk, pdpte);
+    s.walk.read_phys = strio_read_phys;
     s.pe = s.walk.cr0 & CR0_PE;
     s.v86 = rflags & RFLAGS_VM;
     s.df = rflags & RFLAGS_DF;
