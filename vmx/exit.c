@@ -13,6 +13,7 @@
 #include "core/evlog.h"
 #include "core/policy.h"
 #include "core/io.h"
+#include "core/io_string.h"
 #include "core/x86_decode.h"
 #include "ept/memtype.h"
 #include "core/log.h"
@@ -780,14 +781,162 @@ static void handle_sipi(struct exit_ctx *x)
     x->pc->waiting_for_sipi = false;
 }
 
+/* ------------------------------------------------ string I/O (INS/OUTS) */
+
+/* Guest-physical access for string I/O. Monitor pages read as zeros and
+ * writes to them are dropped: what the guest would get from the sink page
+ * (handle_ept_violation) if the access had run natively. */
+static struct log_ratelimit strio_rl = { .burst = 8 };
+
+static int strio_read_phys(void *opaque, uint64_t gpa, void *buf, size_t len)
+{
+    (void)opaque;
+    if (gpa + len > mon.bi->phys_limit)
+        return -1;
+    if (monitor_owns(gpa) || monitor_owns(gpa + len - 1)) {
+        memset(buf, 0, len);
+        return 0;
+    }
+    memcpy(buf, (const void *)(uintptr_t)gpa, len);
+    return 0;
+}
+
+static int strio_write_phys(void *opaque, uint64_t gpa, const void *buf, size_t len)
+{
+    struct exit_ctx *x = opaque;
+    if (gpa + len > mon.bi->phys_limit)
+        return -1;
+    if (monitor_owns(gpa) || monitor_owns(gpa + len - 1)) {
+        uint32_t suppressed;
+        if (log_ratelimit_pass(&strio_rl, &suppressed))
+            log_warn("cpu %u: guest INS into monitor memory at gpa 0x%lx denied",
+                     x->pc->index, gpa);
+        return 0;
+    }
+    memcpy((void *)(uintptr_t)gpa, buf, len);
+    return 0;
+}
+
+static void strio_port(void *opaque, uint16_t port, unsigned size, bool in, uint32_t *value)
+{
+    struct exit_ctx *x = opaque;
+    io_access(x->pc, port, size, in, value);
+}
+
+/* Address size and segment of the INS/OUTS that exited: from the VM-exit
+ * instruction-information field where the CPU reports it (IA32_VMX_BASIC
+ * bit 54, SDM 3C A.1; Bochs 2.7 sets it), else decoded from the bytes. */
+static int strio_insn(struct ios_state *s, unsigned mode)
+{
+    if (mon.caps.basic & VMX_BASIC_INOUT) {
+        /* SDM 3C 28.2.5, table 28-8: bits 9:7 address size (0 16, 1 32, 2 64),
+           bits 17:15 segment (undefined for INS, which always uses ES). */
+        uint32_t info = (uint32_t)vmcs_read(VMX_INSTRUCTION_INFO);
+        unsigned as = (info >> 7) & 7, seg = (info >> 15) & 7;
+        if (as > 2 || seg >= IOS_NSEG)
+            return -1;
+        s->addr_size = (uint8_t)(16u << as);
+        s->seg = (uint8_t)seg;
+        return 0;
+    }
+    uint64_t rip = vmcs_read(GUEST_RIP);
+    uint64_t la = mode == 64 ? rip : (vmcs_read(GUEST_CS_BASE) + rip) & 0xffffffffull;
+    uint8_t code[15];
+    struct gwalk_fault f;
+    size_t len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+    if (len == 0 || len > sizeof(code) ||
+        gwalk_read(&s->walk, la, code, len, GW_FETCH, s->cpl, &f) != 0)
+        return -1;
+    struct ios_decoded d;
+    if (ios_decode(code, len, mode, &d) != 0 || d.len != len)
+        return -1;
+    s->addr_size = d.addr_size;
+    s->seg = d.seg;
+    return 0;
+}
+
+/* Elements per exit: a 512-byte sector as words fits in one; longer strings
+ * re-execute with RIP on the instruction, so interrupts get a window. */
+#define STRIO_MAX_ELEMS 256
+#define RFLAGS_DF (1ull << 10)
+#define RFLAGS_RF (1ull << 16)
+#define RFLAGS_VM (1ull << 17)
+
+static void handle_string_io(struct exit_ctx *x, unsigned size, bool in, bool rep, uint16_t port)
+{
+    struct ios_state s;
+    memset(&s, 0, sizeof(s));
+    uint64_t rflags = vmcs_read(GUEST_RFLAGS);
+    s.long64 = guest_64bit();
+    unsigned mode = s.long64 ? 64 : ((vmcs_read(GUEST_CS_AR_BYTES) >> 14) & 1) ? 32 : 16;
+    s.in = in;
+    s.rep = rep;
+    s.op_size = (uint8_t)size;
+    s.port = port;
+    uint64_t pdpte[4];
+    guest_walk_ctx(&s.walk, pdpte);
+    s.walk.read_phys = strio_read_phys;
+    s.pe = s.walk.cr0 & CR0_PE;
+    s.v86 = rflags & RFLAGS_VM;
+    s.df = rflags & RFLAGS_DF;
+    s.cpl = guest_cpl();
+    for (unsigned i = 0; i < IOS_NSEG; i++) {
+        s.segs[i].base = vmcs_read(GUEST_ES_BASE + 2 * i);
+        s.segs[i].limit = (uint32_t)vmcs_read(GUEST_ES_LIMIT + 2 * i);
+        s.segs[i].ar = (uint32_t)vmcs_read(GUEST_ES_AR_BYTES + 2 * i);
+    }
+    s.rcx = x->r->rcx;
+    s.rsi = x->r->rsi;
+    s.rdi = x->r->rdi;
+    s.write_phys = strio_write_phys;
+    s.port_io = strio_port;
+    s.opaque = x;
+    s.max_elems = STRIO_MAX_ELEMS;
+    if (strio_insn(&s, mode) != 0)
+        stop_guest(x, "cannot decode the guest's string I/O instruction");
+
+    struct ios_fault f;
+    enum ios_result res = ios_emulate(&s, &f);
+    x->r->rcx = s.rcx;
+    x->r->rsi = s.rsi;
+    x->r->rdi = s.rdi;
+    switch (res) {
+    case IOS_DONE:
+        /* RF is cleared when an instruction completes (SDM 3A 18.3.1.1). */
+        if (rflags & RFLAGS_RF)
+            vmcs_write(GUEST_RFLAGS, rflags & ~RFLAGS_RF);
+        skip_instruction();
+        break;
+    case IOS_AGAIN:
+        /* As for a REP interrupted between iterations: RF keeps an instruction
+         * breakpoint on it from firing again (SDM 3A 18.3.1.1). */
+        vmcs_write(GUEST_RFLAGS, rflags | RFLAGS_RF);
+        break;
+    case IOS_FAULT:
+        /* Fault-class exceptions push RF = 1 (SDM 3A 18.3.1.1); VM entry
+         * delivers with the guest RFLAGS, so set it there. */
+        vmcs_write(GUEST_RFLAGS, rflags | RFLAGS_RF);
+        if (f.vector == GW_PF_VECTOR)
+            write_cr2(f.cr2);
+        inject_exception(x, f.vector, true, f.error_code);
+        break;
+    default:
+        stop_guest(x, "string I/O to guest memory that is not RAM");
+    }
+}
+
 /* SDM 3C 28.2.1 table 28-5: exit qualification for I/O instructions. */
 static void handle_io(struct exit_ctx *x)
 {
     unsigned size = (unsigned)(x->qual & 7) + 1;
     bool in = x->qual & (1u << 3), string = x->qual & (1u << 4);
     uint16_t port = (uint16_t)(x->qual >> 16);
-    if (string || (size != 1 && size != 2 && size != 4))
-        stop_guest(x, "string I/O on a trapped port is not supported yet");
+    if (size != 1 && size != 2 && size != 4)
+        stop_guest(x, "I/O exit with an invalid access size");
+    if (string) {
+        handle_string_io(x, size, in, x->qual & (1u << 5), port);
+        return;
+    }
     static const uint64_t mask[5] = { 0, 0xff, 0xffff, 0, 0xffffffff };
     uint32_t value = (uint32_t)(x->r->rax & mask[size]);
     io_access(x->pc, port, size, in, &value);

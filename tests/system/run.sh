@@ -35,7 +35,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-serial-exclusive bochs-1cpu bochs-triple-fault qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault qemu-linux-native
     qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-sha256-match
     qemu-sha256-mismatch)
 # Run only when named exactly (never by '*' or another glob).
@@ -239,6 +239,28 @@ on-error halt' "$(dirname "$PROBE_EFI")/hostile.efi:/EFI/lamina/hostile.efi" || 
     expect_line "$name" '^  exit reason 0x2 ' "the dump names exit reason 2 (triple fault)"
     expect_count "$name" 'lamina: (error|fatal)' -eq 1 "no other error"
     expect_no_line "$name" 'VM entry failed|VMRESUME failed|unexpected' "nothing else went wrong"
+}
+
+# strio.efi: INS/OUTS (REP, DF, 67h, GS override, #GP, #PF mid-REP) on the
+# CMOS pair, trapped by an io log rule, so the monitor emulates each one.
+scenario_bochs_strio() {
+    local name=bochs-strio dir rc c
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk 'guest    \EFI\lamina\strio.efi
+serial   0x3f8
+on-error halt
+io   log   0x70-0x71' "$(dirname "$PROBE_EFI")/strio.efi:/EFI/lamina/strio.efi" || return
+    run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+        'lamina: fatal|guest stopped|lamina: error'
+    rc=$?
+    expect_run "$name" "$rc"
+    for c in outsb rep-outsb rep-outsb-df rep-outsb-index rep-insb-600 rep-insb-df-300 rep-insw \
+        rep-insd addr32-rep-insb gs-rep-outsb noncanonical-outsb rep-insb-into-unmapped-page \
+        rep-insb-resumed insw-straddles-page; do
+        expect_line "$name" "^strio: PASS $c" "strio.efi: $c"
+    done
+    expect_no_line "$name" '^strio: FAIL'
+    expect_line "$name" "$PROBE_CLEAN" "strio summary: N>0 passed, 0 failed"
 }
 
 # serial-exclusive: the monitor logs on COM2 (build/system/NAME/com2.raw)
