@@ -466,12 +466,14 @@ static void write_guest_cr0(struct exit_ctx *x, uint64_t v)
     }
     uint64_t old = vmcs_read(CR0_READ_SHADOW);
     uint64_t efer = vmcs_read(GUEST_IA32_EFER);
-    uint64_t cr4 = vmcs_read(CR4_READ_SHADOW);
     /* SDM 2A MOV CR, 3A 10.8.5: paging cannot be turned off in 64-bit mode
      * (only from compatibility mode) or with CR4.PCIDE set, nor turned on
      * with EFER.LME but without CR4.PAE. Hardware checks these; the write
-     * exits here only because it also changed a host-owned bit (NE). */
-    bool pg_off = !(v & CR0_PG) && (old & CR0_PG), pg_on = (v & CR0_PG) && !(old & CR0_PG);
+     * exits here only because it also changed a host-owned bit (NE). PG,
+     * PAE and PCIDE are the guest's own bits: their current values are in
+     * GUEST_CR0/GUEST_CR4, the read shadows only hold host-owned ones. */
+    uint64_t cr4 = vmcs_read(GUEST_CR4), cur_pg = vmcs_read(GUEST_CR0) & CR0_PG;
+    bool pg_off = !(v & CR0_PG) && cur_pg, pg_on = (v & CR0_PG) && !cur_pg;
     if ((pg_off && (guest_64bit() || (cr4 & CR4_PCIDE))) ||
         (pg_on && (efer & EFER_LME) && !(cr4 & CR4_PAE))) {
         inject_gp(x);
