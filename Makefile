@@ -112,7 +112,8 @@ $(BUILD)/test-guests/%.efi: $(BUILD)/test-guests/%.so
 # build/linux-cache with apt-get download.
 LINUX_GUEST := $(BUILD)/linux/vmlinuz $(BUILD)/linux/initrd.img $(BUILD)/linux/version
 $(LINUX_GUEST) &: test-guests/linux/build.sh test-guests/linux/init \
-		test-guests/linux/workload.c test-guests/linux/mkcpio.py | $(DEPS_STAMP)
+		test-guests/linux/workload.c test-guests/linux/lamina-ctl.c \
+		core/lamina_hypercall.h test-guests/linux/mkcpio.py | $(DEPS_STAMP)
 	$(V)bash test-guests/linux/build.sh $(BUILD)/linux
 
 # ------------------------------------------------------------------ phony
