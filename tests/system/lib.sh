@@ -432,7 +432,9 @@ LINUX_CONF='guest    \EFI\linux\vmlinuz
 options  console=ttyS0,115200 initrd=\EFI\linux\initrd.img panic=-1
 serial   0x3f8
 on-error boot
-hypercall-user yes'
+hypercall-user yes
+msr  lock  0xc0000082
+io   log   0x70-0x71'
 # /init's last line: "N passed, N failed" alone.
 LINUX_CLEAN='^[1-9][0-9]* passed, 0 failed$'
 # Nothing more can come after these: stop at once.

@@ -419,6 +419,14 @@ bochs_linux() { # NAME CPUS
         expect_line "$name" "^linux: PASS lamina-ctl-$c\$"
     done
     expect_order "$name" '^linux: PASS vmxon-ud' 'lamina-ctl: event .* vmx-insn vmxon' '^linux: done$'
+    # The policy of LINUX_CONF on a real OS: the kernel sets IA32_LSTAR once
+    # (allowed by the lock, recorded), and its RTC reads are logged. (Under
+    # Bochs + OVMF there are no ACPI tables: Linux brings up CPU 0 only.)
+    expect_line "$name" "^linux: lamina-ctl: event [0-9]+ cpu 0 msr-write 0xc0000082 value 0x[0-9a-f]+ width 8 .* logged" \
+        "lamina-ctl log: the kernel set the locked LSTAR"
+    expect_no_line "$name" 'msr-write 0xc0000082 .* locked' "Linux never had a LSTAR write refused"
+    expect_line "$name" '^linux: lamina-ctl: event [0-9]+ cpu [0-9]+ io-in 0x71 value 0x[0-9a-f]+ width 1 .* logged' \
+        "lamina-ctl log: the kernel's CMOS/RTC reads"
 }
 
 scenario_bochs_linux_1cpu() { bochs_linux bochs-linux-1cpu 1; }
