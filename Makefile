@@ -113,7 +113,7 @@ $(BUILD)/test-guests/%.efi: $(BUILD)/test-guests/%.so
 LINUX_GUEST := $(BUILD)/linux/vmlinuz $(BUILD)/linux/initrd.img $(BUILD)/linux/version
 $(LINUX_GUEST) &: test-guests/linux/build.sh test-guests/linux/init \
 		test-guests/linux/workload.c test-guests/linux/lamina-ctl.c \
-		core/lamina_hypercall.h test-guests/linux/mkcpio.py | $(DEPS_STAMP)
+		core/lamina_hypercall.h core/exit_reasons.h test-guests/linux/mkcpio.py | $(DEPS_STAMP)
 	$(V)bash test-guests/linux/build.sh $(BUILD)/linux
 
 # ------------------------------------------------------------------ phony

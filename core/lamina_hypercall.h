@@ -78,7 +78,7 @@ struct lamina_stats {
     uint64_t events_recorded;   /* events ever written to the log */
     uint64_t events_overwritten;/* of those, overwritten since (ring full), or
                                    dropped by a writer that found its slot busy */
-    uint64_t exits[LAMINA_STATS_REASONS];   /* exits per basic reason */
+    uint64_t exits[LAMINA_STATS_REASONS];   /* per basic reason: core/exit_reasons.h */
     uint64_t ticks[LAMINA_STATS_REASONS];   /* TSC ticks spent in the monitor per reason */
 };
 
