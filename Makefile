@@ -112,7 +112,8 @@ $(BUILD)/test-guests/%.efi: $(BUILD)/test-guests/%.so
 # build/linux-cache with apt-get download.
 LINUX_GUEST := $(BUILD)/linux/vmlinuz $(BUILD)/linux/initrd.img $(BUILD)/linux/version
 $(LINUX_GUEST) &: test-guests/linux/build.sh test-guests/linux/init \
-		test-guests/linux/workload.c test-guests/linux/mkcpio.py | $(DEPS_STAMP)
+		test-guests/linux/workload.c test-guests/linux/lamina-ctl.c \
+		core/lamina_hypercall.h core/exit_reasons.h test-guests/linux/mkcpio.py | $(DEPS_STAMP)
 	$(V)bash test-guests/linux/build.sh $(BUILD)/linux
 
 # ------------------------------------------------------------------ phony
@@ -148,7 +149,7 @@ unit: $(UNIT_BINS)
 FUZZ_TARGETS :=
 -include $(wildcard tests/fuzz/*.mk)
 FUZZ_CC     := clang
-FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -DLAMINA_FUZZ \
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -DLAMINA_FUZZ -DLAMINA_UNIT_TEST \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $$($$*_SRCS) | $(DEPS_STAMP)

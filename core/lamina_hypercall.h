@@ -10,15 +10,22 @@
  *   RAX  status: LAMINA_OK (0) or a negative LAMINA_E_* code
  *   RDI, RSI, RDX               results 1-3 (left unchanged on an error)
  *   RIP  advanced past VMCALL; every other register is preserved.
+ * A 16- or 32-bit caller (compatibility mode included) passes 32-bit values:
+ * the upper halves of RAX, RDI, RSI and RDX are ignored.
  *
  * Buffers are guest-VIRTUAL (linear) addresses, translated through the
- * caller's own page tables with the caller's privilege (CPL 3 needs user
- * pages; the buffer must be writable). Every byte must lie in ordinary RAM of
- * the firmware memory map: never monitor memory, never MMIO or reserved
- * ranges, never an unmapped page. The whole buffer is checked before the
- * first byte is written: a bad buffer returns LAMINA_E_FAULT and changes
- * nothing. Buffers are at most LAMINA_HC_BUF_MAX bytes. A Linux program must
- * have its buffer paged in (touched or mlock'ed) before the call.
+ * caller's own page tables with the caller's privilege, as its own store
+ * would be (CPL 3 needs user pages, the pages must be writable, SMAP applies
+ * to CPL 0-2 unless RFLAGS.AC). Every byte must lie in ordinary RAM of the
+ * firmware memory map (loader, boot-services and runtime code/data,
+ * conventional memory, ACPI reclaim): never monitor memory, reserved, ACPI
+ * NVS, MMIO, persistent or unusable ranges, the local APIC page, or an
+ * unmapped page. The whole buffer is checked before the first byte is
+ * written: a bad buffer (or one whose address wraps or is not canonical)
+ * returns LAMINA_E_FAULT and changes nothing. Buffers are at most
+ * LAMINA_HC_BUF_MAX bytes. The monitor never pages anything in: a Linux
+ * program must have its buffer present and writable (touched or mlock'ed)
+ * before the call.
  *
  * Ring 3: with `hypercall-user no` (the default) a VMCALL from CPL 3 returns
  * LAMINA_E_PERM; with `hypercall-user yes` it may use every function below
@@ -40,7 +47,10 @@
 #define LAMINA_HC_READ_LOG  2u  /* RDI cursor, RSI buffer, RDX size
                                    -> events with seq >= cursor, oldest first;
                                    RDI next cursor, RSI events written, RDX events
-                                   lost (overwritten before this read reached them) */
+                                   lost (overwritten before this read reached them).
+                                   Fewer events than fit (even 0) does not mean the
+                                   end: an event still being written ends a read;
+                                   call again with the new cursor. */
 
 /* Status codes (RAX, as a signed 64-bit value). */
 #define LAMINA_OK          0
@@ -66,8 +76,9 @@ struct lamina_stats {
     uint32_t nreasons;          /* LAMINA_STATS_REASONS */
     uint32_t pad;
     uint64_t events_recorded;   /* events ever written to the log */
-    uint64_t events_overwritten;/* of those, overwritten since (ring full) */
-    uint64_t exits[LAMINA_STATS_REASONS];   /* exits per basic reason */
+    uint64_t events_overwritten;/* of those, overwritten since (ring full), or
+                                   dropped by a writer that found its slot busy */
+    uint64_t exits[LAMINA_STATS_REASONS];   /* per basic reason: core/exit_reasons.h */
     uint64_t ticks[LAMINA_STATS_REASONS];   /* TSC ticks spent in the monitor per reason */
 };
 

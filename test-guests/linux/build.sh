@@ -5,7 +5,7 @@
 #
 # Produces OUTDIR/vmlinuz (the EFI-stub kernel of Debian's cloud kernel, the
 # package linux-image-cloud-amd64 currently depends on) and OUTDIR/initrd.img
-# (gzip'd newc cpio: busybox-static, the workload program and /init; no
+# (gzip'd newc cpio: busybox-static, the workload program, lamina-ctl and /init; no
 # kernel modules), and prints the kernel version (also in OUTDIR/version).
 #
 # The .deb files are kept in LINUX_CACHE (default build/linux-cache) and
@@ -133,7 +133,8 @@ kver=${vmlinuz##*/vmlinuz-}
 busybox=$stage/busybox/bin/busybox
 [ -x "$busybox" ] || die "no /bin/busybox in $(basename "$bdeb")"
 
-# The initramfs tree: /init, /bin/busybox with a link per applet, the workload.
+# The initramfs tree: /init, /bin/busybox with a link per applet, the workload,
+# lamina-ctl.
 tree=$stage/tree
 mkdir -p "$tree"/{bin,dev,proc,sys,tmp,root}
 install -m 0755 "$busybox" "$tree/bin/busybox"
@@ -143,6 +144,10 @@ done
 install -m 0755 "$here/init" "$tree/init"
 "$CC" -static -O2 -std=gnu11 -Wall -Wextra -Werror -o "$tree/bin/workload" "$here/workload.c"
 strip "$tree/bin/workload"
+# lamina-ctl includes the public ABI header, core/lamina_hypercall.h.
+"$CC" -static -O2 -std=gnu11 -Wall -Wextra -Werror -I"$root" -o "$tree/bin/lamina-ctl" \
+    "$here/lamina-ctl.c"
+strip "$tree/bin/lamina-ctl"
 chmod 1777 "$tree/tmp"
 
 python3 "$here/mkcpio.py" "$stage/initrd.img" "$tree" --node dev/console:c:5:1:600

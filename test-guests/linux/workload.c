@@ -9,6 +9,10 @@
  *   workload forkexec N           fork + execve("workload true") + wait, N times
  *   workload pagefault MIB ROUNDS map MIB MiB of anonymous memory, touch every
  *                                 page, check it, unmap; ROUNDS times
+ *   workload vmxon                execute VMXON in ring 3: it must raise #UD
+ *                                 (SIGILL), as on a CPU without VMX; under
+ *                                 Lamina it exits to the monitor, which logs
+ *                                 a vmx-insn event and injects the #UD
  *
  * Checks print one line "linux: PASS ..." or "linux: FAIL ..." and exit 0 on
  * PASS, 1 on FAIL; /init counts them by exit status. Usage errors exit 2.
@@ -16,6 +20,8 @@
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,9 +199,40 @@ static int cmd_pagefault(long mib, long rounds)
     return 0;
 }
 
+static sigjmp_buf insn_jump;
+static void on_insn_signal(int sig)
+{
+    siglongjmp(insn_jump, sig);
+}
+
+/* VMXON is checked for VMX non-root before CPL (SDM 3C 31.3, VMXON): in a
+ * guest it always exits; natively with CR4.VMXE clear it is #UD. */
+static int cmd_vmxon(void)
+{
+    static uint64_t region __attribute__((aligned(4096)));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_insn_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGILL, &sa, NULL);
+    sigaction(SIGSEGV, &sa, NULL);
+    int sig = sigsetjmp(insn_jump, 1);
+    if (sig == 0) {
+        __asm__ volatile("vmxon %0" :: "m"(region) : "memory", "cc");
+        printf("linux: FAIL vmxon-ud: VMXON in ring 3 completed\n");
+        return 1;
+    }
+    if (sig != SIGILL) {
+        printf("linux: FAIL vmxon-ud: signal %d (%s), not SIGILL\n", sig, strsignal(sig));
+        return 1;
+    }
+    printf("linux: PASS vmxon-ud SIGILL\n");
+    return 0;
+}
+
 static int usage(void)
 {
-    fputs("usage: workload cpuid | true | forkexec N | pagefault MIB ROUNDS\n", stderr);
+    fputs("usage: workload cpuid | true | forkexec N | pagefault MIB ROUNDS | vmxon\n", stderr);
     return 2;
 }
 
@@ -218,6 +255,8 @@ int main(int argc, char **argv)
     long a, b;
     if (strcmp(cmd, "cpuid") == 0 && argc == 2)
         return cmd_cpuid();
+    if (strcmp(cmd, "vmxon") == 0 && argc == 2)
+        return cmd_vmxon();
     if (strcmp(cmd, "forkexec") == 0 && argc == 3 &&
         parse_count(argv[2], 1, 10000000, &a) == 0)
         return cmd_forkexec(a);

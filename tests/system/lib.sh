@@ -427,10 +427,14 @@ lamina_disk() { # IMG CONF [SRC:DEST ...]
 # by Lamina through the kernel's EFI stub. The stub resolves initrd= on the
 # volume it was loaded from, from its root.
 LINUX_DIR=${LINUX_DIR:-$SYSTEM_ROOT/${BUILD:-build}/linux}
+# hypercall-user: /init runs lamina-ctl, a ring-3 program.
 LINUX_CONF='guest    \EFI\linux\vmlinuz
 options  console=ttyS0,115200 initrd=\EFI\linux\initrd.img panic=-1
 serial   0x3f8
-on-error boot'
+on-error boot
+hypercall-user yes
+msr  lock  0xc0000082
+io   log   0x70-0x71'
 # /init's last line: "N passed, N failed" alone.
 LINUX_CLEAN='^[1-9][0-9]* passed, 0 failed$'
 # Nothing more can come after these: stop at once.

@@ -410,6 +410,7 @@ linux_common_checks() { # NAME OFF
     expect_line "$name" '^linux: PASS dmesg-clean$'
     expect_line "$name" '^linux: PASS forkexec 3000 in [0-9]+ ms$'
     expect_line "$name" '^linux: PASS pagefault-loop 131072 pages'
+    expect_line "$name" '^linux: PASS vmxon-ud SIGILL$' "VMXON in ring 3 raises #UD"
     expect_no_line "$name" '^linux: FAIL'
     expect_line "$name" "$LINUX_CLEAN" "linux summary: N>0 passed, 0 failed"
     expect_order "$name" 'lamina: info: starting guest .*vmlinuz' '^linux: init start' \
@@ -433,6 +434,10 @@ scenario_qemu_linux_native() {
     expect_line "$name" '^linux: hypervisor signature none$'
     expect_line "$name" '^linux: SKIP hypervisor-flag no hypervisor$'
     expect_line "$name" '^linux: SKIP no-vmx native'
+    # No monitor: lamina-ctl's VMCALL raises #UD, and it says so.
+    expect_line "$name" '^linux: lamina-ctl: Lamina is not running \(VMCALL raised #UD\)$'
+    expect_line "$name" '^linux: PASS lamina-ctl-status not running$'
+    expect_line "$name" '^linux: PASS lamina-ctl-log not running$'
     linux_common_checks "$name" 'reboot: Power down'
 }
 
@@ -469,6 +474,30 @@ bochs_linux() { # NAME CPUS
     expect_line "$name" 'lamina: info: exits msr-(read|write): [1-9]' "MSR exits counted"
     expect_line "$name" 'lamina: info: exits cpuid: [1-9]' "CPUID exits counted"
     expect_order "$name" '^linux: done$' 'guest resets the machine' 'lamina: info: exits total: '
+    expect_line "$name" 'lamina: info: exits cpuid: [1-9][0-9]* \(.*\), [1-9][0-9]* ticks' \
+        "TSC ticks counted per exit reason"
+    # lamina-ctl in ring 3 (hypercall-user yes): the hypercalls answer, and
+    # the log holds the vmx-insn event of /init's VMXON.
+    expect_line "$name" "^linux: lamina-ctl: Lamina ABI 1\\.0 features stats,event-log,user cpus $cpus\$" \
+        "lamina-ctl status: ABI 1.0, user calls allowed, $cpus CPUs"
+    expect_line "$name" '^linux: lamina-ctl: exits cpuid [1-9][0-9]* ticks [1-9][0-9]* cpu0 [1-9]' \
+        "lamina-ctl stats: CPUID exits and ticks"
+    expect_line "$name" '^linux: lamina-ctl: exits vmcall [1-9]' "lamina-ctl stats: its own VMCALLs"
+    expect_line "$name" '^linux: lamina-ctl: event [0-9]+ cpu [0-9]+ vmx-insn vmxon \(reason 27\) rip 0x[0-9a-f]+ cr3 0x[0-9a-f]+ denied' \
+        "lamina-ctl log: the VMXON event read back"
+    expect_line "$name" '^linux: lamina-ctl: log: [1-9][0-9]* events read, 0 lost'
+    for c in status stats log; do
+        expect_line "$name" "^linux: PASS lamina-ctl-$c\$"
+    done
+    expect_order "$name" '^linux: PASS vmxon-ud' 'lamina-ctl: event .* vmx-insn vmxon' '^linux: done$'
+    # The policy of LINUX_CONF on a real OS: the kernel sets IA32_LSTAR once
+    # (allowed by the lock, recorded), and its RTC reads are logged. (Under
+    # Bochs + OVMF there are no ACPI tables: Linux brings up CPU 0 only.)
+    expect_line "$name" "^linux: lamina-ctl: event [0-9]+ cpu 0 msr-write 0xc0000082 value 0x[0-9a-f]+ width 8 .* logged" \
+        "lamina-ctl log: the kernel set the locked LSTAR"
+    expect_no_line "$name" 'msr-write 0xc0000082 .* locked' "Linux never had a LSTAR write refused"
+    expect_line "$name" '^linux: lamina-ctl: event [0-9]+ cpu [0-9]+ io-in 0x71 value 0x[0-9a-f]+ width 1 .* logged' \
+        "lamina-ctl log: the kernel's CMOS/RTC reads"
 }
 
 scenario_bochs_linux_1cpu() { bochs_linux bochs-linux-1cpu 1; }

@@ -1,0 +1,2 @@
+UNIT_TESTS += test_hypercall
+test_hypercall_SRCS := core/hypercall.c core/evlog.c core/gwalk.c
