@@ -38,6 +38,7 @@ struct monitor {
     bool has_mtf;                   /* monitor trap flag may be set */
     uint64_t xcr0_supported;
     bool la57, nx;                  /* CPUID: 57-bit linear addresses, EFER.NXE */
+    bool tsc_adjust;                /* CPUID: IA32_TSC_ADJUST exists */
     volatile bool sealed;           /* loader hypercalls refused from now on */
     volatile uint32_t cpus_virtualized;
     struct ept_range hidden[3];     /* image and data regions; [2]: the xAPIC page,

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include "core/bootinfo.h"
 #include "core/policy.h"
+#include "core/tsc.h"
 
 #define HOST_STACK_SIZE   (16 * 4096)
 #define HOST_IST_SIZE     (4 * 4096)
@@ -59,6 +60,7 @@ struct percpu {
     uint64_t ticks[EXIT_REASON_SLOTS];      /* TSC ticks spent handling them */
     uint32_t lock_written;                  /* bit i: lock_msr[i] written once here */
     uint64_t lock_value[POLICY_MAX_LOCKS];  /* the value that first write set */
+    struct tsc_virt tsc;        /* the guest's TSC offset and IA32_TSC_ADJUST */
     uint32_t trace_budget;      /* exits still to trace at log level debug */
 };
 

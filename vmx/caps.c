@@ -67,6 +67,7 @@ static const struct need proc_needs[] = {
     { CPU_BASED_ACTIVATE_SECONDARY_CONTROLS, "secondary processor-based controls not supported" },
     { CPU_BASED_USE_IO_BITMAPS, "I/O bitmaps not supported" },
     { CPU_BASED_USE_MSR_BITMAPS, "MSR bitmaps not supported" },
+    { CPU_BASED_USE_TSC_OFFSETTING, "TSC offsetting not supported" },
 };
 
 static const struct need proc2_needs[] = {
@@ -96,6 +97,7 @@ static const struct need entry_needs[] = {
  * (vmx/exit.c); genuine NMIs are reinjected into the guest. */
 #define LAMINA_PIN_WANT   PIN_BASED_NMI_EXITING
 #define LAMINA_PROC_WANT  (CPU_BASED_USE_IO_BITMAPS | CPU_BASED_USE_MSR_BITMAPS | \
+                           CPU_BASED_USE_TSC_OFFSETTING | \
                            CPU_BASED_ACTIVATE_SECONDARY_CONTROLS)
 #define LAMINA_PROC2_REQUIRED (SECONDARY_EXEC_ENABLE_EPT | SECONDARY_EXEC_ENABLE_VPID | \
                                SECONDARY_EXEC_UNRESTRICTED_GUEST)

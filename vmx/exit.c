@@ -283,6 +283,14 @@ static int guest_rdmsr(uint32_t msr, uint64_t *v)
         *v = vmcs_read(guest_msr_field(kind));
         return 0;
     }
+    if (msr == MSR_IA32_TSC) {          /* trapped only under a policy rule */
+        *v = rdtsc() + this_cpu()->tsc.offset;
+        return 0;
+    }
+    if (msr == MSR_IA32_TSC_ADJUST) {
+        *v = this_cpu()->tsc.adjust;
+        return mon.tsc_adjust ? 0 : -1;
+    }
     if (is_vmx_msr(msr) || rdmsr_safe(msr, v) != 0)
         return -1;
     /* As on a CPU without VMX: the VMX enable bits read as clear. */
@@ -344,6 +352,17 @@ static int guest_wrmsr(struct exit_ctx *x, uint32_t msr, uint64_t v)
     enum guest_msr kind = guest_msr_kind(msr);
     if (kind != GMSR_NONE)
         return write_vmcs_msr(kind, v);
+    if (msr == MSR_IA32_TSC || msr == MSR_IA32_TSC_ADJUST) {
+        struct tsc_virt *t = &x->pc->tsc;
+        if (msr == MSR_IA32_TSC_ADJUST && !mon.tsc_adjust)
+            return -1;
+        if (msr == MSR_IA32_TSC)
+            tsc_virt_write_tsc(t, v, rdtsc());
+        else
+            tsc_virt_write_adjust(t, v);
+        vmcs_write(TSC_OFFSET, t->offset);
+        return 0;
+    }
     if (msr == MSR_IA32_BIOS_UPDT_TRIG) {
         /* No microcode loads under the monitor: the write is dropped, the
          * revision in IA32_BIOS_SIGN_ID stays as it was, and a loader that
@@ -807,6 +826,13 @@ static int strio_write_phys(void *opaque, uint64_t gpa, const void *buf, size_t 
 {
     struct exit_ctx *x = opaque;
     if (gpa + len > mon.bi->phys_limit)
+        return -1;
+    /* The xAPIC page is read-only to the guest so that INIT IPIs can be
+     * emulated: an INS there would reach the ICR behind the monitor's back.
+     * Only MOV/XCHG stores to it are emulated; like any other form, this one
+     * stops the guest. */
+    if (mon.trap_xapic && (gpa & ~0xfffull) <= mon.apic_base &&
+        ((gpa + len - 1) & ~0xfffull) >= mon.apic_base)
         return -1;
     if (monitor_owns(gpa) || monitor_owns(gpa + len - 1)) {
         uint32_t suppressed;

@@ -7,6 +7,7 @@
 #include "core/arch.h"
 #include "core/log.h"
 #include "core/monitor.h"
+#include "core/tsc.h"
 #include "core/xsetbv.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
@@ -130,6 +131,7 @@ int vmx_probe_bsp(void)
     }
     cpuid(7, 0, r);
     mon.la57 = r[2] & (1u << 16);
+    mon.tsc_adjust = r[1] & (1u << 1);
     cpuid(0x80000001, 0, r);
     mon.nx = r[3] & (1u << 20);
     mon.bi->report->cpu[0].state = CPU_STATE_CHECKED;
@@ -172,9 +174,14 @@ void vmx_msr_bitmap_init(uint8_t *bitmap)
      * the microcode update trigger (refused) and IA32_APIC_BASE (the guest
      * may not move the APIC page). */
     static const uint32_t write_trapped[] = { MSR_X2APIC_ICR, MSR_IA32_BIOS_UPDT_TRIG,
-                                              MSR_IA32_APIC_BASE };
+                                              MSR_IA32_APIC_BASE, MSR_IA32_TSC,
+                                              MSR_IA32_TSC_ADJUST };
     for (size_t i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
         bitmap[2048 + write_trapped[i] / 8] |= 1u << (write_trapped[i] % 8);
+    /* The TSC and IA32_TSC_ADJUST are the guest's own (core/tsc.h): writes
+     * exit, and so do reads of IA32_TSC_ADJUST (the TSC offset covers RDMSR
+     * of the TSC). */
+    bitmap[MSR_IA32_TSC_ADJUST / 8] |= 1u << (MSR_IA32_TSC_ADJUST % 8);
     /* The policy's MSRs, in the directions its rules name. */
     const struct lamina_policy *p = &mon.bi->policy;
     for (uint32_t i = 0; i < p->nrules && i < POLICY_MAX_RULES; i++) {
@@ -311,6 +318,11 @@ static int setup_vmcs(struct percpu *pc)
     VMW(PAGE_FAULT_ERROR_CODE_MASK, 0);
     VMW(PAGE_FAULT_ERROR_CODE_MATCH, 0);
     VMW(CR3_TARGET_COUNT, 0);
+    /* The guest's TSC starts as the processor's; its writes move the offset
+     * (core/tsc.h), never the processor's TSC the event log relies on. */
+    VMW(TSC_OFFSET, 0);
+    pc->tsc.offset = 0;
+    pc->tsc.adjust = mon.tsc_adjust ? rdmsr(MSR_IA32_TSC_ADJUST) : 0;
     VMW(VM_EXIT_MSR_STORE_COUNT, 0);
     VMW(VM_EXIT_MSR_LOAD_COUNT, 0);
     VMW(VM_ENTRY_MSR_LOAD_COUNT, 0);

@@ -53,7 +53,7 @@ static const struct vmx_caps bochs_skx = {
 
 /* Lamina's expected controls on both (TRUE MSRs in use). */
 #define EXP_PIN   (PIN_BASED_DEFAULT1 | PIN_BASED_NMI_EXITING)   /* NMI kicks carry emulated INITs */
-#define EXP_PROC  0x96006172u   /* TRUE default1 + I/O bitmaps + MSR bitmaps + secondary */
+#define EXP_PROC  0x9600617au   /* TRUE default1 + TSC offsetting + I/O and MSR bitmaps + secondary */
 #define EXP_PROC2 0x001010aau   /* EPT VPID UG + RDTSCP INVPCID XSAVES */
 #define EXP_EXIT  0x003f6fffu   /* default1 + save debug + host 64-bit + PAT/EFER x4 */
 #define EXP_ENTRY 0x0000d1ffu   /* default1 + load debug + PAT + EFER, not IA-32e */
@@ -163,6 +163,7 @@ static void test_named_bits_in_result(void **state)
                            CPU_BASED_MOV_DR_EXITING | CPU_BASED_MONITOR_TRAP_FLAG));
     assert_true(o.proc & CPU_BASED_USE_IO_BITMAPS);
     assert_true(o.proc & CPU_BASED_USE_MSR_BITMAPS);
+    assert_true(o.proc & CPU_BASED_USE_TSC_OFFSETTING);
     assert_true(o.proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS);
     assert_true(o.proc2 & SECONDARY_EXEC_ENABLE_EPT);
     assert_true(o.proc2 & SECONDARY_EXEC_ENABLE_VPID);
@@ -191,7 +192,7 @@ static void test_no_true_msrs_default1_forced(void **state)
     /* so CR3-load and CR3-store exiting are on (the monitor must handle them) */
     assert_true(o.proc & CPU_BASED_CR3_LOAD_EXITING);
     assert_true(o.proc & CPU_BASED_CR3_STORE_EXITING);
-    assert_int_equal(o.proc, 0x9601e172u);
+    assert_int_equal(o.proc, 0x9601e17au);
     assert_int_equal(o.exit, EXP_EXIT);
     assert_int_equal(o.entry, EXP_ENTRY);
 }

@@ -1,0 +1,2 @@
+UNIT_TESTS += test_tsc
+test_tsc_SRCS := core/tsc.c
