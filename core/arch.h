@@ -15,6 +15,7 @@
 #define MSR_IA32_SYSENTER_EIP      0x176
 #define MSR_IA32_DEBUGCTL          0x1d9
 #define MSR_IA32_PAT               0x277
+#define MSR_IA32_RTIT_CTL          0x570   /* Intel PT control: hidden from the guest */
 #define MSR_IA32_VMX_BASIC         0x480
 #define MSR_IA32_VMX_LAST          0x493   /* IA32_VMX_PROCBASED_CTLS3 ... end of the VMX block */
 #define MSR_X2APIC_ICR             0x830

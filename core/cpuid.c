@@ -6,8 +6,18 @@
 
 void cpuid_filter(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r, bool stealth)
 {
-    (void)subleaf;      /* no filtered leaf has subleaves */
-
+    if (leaf == 7 && subleaf == 0) {
+        /* Intel PT writes its trace to physical addresses that EPT does not
+         * translate (unless "Intel PT uses guest physical addresses"), so a
+         * guest could aim it at monitor memory: the guest sees no PT, and its
+         * IA32_RTIT_CTL writes raise #GP (vmx/exit.c). */
+        r->ebx &= ~CPUID_7_0_EBX_INTEL_PT;
+        return;
+    }
+    if (leaf == 0x14) {     /* the PT enumeration leaf */
+        r->eax = r->ebx = r->ecx = r->edx = 0;
+        return;
+    }
     if (leaf == 1) {
         /* VMXON in the guest would exit to the monitor, which offers no nested VMX. */
         r->ecx &= ~CPUID_1_ECX_VMX;

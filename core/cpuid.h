@@ -30,12 +30,14 @@ struct cpuid_regs { uint32_t eax, ebx, ecx, edx; };
 #define CPUID_1_ECX_XSAVE           (1u << 26)
 #define CPUID_1_ECX_OSXSAVE         (1u << 27)
 #define CPUID_1_ECX_HYPERVISOR      (1u << 31)
+#define CPUID_7_0_EBX_INTEL_PT      (1u << 25)
 #define CPUID_7_0_ECX_PKU           (1u << 3)
 #define CPUID_7_0_ECX_OSPKE         (1u << 4)
 
 /* Given the host's answer *r for (leaf, subleaf), rewrite it into what the guest sees:
  *   leaf 1: ECX.VMX (bit 5) cleared (no nested VMX); ECX bit 31 (hypervisor present) set
  *           unless stealth;
+ *   leaf 7, subleaf 0: EBX bit 25 (Intel PT) cleared; leaf 0x14 (PT details) all zero;
  *   leaf 0x40000000: EAX = LAMINA_CPUID_MAX_LEAF, EBX/ECX/EDX = the signature;
  *   leaf 0x40000001: EAX = LAMINA_CPUID_VERSION, EBX = ECX = EDX = 0;
  *   other leaves 0x40000000-0x4FFFFFFF: all zero.

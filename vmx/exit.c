@@ -391,8 +391,10 @@ static int guest_wrmsr(struct exit_ctx *x, uint32_t msr, uint64_t v)
                      (uint64_t)(v & APIC_BASE_ADDR_MASK));
         return -1;
     }
-    /* IA32_FEATURE_CONTROL is locked (writes #GP on hardware); VMX MSRs are read-only. */
-    if (msr == MSR_IA32_FEATURE_CONTROL || is_vmx_msr(msr) || wrmsr_safe(msr, v) != 0)
+    /* IA32_FEATURE_CONTROL is locked (writes #GP on hardware); VMX MSRs are
+     * read-only; Intel PT is hidden (core/cpuid.c), as on a CPU without it. */
+    if (msr == MSR_IA32_FEATURE_CONTROL || is_vmx_msr(msr) || msr == MSR_IA32_RTIT_CTL ||
+        wrmsr_safe(msr, v) != 0)
         return -1;
     return 0;
 }

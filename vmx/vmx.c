@@ -171,11 +171,12 @@ void vmx_msr_bitmap_init(uint8_t *bitmap)
         }
     }
     /* Write-only traps: the x2APIC ICR (INIT IPIs are emulated, vmx/exit.c),
-     * the microcode update trigger (refused) and IA32_APIC_BASE (the guest
-     * may not move the APIC page). */
+     * the microcode update trigger (refused), IA32_APIC_BASE (the guest
+     * may not move the APIC page), the TSC pair (below) and IA32_RTIT_CTL
+     * (Intel PT is hidden). */
     static const uint32_t write_trapped[] = { MSR_X2APIC_ICR, MSR_IA32_BIOS_UPDT_TRIG,
                                               MSR_IA32_APIC_BASE, MSR_IA32_TSC,
-                                              MSR_IA32_TSC_ADJUST };
+                                              MSR_IA32_TSC_ADJUST, MSR_IA32_RTIT_CTL };
     for (size_t i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
         bitmap[2048 + write_trapped[i] / 8] |= 1u << (write_trapped[i] % 8);
     /* The TSC and IA32_TSC_ADJUST are the guest's own (core/tsc.h): writes

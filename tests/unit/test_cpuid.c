@@ -98,7 +98,8 @@ static void test_stealth_hypervisor_leaves_pass_through(void **state)
 static void test_other_leaves_untouched(void **state)
 {
     (void)state;
-    const uint32_t leaves[] = { 0, 2, 7, 0xb, 0xd, 0x3fffffff, 0x50000000, 0x80000000,
+    /* Leaf 7 (Intel PT hidden) has its own test. */
+    const uint32_t leaves[] = { 0, 2, 0xb, 0xd, 0x3fffffff, 0x50000000, 0x80000000,
                                 0x80000001, 0x80000008, 0xffffffff };
     for (int stealth = 0; stealth < 2; stealth++) {
         for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
@@ -156,6 +157,22 @@ static void test_ospke_follows_guest_cr4(void **state)
     assert_true(r.ecx & (1u << 4));                 /* leaf 1 ECX bit 4 (DS-CPL) untouched */
 }
 
+static void test_intel_pt_hidden(void **state)
+{
+    (void)state;
+    /* Leaf 7.0 EBX bit 25 (PT) goes, in stealth mode too; nothing else changes. */
+    struct cpuid_regs in = { 0, 0xffffffffu, 0x1234, 0x5678 };
+    for (int stealth = 0; stealth < 2; stealth++) {
+        struct cpuid_regs r = filter(7, 0, in, stealth);
+        assert_regs(r, 0, 0xffffffffu & ~(1u << 25), 0x1234, 0x5678);
+        assert_regs(filter(0x14, 0, garbage, stealth), 0, 0, 0, 0);
+        assert_regs(filter(0x14, 1, garbage, stealth), 0, 0, 0, 0);
+    }
+    /* Subleaf 1 of leaf 7 is not the feature word. */
+    struct cpuid_regs r = filter(7, 1, in, false);
+    assert_int_equal(r.ebx, 0xffffffffu);
+}
+
 static void test_fix_other_leaves_untouched(void **state)
 {
     (void)state;
@@ -175,6 +192,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leaf1),
+        cmocka_unit_test(test_intel_pt_hidden),
         cmocka_unit_test(test_leaf1_stealth),
         cmocka_unit_test(test_signature_leaf),
         cmocka_unit_test(test_interface_leaf),
