@@ -89,20 +89,11 @@ static uint8_t page_buf[PAGE] __attribute__((aligned(16)));
 
 /* ------------------------------------------------------------ helpers */
 
-static bool mem_eq(const void *a, const void *b, size_t n)
-{
-    const uint8_t *x = a, *y = b;
-    for (size_t i = 0; i < n; i++)
-        if (x[i] != y[i])
-            return false;
-    return true;
-}
-
 static bool has_marker(const uint8_t *p, size_t len)
 {
     const size_t m = sizeof(LAMINA_MONITOR_MARKER) - 1;
     for (size_t i = 0; i + m <= len; i++)
-        if (p[i] == 'L' && mem_eq(p + i, LAMINA_MONITOR_MARKER, m))
+        if (p[i] == 'L' && tg_mem_eq(p + i, LAMINA_MONITOR_MARKER, m))
             return true;
     return false;
 }
@@ -160,7 +151,7 @@ static bool monitor_ok(char *why, size_t n)
 {
     struct tg_cpuid r = tg_cpuid(0x40000000u, 0);
     uint32_t w[3] = { r.ebx, r.ecx, r.edx };
-    if (!mem_eq(w, LAMINA_SIGNATURE, 12)) {
+    if (!tg_mem_eq(w, LAMINA_SIGNATURE, 12)) {
         tg_snprintf(why, n, "CPUID 0x40000000 no longer gives the signature (eax 0x%x)", r.eax);
         return false;
     }
@@ -233,7 +224,7 @@ static void find_hidden(void)
         int v1 = tg_try_read(r[i].base, saved, 8, NULL);
         int v2 = tg_try_write(r[i].base, pat, 8, NULL);
         int v3 = tg_try_read(r[i].base, back, 8, NULL);
-        bool kept = v1 < 0 && v2 < 0 && v3 < 0 && mem_eq(back, pat, 8);
+        bool kept = v1 < 0 && v2 < 0 && v3 < 0 && tg_mem_eq(back, pat, 8);
         if (kept)
             tg_try_write(r[i].base, saved, 8, NULL);
         uefi_call_wrapper(BS->RestoreTPL, 1, old);
@@ -695,14 +686,14 @@ static void attacks_hypercall(void)
                   sizeof stats_buf, LAMINA_E_FAULT, LAMINA_E_FAULT, "STATS into the xAPIC page");
     for (int i = 0; i < 4; i++)
         apic2[i] = *(volatile uint32_t *)(uintptr_t)(0xfee00000u + 0x20 + 0x10 * i);
-    if (!mem_eq(apic, apic2, sizeof apic))
+    if (!tg_mem_eq(apic, apic2, sizeof apic))
         verdict("hc-buf-apic-mmio-regs", false, "APIC ID/version/TPR/APR changed");
     uint8_t flash[64], flash2[64];
     tg_try_read(0xffc00000u, flash, sizeof flash, NULL);
     expect_status("hc-buf-flash", LAMINA_HC_READ_LOG, 0, 0xffc00000u, 4096, LAMINA_E_FAULT,
                   LAMINA_E_FAULT, "READ_LOG into the flash at 0xffc00000");
     tg_try_read(0xffc00000u, flash2, sizeof flash2, NULL);
-    if (!mem_eq(flash, flash2, sizeof flash))
+    if (!tg_mem_eq(flash, flash2, sizeof flash))
         verdict("hc-buf-flash-content", false, "flash content changed");
 
     /* Big, wrapping, too small. */

@@ -28,15 +28,6 @@
 
 static bool hv_present;
 
-static bool mem_eq(const void *a, const void *b, size_t n)
-{
-    const uint8_t *x = a, *y = b;
-    for (size_t i = 0; i < n; i++)
-        if (x[i] != y[i])
-            return false;
-    return true;
-}
-
 /* The 12 signature bytes of leaf 0x40000000 as a printable string. */
 static void signature_of(const struct tg_cpuid *r, char out[13])
 {
@@ -51,7 +42,7 @@ static void signature_of(const struct tg_cpuid *r, char out[13])
 static bool signature_ok(const struct tg_cpuid *r)
 {
     uint32_t w[3] = { r->ebx, r->ecx, r->edx };
-    return r->eax >= 0x40000001u && mem_eq(w, LAMINA_SIGNATURE, 12);
+    return r->eax >= 0x40000001u && tg_mem_eq(w, LAMINA_SIGNATURE, 12);
 }
 
 /* --------------------------------------------------- 1. hypervisor present */
@@ -162,10 +153,10 @@ static const char *page_shows_monitor(const uint8_t *page)
     static const uint8_t elf[7] = { 0x7f, 'E', 'L', 'F', 2, 1, 1 };
     const size_t mlen = sizeof(LAMINA_MONITOR_MARKER) - 1;
     for (size_t i = 0; i + mlen <= PAGE_SIZE; i++)
-        if (page[i] == 'L' && mem_eq(page + i, LAMINA_MONITOR_MARKER, mlen))
+        if (page[i] == 'L' && tg_mem_eq(page + i, LAMINA_MONITOR_MARKER, mlen))
             return "monitor marker";
     for (size_t i = 0; i + sizeof elf <= PAGE_SIZE; i += 16)
-        if (mem_eq(page + i, elf, sizeof elf))
+        if (tg_mem_eq(page + i, elf, sizeof elf))
             return "ELF header";
     return NULL;
 }
@@ -282,8 +273,8 @@ static void check_monitor_memory(void)
             asc[k] = (back[i][k] >= 0x20 && back[i][k] < 0x7f) ? (char)back[i][k] : '.';
         }
         asc[16] = '\0';
-        bool marker = mem_eq(back[i], LAMINA_MONITOR_MARKER, 16) ||
-                      mem_eq(back[i], "\x7f" "ELF", 4);
+        bool marker = tg_mem_eq(back[i], LAMINA_MONITOR_MARKER, 16) ||
+                      tg_mem_eq(back[i], "\x7f" "ELF", 4);
         if (marker)
             bad++;
         tg_note("  write 0x%llx: read %s, write %s, reads back %s '%s'%s, restore %s",

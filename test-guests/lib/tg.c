@@ -764,3 +764,12 @@ TG_MP_SERVICES *tg_mp_services(void)
     }
     return mp;
 }
+
+bool tg_mem_eq(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = a, *y = b;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != y[i])
+            return false;
+    return true;
+}

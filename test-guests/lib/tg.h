@@ -88,6 +88,9 @@ struct tg_fault {
  * Uses about 4.2 KiB of stack (the IDT copy lives on the caller's stack). */
 int tg_try(void (*fn)(void *), void *arg, struct tg_fault *out);
 
+/* Whether the n bytes at a and b are equal. */
+bool tg_mem_eq(const void *a, const void *b, size_t n);
+
 /* Name of a vector: "#UD", "#GP", ..., or "none" for -1. */
 const char *tg_vector_name(int vector);
 
