@@ -7,6 +7,7 @@
  * "N passed, N failed". Returns EFI_SUCCESS, or EFI_ABORTED if a check failed.
  */
 #include "test-guests/lib/tg.h"
+#include "core/lamina_hypercall.h"
 
 /* The 12 bytes CPUID 0x40000000 returns in EBX, ECX, EDX. */
 #define LAMINA_SIGNATURE "LaminaLamina"
@@ -576,20 +577,45 @@ static void check_microcode(void)
 
 /* ----------------------------------------------------------------- bench */
 
-/* Path length of one CPUID round trip (a VM exit and entry under Lamina).
- * Under Bochs with clock sync=none the TSC counts emulated instructions, so
- * the figure repeats from run to run; `make bench` collects it. Not a check. */
-static void bench_cpuid(void)
+/* Path lengths of round trips through the monitor. Under Bochs with clock
+ * sync=none the TSC counts emulated instructions, so the figures repeat from
+ * run to run; `make bench` collects them (its lamina.conf denies writes of
+ * port 0x85 and logs those of 0x84, with log-events none). Not checks. */
+/* LoadOptions "bench-policy": the bench config's rules are in place. */
+static bool bench_policy;
+
+static uint64_t tsc_now(void)
 {
-    enum { ROUNDS = 1000 };
     uint32_t lo, hi;
     __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    uint64_t t0 = ((uint64_t)hi << 32) | lo;
-    for (int i = 0; i < ROUNDS; i++)
-        (void)tg_cpuid(0, 0);
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    uint64_t t1 = ((uint64_t)hi << 32) | lo;
-    tg_note("BENCH cpuid-round-trip %llu", (unsigned long long)((t1 - t0) / ROUNDS));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+enum bench_op { BENCH_CPUID, BENCH_OUT_DENIED, BENCH_OUT_LOGGED, BENCH_HYPERCALL };
+
+static void bench_one(const char *name, enum bench_op op)
+{
+    enum { ROUNDS = 1000 };
+    uint64_t t0 = tsc_now();
+    for (int i = 0; i < ROUNDS; i++) {
+        switch (op) {
+        case BENCH_CPUID: (void)tg_cpuid(0, 0); break;
+        case BENCH_OUT_DENIED: tg_outb(0x85, (uint8_t)i); break;
+        case BENCH_OUT_LOGGED: tg_outb(0x84, (uint8_t)i); break;
+        case BENCH_HYPERCALL: (void)tg_hypercall(0, LAMINA_HC_MAGIC, 0, 0, 0); break;
+        }
+    }
+    tg_note("BENCH %s %llu", name, (unsigned long long)((tsc_now() - t0) / ROUNDS));
+}
+
+static void bench(void)
+{
+    bench_one("cpuid-round-trip", BENCH_CPUID);
+    if (!hv_present || !bench_policy)
+        return;
+    bench_one("port-write-denied", BENCH_OUT_DENIED);
+    bench_one("port-write-logged", BENCH_OUT_LOGGED);
+    bench_one("hypercall-version", BENCH_HYPERCALL);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -611,7 +637,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     check_aps();
     check_mtrr_write();
     check_microcode();
-    bench_cpuid();
+    bench_policy = tg_option_given(image, L"bench-policy");
+    bench();
 
     int failed = tg_summary();
     if (tg_option_given(image, L"reset-at-end")) {
