@@ -288,11 +288,22 @@ start_qemu() { # NAME CPUS DISK
 }
 
 run_bochs() { # NAME CPUS DISK TIMEOUT MARKER [FAIL]
-    if ! start_bochs "$1" "$2" "$3"; then
-        echo "EMULATOR ENDED: Bochs could not be started" | tee "$(sys_dir "$1")/result"
-        return 3
-    fi
-    sys_watch "$1" "$4" "$5" "${6:-}"
+    local try rc
+    for try in 1 2 3; do
+        if ! start_bochs "$1" "$2" "$3"; then
+            echo "EMULATOR ENDED: Bochs could not be started" | tee "$(sys_dir "$1")/result"
+            return 3
+        fi
+        sys_watch "$1" "$4" "$5" "${6:-}"
+        rc=$?
+        # Bochs's display server (RFB, the only one Debian's build has) can
+        # fail to bind while an earlier run's socket lingers: that run never
+        # started, so start it again.
+        grep -q 'RFB could not bind' "$(sys_dir "$1")/emulator.out" 2>/dev/null || return "$rc"
+        echo "system: $1: Bochs could not open its RFB port (try $try), starting again"
+        sleep 5
+    done
+    return "$rc"
 }
 
 run_qemu() { # NAME CPUS DISK TIMEOUT MARKER [FAIL]

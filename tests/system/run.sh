@@ -35,7 +35,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch qemu-linux-native
     qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-sha256-match
     qemu-sha256-mismatch)
 # Run only when named exactly (never by '*' or another glob).
@@ -355,47 +355,67 @@ on-error boot' || return
     expect_no_line "$name" 'probe: start'
 }
 
-# Verified chainload: the loader logs the guest's SHA-256 and, with
-# guest-sha256 in lamina.conf, starts only that exact image (QEMU: the check
-# is the loader's, before VT-x is touched). The hash is written in upper case
-# to check hex is case-insensitive.
-scenario_qemu_sha256_match() {
-    local name=qemu-sha256-match dir rc good
+# Verified chainload, on an emulator without VT-x (qemu: the probe then runs
+# natively through on-error boot) and with it (bochs: under Lamina). The hash
+# is given in capitals: the comparison ignores case.
+sha256_match() { # NAME qemu|bochs
+    local name=$1 emu=$2 dir rc good
     dir=$(sys_dir "$name")
     good=$(sha256sum "$PROBE_EFI" | cut -d' ' -f1)
     disk_for "$name" lamina_disk "$CONF_OK"$'\n'"guest-sha256 $(printf %s "$good" | tr a-f A-F)" || return
-    run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" "$PROBE_SUMMARY" \
-        'lamina: fatal|on-error halt|sha256 mismatch'
+    if [ "$emu" = qemu ]; then
+        run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" "$PROBE_SUMMARY" \
+            'lamina: fatal|on-error halt|sha256 mismatch'
+    else
+        run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+            'lamina: fatal|on-error halt|sha256 mismatch|guest stopped'
+    fi
     rc=$?
     expect_run "$name" "$rc"
     expect_line "$name" "lamina: info: guest \\\\EFI\\\\lamina\\\\probe\\.efi sha256 $good\$" \
         "measurement logged: sha256 $good"
     expect_line "$name" 'lamina: info: guest sha256 matches lamina\.conf'
-    expect_order "$name" 'sha256 [0-9a-f]{64}$' 'guest sha256 matches' 'vt-x unavailable' \
-        'on-error boot' 'probe: start' 'probe: done'
+    if [ "$emu" = qemu ]; then
+        expect_order "$name" 'sha256 [0-9a-f]{64}$' 'guest sha256 matches' 'vt-x unavailable' \
+            'on-error boot' 'probe: start' 'probe: done'
+    else
+        expect_order "$name" 'sha256 [0-9a-f]{64}$' 'guest sha256 matches' \
+            'lamina: info: summary: cpus 1 virtualized' 'probe: start' 'probe: done'
+    fi
     expect_line "$name" "$PROBE_CLEAN" "probe summary: N>0 passed, 0 failed"
     expect_no_line "$name" 'mismatch'
 }
 
 # A wrong hash refuses the guest and halts, even with on-error boot: the
 # image runs neither under Lamina nor natively.
-scenario_qemu_sha256_mismatch() {
-    local name=qemu-sha256-mismatch dir rc good bad
+sha256_mismatch() { # NAME qemu|bochs
+    local name=$1 emu=$2 dir rc good bad
     dir=$(sys_dir "$name")
     good=$(sha256sum "$PROBE_EFI" | cut -d' ' -f1)
     bad=$(printf %s "$good" | tr 0-9a-f 1-9a-f0)
     disk_for "$name" lamina_disk "$CONF_OK"$'\n'"guest-sha256 $bad" || return
-    LINGER=5 run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" 'sha256 mismatch: halting' \
-        'probe: start|lamina: fatal'
+    if [ "$emu" = qemu ]; then
+        LINGER=5 run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" 'sha256 mismatch: halting' \
+            'probe: start|lamina: fatal'
+    else
+        LINGER=5 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" 'sha256 mismatch: halting' \
+            'probe: start|lamina: fatal'
+    fi
     rc=$?
     expect_run "$name" "$rc"
     expect_line "$name" "lamina: error: guest .*probe\\.efi sha256 mismatch: expected $bad, got $good; refusing to start it" \
         "mismatch names both hashes"
     expect_line "$name" 'lamina: info: sha256 mismatch: halting, whatever on-error says'
     expect_no_line "$name" 'vt-x unavailable'
+    expect_no_line "$name" 'entering VMX'
     expect_no_line "$name" 'lamina: info: starting guest'
     expect_no_line "$name" 'probe: start'
 }
+
+scenario_qemu_sha256_match() { sha256_match qemu-sha256-match qemu; }
+scenario_qemu_sha256_mismatch() { sha256_mismatch qemu-sha256-mismatch qemu; }
+scenario_bochs_sha256_match() { sha256_match bochs-sha256-match bochs; }
+scenario_bochs_sha256_mismatch() { sha256_mismatch bochs-sha256-mismatch bochs; }
 
 # ------------------------------------------------------------ Linux guest
 # (LINUX_DIR, LINUX_CONF, LINUX_CLEAN, LINUX_STOP and linux_disk: lib.sh)
