@@ -509,6 +509,8 @@ bochs_linux() { # NAME CPUS
     for c in status stats log; do
         expect_line "$name" "^linux: PASS lamina-ctl-$c\$"
     done
+    expect_line "$name" '^linux: PASS lamina-ctl-follow event [0-9]+$' \
+        "lamina-ctl log -f showed an event that came while it followed"
     expect_order "$name" '^linux: PASS vmxon-ud' 'lamina-ctl: event .* vmx-insn vmxon' '^linux: done$'
     # The policy of LINUX_CONF on a real OS: the kernel sets IA32_LSTAR once
     # (allowed by the lock, recorded), and its RTC reads are logged. (Under
