@@ -36,7 +36,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
 SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch qemu-linux-native
-    qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-sha256-match
+    qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-bad-policy qemu-sha256-match
     qemu-sha256-mismatch)
 # Run only when named exactly (never by '*' or another glob).
 EXTRA_SCENARIOS=()
@@ -351,6 +351,24 @@ on-error boot' || return
     rc=$?
     expect_run "$name" "$rc"
     expect_line "$name" "lamina: error: lamina\\.conf:3: unknown key 'frobnicate'"
+    expect_no_line "$name" 'lamina: info: starting guest'
+    expect_no_line "$name" 'probe: start'
+}
+
+# A policy that contradicts itself is refused at load, naming both lines:
+# nothing starts, natively or under Lamina.
+scenario_qemu_bad_policy() {
+    local name=qemu-bad-policy dir rc
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk 'guest    \EFI\lamina\probe.efi
+io   deny  0x80-0x81
+io   log   0x81-0x82
+on-error boot' || return
+    LINGER=3 run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" 'lamina\.conf:' \
+        'probe: start|lamina: fatal'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" "lamina: error: lamina\\.conf:3: io rule contradicts line 2: log vs deny for port 0x81, equally specific"
     expect_no_line "$name" 'lamina: info: starting guest'
     expect_no_line "$name" 'probe: start'
 }
