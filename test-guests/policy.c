@@ -250,6 +250,63 @@ static void check_serial_exclusive(void)
                 (unsigned long long)ver.rsi);
 }
 
+/* Lock values are per CPU (LSTAR is a per-CPU register): after the BSP
+ * locked its LSTAR, the AP's first write of another value still passes and
+ * then holds on that CPU. Runs on processor 1 when there is one. */
+struct ap_lock {
+    uint64_t before, after;
+    int first, second;
+    volatile bool done;
+};
+
+static VOID EFIAPI ap_lock_proc(VOID *arg)
+{
+    struct ap_lock *a = arg;
+    struct tg_fault f;
+    a->before = tg_rdmsr(MSR_LSTAR);
+    a->first = tg_try_wrmsr(MSR_LSTAR, a->before + 0x2000, &f);
+    a->second = tg_try_wrmsr(MSR_LSTAR, a->before + 0x3000, &f);
+    a->after = tg_rdmsr(MSR_LSTAR);
+    a->done = true;
+}
+
+static void check_lock_per_cpu(void)
+{
+    TG_MP_SERVICES *mp = tg_mp_services();
+    UINTN count = 0, enabled = 0;
+    if (!mp || EFI_ERROR(uefi_call_wrapper(mp->GetNumberOfProcessors, 3, mp, &count, &enabled)) ||
+        enabled < 2) {
+        tg_skip("msr-lock-per-cpu", "one processor");
+        return;
+    }
+    static struct ap_lock a;
+    EFI_STATUS st = uefi_call_wrapper(mp->StartupThisAP, 7, mp, ap_lock_proc, (UINTN)1, NULL,
+                                      (UINTN)5000000, &a, NULL);
+    if (EFI_ERROR(st) || !a.done) {
+        tg_fail("msr-lock-per-cpu", "StartupThisAP: status 0x%llx", (unsigned long long)st);
+        return;
+    }
+    if (a.first < 0 && a.second == TG_VEC_GP && a.after == a.before + 0x2000)
+        tg_pass("msr-lock-per-cpu");
+    else
+        tg_fail("msr-lock-per-cpu", "AP writes raised %s, %s; LSTAR 0x%llx -> 0x%llx",
+                tg_vector_name(a.first), tg_vector_name(a.second), (unsigned long long)a.before,
+                (unsigned long long)a.after);
+
+    /* The refusal on the AP is its own event. */
+    struct tg_hc rd = tg_hypercall(LAMINA_HC_READ_LOG, LAMINA_HC_MAGIC, 0,
+                                   (uint64_t)(uintptr_t)events, sizeof(events));
+    bool seen = false;
+    for (uint64_t i = 0; rd.rax == LAMINA_OK && i < rd.rsi; i++)
+        seen |= events[i].cpu == 1 && events[i].kind == LAMINA_EV_MSR_WRITE &&
+                events[i].index == MSR_LSTAR && events[i].action == LAMINA_ACT_LOCKED;
+    if (seen)
+        tg_pass("ev-msr-locked-cpu1");
+    else
+        tg_fail("ev-msr-locked-cpu1", "no locked LSTAR event from cpu 1 among %llu",
+                (unsigned long long)rd.rsi);
+}
+
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     tg_init(image, systab, "policy");
@@ -262,5 +319,6 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     check_vmcs_msrs();
     check_stealth();
     check_event_log();
+    check_lock_per_cpu();
     return tg_summary() ? EFI_ABORTED : EFI_SUCCESS;
 }

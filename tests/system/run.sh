@@ -148,7 +148,7 @@ scenario_bochs_policy() {
     dir=$(sys_dir "$name")
     disk_for "$name" lamina_disk "$POLICY_CONF" \
         "$(dirname "$PROBE_EFI")/policy.efi:/EFI/lamina/policy.efi" || return
-    run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+    run_bochs "$name" 2 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
         'lamina: fatal|guest stopped|lamina: error'
     rc=$?
     expect_run "$name" "$rc"
@@ -158,7 +158,8 @@ scenario_bochs_policy() {
     for c in io-log-passes io-deny-write io-deny-read-widths io-most-specific-wins msr-lock \
         msr-deny-write msr-log-read msr-deny-read msr-pat-guest-value msr-fs-base-guest-value \
         stealth-cpuid hc-version ev-io-log ev-io-deny-write ev-io-deny-read ev-msr-locked \
-        ev-msr-deny-write ev-msr-log-read ev-msr-deny-read ev-fields ev-cursor; do
+        ev-msr-deny-write ev-msr-log-read ev-msr-deny-read ev-fields ev-cursor \
+        msr-lock-per-cpu ev-msr-locked-cpu1; do
         expect_line "$name" "^policy: PASS $c" "policy.efi: $c"
     done
     expect_no_line "$name" '^policy: FAIL'
