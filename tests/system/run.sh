@@ -340,38 +340,35 @@ scenario_qemu_missing_guest() {
     expect_no_line "$name" 'probe: start'
 }
 
-scenario_qemu_bad_config() {
-    local name=qemu-bad-config dir rc
+# A config the loader refuses: it prints the error (ERROR, a regex) and
+# starts nothing, natively or under Lamina.
+refused_config() { # NAME CONF ERROR
+    local name=$1 dir rc
     dir=$(sys_dir "$name")
-    disk_for "$name" lamina_disk 'guest    \EFI\lamina\probe.efi
-options  lamina-system-test
-frobnicate 1
-on-error boot' || return
+    disk_for "$name" lamina_disk "$2" || return
     LINGER=3 run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" 'lamina\.conf:' \
         'probe: start|lamina: fatal'
     rc=$?
     expect_run "$name" "$rc"
-    expect_line "$name" "lamina: error: lamina\\.conf:3: unknown key 'frobnicate'"
+    expect_line "$name" "$3"
     expect_no_line "$name" 'lamina: info: starting guest'
     expect_no_line "$name" 'probe: start'
 }
 
-# A policy that contradicts itself is refused at load, naming both lines:
-# nothing starts, natively or under Lamina.
+scenario_qemu_bad_config() {
+    refused_config qemu-bad-config 'guest    \EFI\lamina\probe.efi
+options  lamina-system-test
+frobnicate 1
+on-error boot' "lamina: error: lamina\\.conf:3: unknown key 'frobnicate'"
+}
+
+# A policy that contradicts itself is refused at load, naming both lines.
 scenario_qemu_bad_policy() {
-    local name=qemu-bad-policy dir rc
-    dir=$(sys_dir "$name")
-    disk_for "$name" lamina_disk 'guest    \EFI\lamina\probe.efi
+    refused_config qemu-bad-policy 'guest    \EFI\lamina\probe.efi
 io   deny  0x80-0x81
 io   log   0x81-0x82
-on-error boot' || return
-    LINGER=3 run_qemu "$name" 1 "$dir/boot.img" "$QEMU_TIMEOUT" 'lamina\.conf:' \
-        'probe: start|lamina: fatal'
-    rc=$?
-    expect_run "$name" "$rc"
-    expect_line "$name" "lamina: error: lamina\\.conf:3: io rule contradicts line 2: log vs deny for port 0x81, equally specific"
-    expect_no_line "$name" 'lamina: info: starting guest'
-    expect_no_line "$name" 'probe: start'
+on-error boot' \
+        "lamina: error: lamina\\.conf:3: io rule contradicts line 2: log vs deny for port 0x81, equally specific"
 }
 
 # Verified chainload, on an emulator without VT-x (qemu: the probe then runs
