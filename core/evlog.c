@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include "core/evlog.h"
+#include "core/exit_reasons.h"
 
 #ifdef LAMINA_UNIT_TEST
 #include <stdio.h>
@@ -168,56 +169,10 @@ void evlog_test_publish(void *slot, struct lamina_event *e, uint64_t seq)
 
 /* ---------------------------------------------------------- text form */
 
-static const char *const kind_names[] = {
-    [LAMINA_EV_IO_IN] = "io-in", [LAMINA_EV_IO_OUT] = "io-out",
-    [LAMINA_EV_MSR_READ] = "msr-read", [LAMINA_EV_MSR_WRITE] = "msr-write",
-    [LAMINA_EV_MONITOR_MEM] = "monitor-mem", [LAMINA_EV_VMX_INSN] = "vmx-insn",
-    [LAMINA_EV_TRIPLE_FAULT] = "triple-fault",
-};
-
-static const char *const action_names[] = {
-    [LAMINA_ACT_LOGGED] = "logged", [LAMINA_ACT_DENIED] = "denied",
-    [LAMINA_ACT_LOCKED] = "locked", [LAMINA_ACT_STOPPED] = "stopped",
-};
-
-const char *evlog_kind_name(unsigned kind)
-{
-    const char *n = kind < sizeof(kind_names) / sizeof(kind_names[0]) ? kind_names[kind] : NULL;
-    return n ? n : "unknown";
-}
-
-const char *evlog_action_name(unsigned action)
-{
-    const char *n = action < sizeof(action_names) / sizeof(action_names[0]) ?
-                    action_names[action] : NULL;
-    return n ? n : "unknown";
-}
-
-/* The instruction behind a VMX/SMX exit reason (SDM 3C appendix C). */
-const char *evlog_vmx_insn_name(uint32_t reason)
-{
-    switch (reason) {
-    case 11: return "getsec";
-    case 19: return "vmclear";
-    case 20: return "vmlaunch";
-    case 21: return "vmptrld";
-    case 22: return "vmptrst";
-    case 23: return "vmread";
-    case 24: return "vmresume";
-    case 25: return "vmwrite";
-    case 26: return "vmxoff";
-    case 27: return "vmxon";
-    case 50: return "invept";
-    case 53: return "invvpid";
-    case 59: return "vmfunc";
-    default: return "unknown";
-    }
-}
-
 int evlog_format(const struct lamina_event *e, char *buf, size_t size)
 {
     int n = sniprintf(buf, size, "event %lu cpu %u %s", (unsigned long)e->seq, e->cpu,
-                      evlog_kind_name(e->kind));
+                      lamina_event_kind_name(e->kind));
     if (n < 0 || (size_t)n >= size)
         return n;
     char *p = buf + n;
@@ -234,9 +189,11 @@ int evlog_format(const struct lamina_event *e, char *buf, size_t size)
     case LAMINA_EV_MONITOR_MEM:
         m = sniprintf(p, left, " gpa 0x%lx", (unsigned long)e->value);
         break;
-    case LAMINA_EV_VMX_INSN:
-        m = sniprintf(p, left, " %s (reason %u)", evlog_vmx_insn_name(e->index), e->index);
+    case LAMINA_EV_VMX_INSN: {
+        const char *insn = lamina_exit_reason_name(e->index);
+        m = sniprintf(p, left, " %s (reason %u)", insn ? insn : "unknown", e->index);
         break;
+    }
     default:
         m = sniprintf(p, left, " index 0x%x value 0x%lx", e->index, (unsigned long)e->value);
         break;
@@ -245,7 +202,7 @@ int evlog_format(const struct lamina_event *e, char *buf, size_t size)
         return m < 0 ? m : n + m;
     n += m;
     m = sniprintf(buf + n, size - n, " rip 0x%lx cr3 0x%lx %s", (unsigned long)e->rip,
-                  (unsigned long)e->cr3, evlog_action_name(e->action));
+                  (unsigned long)e->cr3, lamina_event_action_name(e->action));
     return m < 0 ? m : n + m;
 }
 

@@ -35,9 +35,6 @@ bool evlog_put(struct lamina_event *e);
 /* One event as the text of its log line ("event 12 cpu 0 msr-write 0x1d9
  * value 0x1 width 8 rip 0x... cr3 0x... denied"); snprintf's return value. */
 int evlog_format(const struct lamina_event *e, char *buf, size_t size);
-const char *evlog_kind_name(unsigned kind);
-const char *evlog_action_name(unsigned action);
-const char *evlog_vmx_insn_name(uint32_t reason);
 
 #ifdef LAMINA_UNIT_TEST
 void evlog_reset(void);     /* empty the ring again */

@@ -97,6 +97,28 @@ struct lamina_stats {
 #define LAMINA_ACT_LOCKED      3   /* write to a locked MSR refused (#GP) */
 #define LAMINA_ACT_STOPPED     4   /* the guest CPU was stopped */
 
+/* Names of the kinds and actions, as the monitor's event lines and
+ * lamina-ctl print them ("unknown" for a value without one). */
+static inline const char *lamina_event_kind_name(unsigned kind)
+{
+    static const char *const names[] = {
+        [LAMINA_EV_IO_IN] = "io-in", [LAMINA_EV_IO_OUT] = "io-out",
+        [LAMINA_EV_MSR_READ] = "msr-read", [LAMINA_EV_MSR_WRITE] = "msr-write",
+        [LAMINA_EV_MONITOR_MEM] = "monitor-mem", [LAMINA_EV_VMX_INSN] = "vmx-insn",
+        [LAMINA_EV_TRIPLE_FAULT] = "triple-fault",
+    };
+    return kind < sizeof(names) / sizeof(names[0]) && names[kind] ? names[kind] : "unknown";
+}
+
+static inline const char *lamina_event_action_name(unsigned action)
+{
+    static const char *const names[] = {
+        [LAMINA_ACT_LOGGED] = "logged", [LAMINA_ACT_DENIED] = "denied",
+        [LAMINA_ACT_LOCKED] = "locked", [LAMINA_ACT_STOPPED] = "stopped",
+    };
+    return action < sizeof(names) / sizeof(names[0]) && names[action] ? names[action] : "unknown";
+}
+
 struct lamina_event {
     uint64_t seq;               /* 0, 1, 2, ...: position in the log */
     uint64_t tsc;

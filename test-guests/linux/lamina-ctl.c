@@ -219,19 +219,6 @@ static int cmd_stats(int argc, char **argv)
     return 0;
 }
 
-static const char *kind_name(unsigned k)
-{
-    static const char *const n[] = { NULL, "io-in", "io-out", "msr-read", "msr-write",
-                                     "monitor-mem", "vmx-insn", "triple-fault" };
-    return k < sizeof(n) / sizeof(n[0]) && n[k] ? n[k] : "unknown";
-}
-
-static const char *action_name(unsigned a)
-{
-    static const char *const n[] = { NULL, "logged", "denied", "locked", "stopped" };
-    return a < sizeof(n) / sizeof(n[0]) && n[a] ? n[a] : "unknown";
-}
-
 static void print_event(const struct lamina_event *e)
 {
     char what[96];
@@ -255,8 +242,8 @@ static void print_event(const struct lamina_event *e)
         break;
     }
     printf("lamina-ctl: event %" PRIu64 " cpu %u %s %s rip 0x%" PRIx64 " cr3 0x%" PRIx64
-           " %s tsc %" PRIu64 "\n", e->seq, e->cpu, kind_name(e->kind), what, e->rip, e->cr3,
-           action_name(e->action), e->tsc);
+           " %s tsc %" PRIu64 "\n", e->seq, e->cpu, lamina_event_kind_name(e->kind), what, e->rip, e->cr3,
+           lamina_event_action_name(e->action), e->tsc);
 }
 
 #define LOG_BATCH 64
