@@ -400,13 +400,14 @@ static int guest_wrmsr(struct exit_ctx *x, uint32_t msr, uint64_t v)
 }
 
 /* The policy's say on a WRMSR: 0 to go ahead, -1 refused (#GP, recorded). */
-static int wrmsr_policy_check(struct exit_ctx *x, const struct policy_rule *rule, uint32_t msr,
-                              uint64_t v)
+/* The policy's say on a WRMSR: 0 to go ahead, -1 refused (#GP, recorded).
+ * slot: the MSR's place in lock_msr under a lock rule, else -1. */
+static int wrmsr_policy_check(struct exit_ctx *x, const struct policy_rule *rule, int slot,
+                              uint32_t msr, uint64_t v)
 {
     if (!rule || rule->action == POLICY_LOG)
         return 0;
     if (rule->action == POLICY_LOCK) {
-        int slot = policy_lock_slot(&mon.bi->policy, msr);
         struct percpu *pc = x->pc;
         if (slot < 0 || !(pc->lock_written & (1u << slot)) || pc->lock_value[slot] == v)
             return 0;
@@ -423,10 +424,12 @@ static void handle_wrmsr(struct exit_ctx *x)
     uint32_t msr = (uint32_t)r->rcx;
     uint64_t v = (r->rdx << 32) | (uint32_t)r->rax;
     const struct policy_rule *rule = policy_lookup(&mon.bi->policy, POLICY_MSR, msr, POLICY_WRITE);
-    if (wrmsr_policy_check(x, rule, msr, v) != 0) {
+    int slot = rule && rule->action == POLICY_LOCK ? policy_lock_slot(&mon.bi->policy, msr) : -1;
+    if (wrmsr_policy_check(x, rule, slot, msr, v) != 0) {
         inject_gp(x);
         return;
     }
+    /* A ruled write is recorded whether or not the processor takes it. */
     if (msr == X2APIC_ICR) {
         if (rule)
             guest_event(LAMINA_EV_MSR_WRITE, LAMINA_ACT_LOGGED, msr, v, 8);
@@ -434,20 +437,16 @@ static void handle_wrmsr(struct exit_ctx *x)
         return;
     }
     int gp = guest_wrmsr(x, msr, v);
-    /* A logged write is recorded whether or not the processor took it. */
     if (rule)
         guest_event(LAMINA_EV_MSR_WRITE, LAMINA_ACT_LOGGED, msr, v, 8);
     if (gp) {
         inject_gp(x);
         return;
     }
-    if (rule && rule->action == POLICY_LOCK) {
-        /* The first write that took effect sets the value this CPU keeps. */
-        int slot = policy_lock_slot(&mon.bi->policy, msr);
-        if (slot >= 0 && !(x->pc->lock_written & (1u << slot))) {
-            x->pc->lock_value[slot] = v;
-            x->pc->lock_written |= 1u << slot;
-        }
+    /* The first write that took effect sets the value this CPU keeps. */
+    if (slot >= 0 && !(x->pc->lock_written & (1u << slot))) {
+        x->pc->lock_value[slot] = v;
+        x->pc->lock_written |= 1u << slot;
     }
     skip_instruction();
 }
@@ -701,11 +700,16 @@ static bool guest_64bit(void)
     return ((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1) && (vmcs_read(GUEST_IA32_EFER) & EFER_LMA);
 }
 
+/* The guest's code size: 64 in 64-bit mode, else CS.D/B picks 32 or 16. */
+static unsigned guest_code_size(void)
+{
+    return guest_64bit() ? 64 : ((vmcs_read(GUEST_CS_AR_BYTES) >> 14) & 1) ? 32 : 16;
+}
+
 /* Fetch and decode the store that wrote the (read-only) xAPIC page. */
 static int decode_guest_store(struct x86_store *st)
 {
-    uint64_t ar = vmcs_read(GUEST_CS_AR_BYTES);
-    unsigned mode = guest_64bit() ? 64 : ((ar >> 14) & 1) ? 32 : 16;
+    unsigned mode = guest_code_size();
     struct gwalk_ctx c;
     uint64_t pdpte[4];
     guest_walk_ctx(&c, pdpte);
@@ -897,8 +901,8 @@ static void handle_string_io(struct exit_ctx *x, unsigned size, bool in, bool re
     struct ios_state s;
     memset(&s, 0, sizeof(s));
     uint64_t rflags = vmcs_read(GUEST_RFLAGS);
-    s.long64 = guest_64bit();
-    unsigned mode = s.long64 ? 64 : ((vmcs_read(GUEST_CS_AR_BYTES) >> 14) & 1) ? 32 : 16;
+    unsigned mode = guest_code_size();
+    s.long64 = mode == 64;
     s.in = in;
     s.rep = rep;
     s.op_size = (uint8_t)size;
