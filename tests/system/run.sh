@@ -44,6 +44,11 @@ EXTRA_SCENARIOS=()
 CONF_OK=$LAMINA_CONF
 
 # ---------------------------------------------------------------- scenarios
+# SRC:DEST of test guest NAME.efi (built next to the probe) at \EFI\lamina\.
+guest_efi() { # NAME
+    printf '%s/%s.efi:/EFI/lamina/%s.efi\n' "$(dirname "$PROBE_EFI")" "$1" "$1"
+}
+
 # Build scenario NAME's disk (build/system/NAME/boot.img) with BUILDER
 # (lamina_disk or linux_disk) and its arguments; a failure is recorded as the
 # scenario's. Usage: disk_for NAME BUILDER [ARGS...] || return
@@ -96,10 +101,9 @@ scenario_bochs_1cpu() { bochs_probe bochs-1cpu 1; }
 # 1 MiB into long mode, and checks the AP comes back as Lamina's guest with
 # the BSP's CPUID view; then the firmware must still be able to use the AP.
 bochs_smp() { # NAME CPUS
-    local name=$1 cpus=$2 dir rc smp r ap
+    local name=$1 cpus=$2 dir rc r ap
     dir=$(sys_dir "$name")
-    smp=$(dirname "$PROBE_EFI")/smp.efi
-    disk_for "$name" lamina_disk "${CONF_OK/probe.efi/smp.efi}" "$smp:/EFI/lamina/smp.efi" || return
+    disk_for "$name" lamina_disk "${CONF_OK/probe.efi/smp.efi}" "$(guest_efi smp)" || return
     run_bochs "$name" "$cpus" "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
         'lamina: fatal|guest stopped|lamina: error'
     rc=$?
@@ -147,7 +151,7 @@ scenario_bochs_policy() {
     local name=bochs-policy dir rc
     dir=$(sys_dir "$name")
     disk_for "$name" lamina_disk "$POLICY_CONF" \
-        "$(dirname "$PROBE_EFI")/policy.efi:/EFI/lamina/policy.efi" || return
+        "$(guest_efi policy)" || return
     run_bochs "$name" 2 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
         'lamina: fatal|guest stopped|lamina: error'
     rc=$?
@@ -187,7 +191,7 @@ scenario_bochs_hostile() {
     local name=bochs-hostile dir rc n
     dir=$(sys_dir "$name")
     disk_for "$name" lamina_disk "${HOSTILE_CONF_OVERRIDE:-$HOSTILE_CONF}" \
-        "$(dirname "$PROBE_EFI")/hostile.efi:/EFI/lamina/hostile.efi" || return
+        "$(guest_efi hostile)" || return
     # A firmware exception dump means the guest died: nothing more comes.
     run_bochs "$name" 2 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
         'lamina: fatal|guest stopped|lamina: error|X64 Exception Type'
@@ -228,7 +232,7 @@ scenario_bochs_triple_fault() {
     disk_for "$name" lamina_disk 'guest    \EFI\lamina\hostile.efi
 options  triple-fault
 serial   0x3f8
-on-error halt' "$(dirname "$PROBE_EFI")/hostile.efi:/EFI/lamina/hostile.efi" || return
+on-error halt' "$(guest_efi hostile)" || return
     # Two more seconds after the line: the stopped CPU's dump follows it.
     LINGER=2 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" \
         'lamina: error: cpu 0: triple fault in the guest; guest stopped on this CPU' 'lamina: fatal'
@@ -250,7 +254,7 @@ scenario_bochs_strio() {
     disk_for "$name" lamina_disk 'guest    \EFI\lamina\strio.efi
 serial   0x3f8
 on-error halt
-io   log   0x70-0x71' "$(dirname "$PROBE_EFI")/strio.efi:/EFI/lamina/strio.efi" || return
+io   log   0x70-0x71' "$(guest_efi strio)" || return
     run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
         'lamina: fatal|guest stopped|lamina: error'
     rc=$?
@@ -273,7 +277,7 @@ scenario_bochs_serial_exclusive() {
 options  com2-owned
 serial   0x2f8
 serial-exclusive yes
-on-error halt' "$(dirname "$PROBE_EFI")/policy.efi:/EFI/lamina/policy.efi" || return
+on-error halt' "$(guest_efi policy)" || return
     run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY"
     rc=$?
     expect_run "$name" "$rc"
