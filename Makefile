@@ -113,7 +113,7 @@ $(BUILD)/test-guests/%.efi: $(BUILD)/test-guests/%.so
 LINUX_GUEST := $(BUILD)/linux/vmlinuz $(BUILD)/linux/initrd.img $(BUILD)/linux/version
 $(LINUX_GUEST) &: test-guests/linux/build.sh test-guests/linux/init \
 		test-guests/linux/workload.c test-guests/linux/lamina-ctl.c \
-		core/lamina_hypercall.h core/exit_reasons.h test-guests/linux/mkcpio.py | $(DEPS_STAMP)
+		core/lamina_hypercall.h test-guests/linux/mkcpio.py | $(DEPS_STAMP)
 	$(V)bash test-guests/linux/build.sh $(BUILD)/linux
 
 # ------------------------------------------------------------------ phony
@@ -129,7 +129,9 @@ run: all linux-guest
 # and lists the sources it links in test_<name>_SRCS. Built for the host.
 UNIT_TESTS :=
 -include $(wildcard tests/unit/*.mk)
-UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -DLAMINA_UNIT_TEST \
+# newlib's integer-only sniprintf/vsniprintf are glibc's snprintf/vsnprintf on the host.
+HOST_PRINTF := -Dsniprintf=snprintf -Dvsniprintf=vsnprintf
+UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -DLAMINA_UNIT_TEST $(HOST_PRINTF) \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_BINS := $(patsubst %,$(BUILD)/unit/%,$(UNIT_TESTS))
 .SECONDEXPANSION:
@@ -150,6 +152,7 @@ FUZZ_TARGETS :=
 -include $(wildcard tests/fuzz/*.mk)
 FUZZ_CC     := clang
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -DLAMINA_FUZZ -DLAMINA_UNIT_TEST \
+	$(HOST_PRINTF) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $$($$*_SRCS) | $(DEPS_STAMP)
