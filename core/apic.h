@@ -1,5 +1,5 @@
 /* The local APIC as the monitor uses it: guest INIT IPIs are intercepted and
- * emulated (see vmx/exit.c), so the monitor decodes ICR writes and kicks
+ * emulated (see core/ipi.c), so the monitor decodes ICR writes and kicks
  * target CPUs with NMIs. Works with the APIC in xAPIC (MMIO) or x2APIC (MSR)
  * mode, whichever the guest chose. */
 #ifndef LAMINA_APIC_H

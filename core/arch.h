@@ -45,6 +45,11 @@
 
 #define RFLAGS_IF  (1ull << 9)
 
+/* Exception vectors (SDM 3A table 7-1). */
+#define VECTOR_DB 1
+#define VECTOR_UD 6
+#define VECTOR_GP 13
+
 #define PAT_DEFAULT 0x0007040600070406ull
 
 #ifdef LAMINA_UNIT_TEST

@@ -13,7 +13,13 @@
  * below are plain calls, no indirection on the exit path); the unit tests link
  * the VT-x backend against a fake control structure (tests/unit/fake_vmcs.c).
  *
- * Nothing under core/ includes a backend header: `make gates` checks it. */
+ * Nothing under core/ includes a backend header: `make gates` checks it.
+ *
+ * What an AMD-V backend would still need from the core, noted for that
+ * milestone: SVM has no SIPI exit and no wait-for-SIPI state, so starting a
+ * CPU at a SIPI would become a core decision with a backend call to start it;
+ * its instructions (VMRUN, VMLOAD, ...) would add LAMINA_INSN_* constants (a
+ * minor ABI version). */
 #ifndef LAMINA_BACKEND_H
 #define LAMINA_BACKEND_H
 
@@ -24,7 +30,10 @@
 
 /* ------------------------------------------------------------- the guest view
  * Fields of the guest state the core reads, each fetched from the control
- * structure at most once per exit (struct vcpu caches them) and only if used. */
+ * structure at most once per exit (struct vcpu caches them) and only if used.
+ * The backend keeps the cache true: a write of a field the view holds goes
+ * through guest_set, or drops the cached value (vmx/: vmx_guest_write); the
+ * unit tests compare the cache with the control structure after every exit. */
 enum gv_field {
     GV_RIP, GV_RSP, GV_RFLAGS,
     GV_CR0,         /* as the guest sees it (host-owned bits from the read shadow) */
@@ -59,7 +68,7 @@ void be_guest_load(struct vcpu *v, uint32_t mask);
 /* Only GV_RIP, GV_RSP and GV_RFLAGS are written this way. */
 void be_guest_set(struct vcpu *v, enum gv_field f, uint64_t value);
 void be_guest_seg(struct vcpu *v, enum guest_sreg s, struct guest_seg *out);
-/* The four PDPTEs of PAE paging as the processor holds them (SDM 3A 4.4.1). */
+/* The four PDPTEs of PAE paging as the processor holds them (SDM 3A 5.4.1). */
 void be_guest_pdptes(struct vcpu *v, uint64_t pdpte[4]);
 
 #define GV(f) (1u << (f))
@@ -92,9 +101,11 @@ void be_skip_instruction(struct vcpu *v);
 void be_skip_bytes(struct vcpu *v, unsigned len);
 /* A hardware exception delivered at the next entry (error code if has_error). */
 void be_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
-/* The guest values of the MSRs the control structure holds (core/guest_msr.h).
- * The write is the core's checked value; -1 if the processor refuses it
+/* The guest values of the MSRs the control structure holds (core/guest_msr.h):
+ * be_msr_held says which; the others are in the processor while the monitor
+ * runs. The write is the core's checked value; -1 if the processor refuses it
  * (IA32_DEBUGCTL bits are model specific: the backend asks the processor). */
+bool be_msr_held(enum guest_msr kind);
 uint64_t be_msr_field_read(struct vcpu *v, enum guest_msr kind);
 int be_msr_field_write(struct vcpu *v, enum guest_msr kind, uint64_t value);
 /* The extension's own MSRs (VMX: IA32_FEATURE_CONTROL's VMX bits and the
@@ -131,10 +142,12 @@ void be_devirtualize(struct vcpu *v) __attribute__((noreturn));
  * perm 0 makes it a hole again. 0, or -1 if gpa is not a page the backend
  * mapped with 4 KiB. Takes effect on this CPU at be_tlb_flush(). */
 int be_map_page(uint64_t gpa, uint64_t hpa, unsigned perm, uint8_t type);
-/* Drop this CPU's cached guest-physical translations. */
+/* Drop this CPU's cached guest-physical translations; or every CPU's (this
+ * one at once, the others before they next run the guest). */
 void be_tlb_flush(struct vcpu *v);
-/* The MTRRs (mon.mtrr) changed: retype the guest-physical map; every CPU drops
- * its cached translations before it next runs the guest. */
+void be_tlb_flush_all(void);
+/* The MTRRs (mon.mtrr) changed: retype the guest-physical map, then
+ * be_tlb_flush_all(). */
 struct be_retype_stats {
     uint64_t changed;       /* leaves whose memory type changed */
     uint64_t split;         /* large leaves split to keep one type each */
@@ -149,9 +162,10 @@ void be_guest_tlb_flush(struct vcpu *v);
 
 /* ----------------------------------------------------------------- intercepts
  * Make guest accesses to these ports, or these MSRs in these directions
- * (POLICY_READ | POLICY_WRITE), exit. Setup time only. */
-void be_intercept_io(uint16_t port, unsigned count);
-void be_intercept_msr(uint32_t msr, unsigned dir);
+ * (POLICY_READ | POLICY_WRITE), exit (trap) or run unseen again (release).
+ * The bitmaps are shared by every CPU. */
+void be_intercept_io(uint16_t port, unsigned count, bool trap);
+void be_intercept_msr(uint32_t msr, unsigned dir, bool trap);
 
 /* ----------------------------------------------------------- other CPUs */
 /* Make the CPU exit soon (an NMI); its exit calls vcpu_nmi(). */
@@ -163,12 +177,14 @@ void be_kick_cpu(struct percpu *target);
  * the core's own count. be_setup: take them from *cursor (advanced) up to end.
  * be_cpu_check: may this CPU run the monitor (changes nothing). be_cpu_launch:
  * enter the extension; the guest continues at guest_rip/guest_rsp (returns
- * natively, -1, only on failure). */
+ * natively, -1, only on failure); right before the first guest instruction it
+ * calls monitor_cpu_entering(), and monitor_cpu_left() if entry then failed.
+ * A failing step records its reason in the report (vmx/: vmx_cpu_error). */
 int be_probe(void);
 uint64_t be_plan_pages(uint64_t core_pages);
 int be_setup(uint64_t *cursor, uint64_t end);
-int be_cpu_check(uint32_t cpu);
-int be_cpu_launch(uint32_t cpu, uint64_t guest_rip, uint64_t guest_rsp);
+int be_cpu_check(uint32_t cpu);     /* cpu < ncpus: the core checked it */
+int be_cpu_launch(uint32_t cpu, uint64_t guest_rip, uint64_t guest_rsp);   /* the same */
 /* For the hand-off summary: the guest-physical map's pages by size. */
 struct be_map_stats { const char *name; uint64_t pages_1g, pages_2m, pages_4k, tables; };
 void be_map_stats(struct be_map_stats *out);

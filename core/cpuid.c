@@ -10,12 +10,17 @@ void cpuid_filter(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r, bool st
         /* Intel PT writes its trace to physical addresses that EPT does not
          * translate (unless "Intel PT uses guest physical addresses"), so a
          * guest could aim it at monitor memory: the guest sees no PT, and its
-         * IA32_RTIT_CTL writes raise #GP (vmx/exit.c). */
+         * IA32_RTIT_CTL writes raise #GP (core/msr.c). */
         r->ebx &= ~CPUID_7_0_EBX_INTEL_PT;
         return;
     }
-    if (leaf == 0x14) {     /* the PT enumeration leaf */
+    if (leaf == 0x14 || leaf == CPUID_SVM_LEAF) {   /* PT and SVM enumeration leaves */
         r->eax = r->ebx = r->ecx = r->edx = 0;
+        return;
+    }
+    if (leaf == 0x80000001) {
+        /* No nested virtualization on any processor: AMD-V is hidden as VMX is. */
+        r->ecx &= ~CPUID_80000001_ECX_SVM;
         return;
     }
     if (leaf == 1) {

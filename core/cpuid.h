@@ -31,6 +31,8 @@ struct cpuid_regs { uint32_t eax, ebx, ecx, edx; };
 #define CPUID_1_ECX_OSXSAVE         (1u << 27)
 #define CPUID_1_ECX_HYPERVISOR      (1u << 31)
 #define CPUID_7_0_EBX_INTEL_PT      (1u << 25)
+#define CPUID_80000001_ECX_SVM      (1u << 2)
+#define CPUID_SVM_LEAF              0x8000000au      /* AMD-V features */
 #define CPUID_7_0_ECX_PKU           (1u << 3)
 #define CPUID_7_0_ECX_OSPKE         (1u << 4)
 
@@ -38,6 +40,7 @@ struct cpuid_regs { uint32_t eax, ebx, ecx, edx; };
  *   leaf 1: ECX.VMX (bit 5) cleared (no nested VMX); ECX bit 31 (hypervisor present) set
  *           unless stealth;
  *   leaf 7, subleaf 0: EBX bit 25 (Intel PT) cleared; leaf 0x14 (PT details) all zero;
+ *   leaf 0x80000001: ECX bit 2 (SVM) cleared; leaf 0x8000000A (SVM details) all zero;
  *   leaf 0x40000000: EAX = LAMINA_CPUID_MAX_LEAF, EBX/ECX/EDX = the signature;
  *   leaf 0x40000001: EAX = LAMINA_CPUID_VERSION, EBX = ECX = EDX = 0;
  *   other leaves 0x40000000-0x4FFFFFFF: all zero.

@@ -84,6 +84,7 @@ static int api_plan(uint64_t *data_bytes)
     probe_processor();
     if (be_probe() != 0)
         return -1;
+    bi->report->cpu[0].state = CPU_STATE_CHECKED;
     mon.hidden[0].base = bi->image_base;
     mon.hidden[0].size = bi->image_size;
     if (mon.trap_xapic)
@@ -145,13 +146,41 @@ static int api_setup(void)
     }
     msr_intercepts_init();
     io_intercepts_init();
-    log_info("monitor at 0x%lx (%lu KiB image, %lu KiB data), EPT covers 0-0x%lx",
-             bi->image_base, bi->image_size / 1024, bi->data_size / 1024, bi->phys_limit);
+    log_info("monitor at 0x%lx (%lu KiB image, %lu KiB data), %s covers 0-0x%lx",
+             bi->image_base, bi->image_size / 1024, bi->data_size / 1024, be_map_name,
+             bi->phys_limit);
     const struct lamina_policy *pol = &bi->policy;
     log_info("policy: %u rules, %u locked msr, stealth %s, serial-exclusive %s, "
              "hypercall-user %s", pol->nrules, pol->nlocks, pol->stealth ? "yes" : "no",
              pol->serial_exclusive ? "yes" : "no", pol->hypercall_user ? "yes" : "no");
     return 0;
+}
+
+static int api_cpu_check(uint32_t cpu)
+{
+    if (cpu >= mon.bi->ncpus || be_cpu_check(cpu) != 0)
+        return -1;
+    mon.bi->report->cpu[cpu].state = CPU_STATE_CHECKED;
+    return 0;
+}
+
+static int api_cpu_launch(uint32_t cpu, uint64_t guest_rip, uint64_t guest_rsp)
+{
+    if (cpu >= mon.bi->ncpus)
+        return -1;
+    return be_cpu_launch(cpu, guest_rip, guest_rsp);
+}
+
+void monitor_cpu_entering(uint32_t cpu)
+{
+    mon.bi->report->cpu[cpu].state = CPU_STATE_GUEST;
+    __atomic_add_fetch(&mon.cpus_virtualized, 1, __ATOMIC_SEQ_CST);
+}
+
+void monitor_cpu_left(uint32_t cpu)
+{
+    (void)cpu;
+    __atomic_sub_fetch(&mon.cpus_virtualized, 1, __ATOMIC_SEQ_CST);
 }
 
 static struct lamina_monitor_api api = {
@@ -160,8 +189,8 @@ static struct lamina_monitor_api api = {
     .bootinfo = &boot_info,
     .plan = api_plan,
     .setup = api_setup,
-    .cpu_check = be_cpu_check,
-    .cpu_launch = be_cpu_launch,
+    .cpu_check = api_cpu_check,
+    .cpu_launch = api_cpu_launch,
 };
 
 struct lamina_monitor_api *lamina_monitor_entry(void);

@@ -15,8 +15,13 @@ enum guest_msr guest_msr_kind(uint32_t msr)
     case 0x1d9: return GMSR_DEBUGCTL;
     case 0x277: return GMSR_PAT;
     case 0xc0000080: return GMSR_EFER;
+    case 0xc0000081: return GMSR_STAR;
+    case 0xc0000082: return GMSR_LSTAR;
+    case 0xc0000083: return GMSR_CSTAR;
+    case 0xc0000084: return GMSR_SFMASK;
     case 0xc0000100: return GMSR_FS_BASE;
     case 0xc0000101: return GMSR_GS_BASE;
+    case 0xc0000102: return GMSR_KERNEL_GS_BASE;
     default: return GMSR_NONE;
     }
 }
@@ -28,7 +33,7 @@ static bool canonical(uint64_t v, bool la57)
     return (uint64_t)s == v;
 }
 
-/* SDM 3A 13.12.2: types 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB), 7 (UC-);
+/* SDM 3A 12.12.2: types 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB), 7 (UC-);
  * 2, 3 and bits 7:3 of each entry are reserved. */
 static bool pat_valid(uint64_t v)
 {
@@ -51,6 +56,9 @@ int guest_msr_write_value(enum guest_msr kind, uint64_t v, const struct guest_ms
     case GMSR_SYSENTER_EIP:
     case GMSR_FS_BASE:
     case GMSR_GS_BASE:
+    case GMSR_KERNEL_GS_BASE:
+    case GMSR_LSTAR:
+    case GMSR_CSTAR:
         if (!canonical(v, env->la57))
             return -1;
         *store = v;
@@ -69,7 +77,13 @@ int guest_msr_write_value(enum guest_msr kind, uint64_t v, const struct guest_ms
         *store = (v & ~EFER_LMA) | (env->efer & EFER_LMA);
         return 0;
     }
+    case GMSR_STAR:
     case GMSR_DEBUGCTL:
+        *store = v;
+        return 0;
+    case GMSR_SFMASK:
+        if (v >> 32)
+            return -1;
         *store = v;
         return 0;
     default:

@@ -1,9 +1,11 @@
-/* MSRs whose guest value lives in the VMCS guest-state area, not in the
- * processor: SYSENTER_CS/ESP/EIP, FS_BASE, GS_BASE (always), IA32_DEBUGCTL,
- * IA32_PAT and IA32_EFER (Lamina loads and saves them on every entry and exit,
- * SDM 3C 25.7.1, 25.8.1). While the guest runs they are in the processor, but
- * once an RDMSR or WRMSR of one exits (the policy traps it), the processor
- * holds the HOST's value: the monitor must read and write the VMCS field, and
+/* MSRs a backend may hold in its control structure rather than leave in the
+ * processor. VT-x holds SYSENTER_CS/ESP/EIP, FS_BASE, GS_BASE (always),
+ * IA32_DEBUGCTL, IA32_PAT and IA32_EFER (Lamina loads and saves them on every
+ * entry and exit, SDM 3C 25.7.1, 25.8.1); AMD-V's VMCB also holds STAR, LSTAR,
+ * CSTAR, SFMASK and KERNEL_GS_BASE. While the guest runs they are in the
+ * processor, but once an RDMSR or WRMSR of one exits (the policy traps it),
+ * the processor holds the HOST's value: the monitor must read and write the
+ * control structure (be_msr_held in core/backend.h says which it holds), and
  * make the checks WRMSR would make, or the next VM entry fails (SDM 3C 27.3.1).
  * Pure code: the unit tests call it directly. */
 #ifndef LAMINA_GUEST_MSR_H
@@ -16,6 +18,8 @@ enum guest_msr {
     GMSR_NONE = 0,          /* an ordinary MSR: RDMSR/WRMSR in VMX root reach it */
     GMSR_SYSENTER_CS, GMSR_SYSENTER_ESP, GMSR_SYSENTER_EIP,
     GMSR_FS_BASE, GMSR_GS_BASE, GMSR_DEBUGCTL, GMSR_PAT, GMSR_EFER,
+    GMSR_STAR, GMSR_LSTAR, GMSR_CSTAR, GMSR_SFMASK, GMSR_KERNEL_GS_BASE,
+    GMSR_COUNT
 };
 
 enum guest_msr guest_msr_kind(uint32_t msr);
@@ -28,7 +32,8 @@ struct guest_msr_env {
 };
 
 /* The value to store in the VMCS for WRMSR(kind, v), or -1 when WRMSR raises
- * #GP: non-canonical SYSENTER_ESP/EIP/FS/GS base, a reserved or undefined PAT
+ * #GP: non-canonical SYSENTER_ESP/EIP, FS/GS/KERNEL_GS base, LSTAR or CSTAR
+ * (SDM 4 table 2-2, SDM 2B WRMSR), SFMASK bits 63:32 set, a reserved or undefined PAT
  * type, reserved EFER bits, a change of EFER.LME while paging is on (SDM 3A
  * 10.8.5). EFER.LMA is read-only: the stored value keeps the current one.
  * SYSENTER_CS keeps bits 31:0. DEBUGCTL is not checked here (its valid bits

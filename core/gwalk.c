@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-/* Paging-structure entry bits common to all modes (SDM 3A 4.3, 4.4.2, 4.5.4). */
+/* Paging-structure entry bits common to all modes (SDM 3A 5.3, 4.4.2, 4.5.4). */
 #define PTE_P    (1ull << 0)
 #define PTE_RW   (1ull << 1)
 #define PTE_US   (1ull << 2)
@@ -12,7 +12,7 @@
 
 #define BITS(hi, lo)  ((~0ull >> (63 - (hi))) & ~((1ull << (lo)) - 1))
 
-/* Result of a successful walk, before the access-rights check (SDM 3A 4.6). */
+/* Result of a successful walk, before the access-rights check (SDM 3A 5.6). */
 struct walk {
     uint64_t pa;
     bool writable;      /* R/W = 1 in every entry that controls access rights */
@@ -42,7 +42,7 @@ static int read_entry(const struct gwalk_ctx *c, uint64_t addr, uint64_t *v, siz
     return W_OK;
 }
 
-/* 32-bit paging, SDM 3A 4.3 (tables 4-4 to 4-6). */
+/* 32-bit paging, SDM 3A 5.3 (tables 4-4 to 4-6). */
 static int walk_32(const struct gwalk_ctx *c, uint32_t la, struct walk *w)
 {
     uint64_t pde, pte;
@@ -56,7 +56,7 @@ static int walk_32(const struct gwalk_ctx *c, uint32_t la, struct walk *w)
     w->user = pde & PTE_US;
     w->xd = false;                                  /* no XD bit in 32-bit paging */
 
-    /* PS is ignored when CR4.PSE = 0 (SDM 3A 4.3, table 4-5 note) */
+    /* PS is ignored when CR4.PSE = 0 (SDM 3A 5.3, table 4-5 note) */
     if ((c->cr4 & GW_CR4_PSE) && (pde & PTE_PS)) {
         /* 4-MByte page (table 4-4): PDE bits (M-20):13 hold PA bits (M-1):32 (PSE-36),
            bits 21:(M-19) are reserved; M = min(MAXPHYADDR, 40). */
@@ -132,7 +132,7 @@ static int walk_long(const struct gwalk_ctx *c, uint64_t la, uint64_t table, int
     }
 }
 
-/* PAE paging, SDM 3A 4.4: a PDPTE (one of four, selected by bits 31:30) then the
+/* PAE paging, SDM 3A 5.4: a PDPTE (one of four, selected by bits 31:30) then the
    page directory. PDPTEs carry no access rights (4.4.1). */
 static int walk_pae(const struct gwalk_ctx *c, uint32_t la, struct walk *w)
 {
@@ -153,7 +153,7 @@ static int walk_pae(const struct gwalk_ctx *c, uint32_t la, struct walk *w)
     return walk_long(c, la, pdpte & BITS(51, 12), 2, true, w);
 }
 
-/* Protection-key violation as the PK error-code bit defines it (SDM 3A 4.6.2, 4.7):
+/* Protection-key violation as the PK error-code bit defines it (SDM 3A 5.6.2, 4.7):
    PKRU governs user-mode addresses (CR4.PKE), IA32_PKRS supervisor-mode addresses
    (CR4.PKS); for data accesses only; ADi forbids any access, WDi writes by user-mode
    accesses and, with CR0.WP = 1, by supervisor-mode accesses. It is evaluated whether or
@@ -175,7 +175,7 @@ static bool pk_violation(const struct gwalk_ctx *c, const struct walk *w, enum g
     return ad || (wd && acc == GW_WRITE && ((c->cr0 & GW_CR0_WP) || user_access));
 }
 
-/* Access rights, SDM 3A 4.6.1. */
+/* Access rights, SDM 3A 5.6.1. */
 static bool access_allowed(const struct gwalk_ctx *c, const struct walk *w,
                            enum gwalk_access acc, bool user_access, bool nx)
 {
@@ -226,7 +226,7 @@ int gwalk_translate(const struct gwalk_ctx *c, uint64_t la, enum gwalk_access ac
     if (r == W_READ_FAIL)
         return -2;
 
-    /* XD exists, and NXE has effect, only with PAE-format entries (SDM 3A 4.6.1). */
+    /* XD exists, and NXE has effect, only with PAE-format entries (SDM 3A 5.6.1). */
     bool nx = pae && (c->efer & GW_EFER_NXE);
     bool pk = false;
     if (r == W_OK) {
@@ -238,7 +238,7 @@ int gwalk_translate(const struct gwalk_ctx *c, uint64_t la, enum gwalk_access ac
         }
     }
 
-    /* SDM 3A 4.7 */
+    /* SDM 3A 5.7 */
     uint32_t ec = 0;
     if (r != W_NOT_PRESENT)
         ec |= GW_PFEC_P;

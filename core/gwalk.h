@@ -9,8 +9,8 @@
  *   - Accessed and dirty flags: the walker never writes guest memory, so it does NOT set
  *     A or D. That is harmless for the monitor's use (emulating an access that trapped,
  *     or reading instruction bytes): when the guest re-executes, or touches the page next,
- *     the processor sets the flags itself (SDM 3A 4.8).
- *   - Implicit supervisor-mode accesses (GDT/IDT/TSS reads at CPL 3, SDM 3A 4.6): cpl < 3
+ *     the processor sets the flags itself (SDM 3A 5.8).
+ *   - Implicit supervisor-mode accesses (GDT/IDT/TSS reads at CPL 3, SDM 3A 5.6): cpl < 3
  *     always means an explicit supervisor-mode access, for which SMAP honours RFLAGS.AC.
  *   - Shadow-stack accesses (CET, error code bit 6), HLAT, SGX, linear-address masking.
  *   - Page-size support: 1-GByte pages and PSE-36 are assumed supported (every processor
@@ -38,7 +38,7 @@
 #define GW_EFER_LMA  (1ull << 10)
 #define GW_EFER_NXE  (1ull << 11)
 
-/* Page-fault error code, SDM 3A 4.7 (figure 4-12). */
+/* Page-fault error code, SDM 3A 5.7 (figure 4-12). */
 #define GW_PF_VECTOR 14
 #define GW_PFEC_P    (1u << 0)   /* 0: not present; 1: protection or reserved-bit violation */
 #define GW_PFEC_W    (1u << 1)   /* the access was a write */
@@ -61,7 +61,7 @@ struct gwalk_ctx {
     uint32_t pkru;      /* PKRU, used when CR4.PKE = 1 (4-/5-level paging only) */
     uint32_t pkrs;      /* IA32_PKRS, used when CR4.PKS = 1 (4-/5-level paging only) */
     /* PAE paging only: the four PDPTEs the processor holds (under EPT, the VMCS guest
-       PDPTE0..3 fields; SDM 3A 4.4.1, 3C 26.4.2). NULL: read them from CR3 bits 31:5. */
+       PDPTE0..3 fields; SDM 3A 5.4.1, 3C 26.4.2). NULL: read them from CR3 bits 31:5. */
     const uint64_t *pdpte;
 };
 
@@ -71,7 +71,7 @@ struct gwalk_fault { uint8_t vector; uint32_t error_code; uint64_t cr2; };   /* 
 
 /* Translate a linear address. cpl: 0-3 (user access if 3). Returns 0 and *gpa,
    -1 with *fault describing the #PF exactly as hardware would raise it (error code bits:
-   P, W/R, U/S, RSVD, I/D, PK; SDM 3A 4.7), or -2 if a paging-structure read failed.
+   P, W/R, U/S, RSVD, I/D, PK; SDM 3A 5.7), or -2 if a paging-structure read failed.
    Outside IA-32e mode (EFER.LMA = 0) the linear address is 32 bits: `la` is truncated,
    and so is fault->cr2. With CR0.PG = 0, gpa = la. Canonicality is not checked (see
    gwalk_canonical). A reserved bit in a PAE PDPTE is reported as an RSVD page fault
@@ -88,7 +88,7 @@ int gwalk_read(const struct gwalk_ctx *c, uint64_t la, void *buf, size_t len, en
 
 /* Whether `la` is canonical for the current mode: outside IA-32e mode always true;
    with 4-level paging bits 63:47 equal, with 5-level (CR4.LA57) bits 63:56 equal
-   (SDM 3A 4.5). A non-canonical access is #GP (or #SS), the caller's to raise. */
+   (SDM 3A 5.5). A non-canonical access is #GP (or #SS), the caller's to raise. */
 bool gwalk_canonical(const struct gwalk_ctx *c, uint64_t la);
 
 #endif

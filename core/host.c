@@ -42,7 +42,7 @@ void host_paging_build(uint64_t *tables, uint64_t limit, bool use_1g)
 
 extern const uint64_t exception_stubs[32];
 
-/* 64-bit interrupt gate, SDM 3A 6.14.1. Vectors 2 (NMI), 8 (#DF) and 18 (#MC)
+/* 64-bit interrupt gate, SDM 3A 7.14.1. Vectors 2 (NMI), 8 (#DF) and 18 (#MC)
  * run on IST1 so a broken stack still gives a readable dump. */
 void host_idt_build(uint64_t *idt)
 {

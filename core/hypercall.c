@@ -72,7 +72,7 @@ long hc_check_buffer(const struct gwalk_ctx *walk, unsigned cpl, bool addr32,
         uint64_t page_la = first_page + i * HC_PAGE, gpa;
         struct gwalk_fault f;
         /* The access as the guest's own store at its CPL would be checked
-         * (SDM 3A 4.6): present, writable, user page at CPL 3, SMAP. */
+         * (SDM 3A 5.6): present, writable, user page at CPL 3, SMAP. */
         if (gwalk_translate(walk, page_la, GW_WRITE, cpl, &gpa, &f) != 0)
             return LAMINA_E_FAULT;
         gpa &= ~(HC_PAGE - 1);

@@ -18,6 +18,10 @@
 
 static volatile bool summary_done;
 
+_Static_assert(SREG_ES == (int)IOS_ES && SREG_CS == (int)IOS_CS && SREG_SS == (int)IOS_SS &&
+               SREG_DS == (int)IOS_DS && SREG_FS == (int)IOS_FS && SREG_GS == (int)IOS_GS,
+               "segment numbering of core/backend.h and core/io_string.h");
+
 /* The log port's eight UART registers, when serial-exclusive gives them to the monitor. */
 static bool monitor_port(uint16_t port)
 {
@@ -31,16 +35,16 @@ void io_intercepts_init(void)
     for (uint32_t i = 0; i < p->nrules && i < POLICY_MAX_RULES; i++) {
         const struct policy_rule *r = &p->rule[i];
         if (r->space == POLICY_IO && r->first <= r->last && r->last <= 0xffff)
-            be_intercept_io((uint16_t)r->first, r->last - r->first + 1);
+            be_intercept_io((uint16_t)r->first, r->last - r->first + 1, true);
     }
     if (p->serial_exclusive && mon.bi->serial_port)
-        be_intercept_io(mon.bi->serial_port, 8);
+        be_intercept_io(mon.bi->serial_port, 8, true);
     for (int i = 0; i < 2; i++)
         if (mon.pm1_cnt[i])
-            be_intercept_io(mon.pm1_cnt[i], 2);
+            be_intercept_io(mon.pm1_cnt[i], 2, true);
     if (mon.reset_port)
-        be_intercept_io(mon.reset_port, 1);
-    be_intercept_io(PORT_RESET_CONTROL, 1);
+        be_intercept_io(mon.reset_port, 1, true);
+    be_intercept_io(PORT_RESET_CONTROL, 1, true);
 }
 
 static void final_summary(struct percpu *pc, const char *what, uint16_t port, uint32_t value)

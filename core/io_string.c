@@ -25,7 +25,7 @@ static void set_fault(struct ios_fault *f, uint8_t vector, uint32_t ec, uint64_t
     f->cr2 = cr2;
 }
 
-/* Segment checks outside 64-bit mode (SDM 3A 5.3, 5.4.1; INS/OUTS "Protected Mode
+/* Segment checks outside 64-bit mode (SDM 3A 6.3, 6.4.1; INS/OUTS "Protected Mode
  * Exceptions", "Real-Address Mode Exceptions"). Returns true if the access of `size`
  * bytes at offset `off` is allowed. */
 static bool seg_ok(const struct ios_state *s, const struct ios_seg *sg, uint64_t off,

@@ -3,7 +3,7 @@
  * through the gwalk callbacks plus write_phys, the port through port_io.
  *
  * Contract: SDM Vol. 2 "INS/INSB/INSW/INSD", "OUTS/OUTSB/OUTSW/OUTSD", "REP/REPE/...";
- * Vol. 1 3.3.7 (address size: SI/DI/CX, ESI/EDI/ECX or RSI/RDI/RCX); Vol. 3A 5.3
+ * Vol. 1 3.3.7 (address size: SI/DI/CX, ESI/EDI/ECX or RSI/RDI/RCX); Vol. 3A 6.3
  * (limit checking, expand-down segments), 5.4.1 / 3.4.5.1 (segment types), 3.3.7.1
  * (canonical addresses: #SS(0) for SS-relative accesses, else #GP(0)), 4.7 (#PF).
  *

@@ -8,9 +8,6 @@
 #include "core/percpu.h"
 #include "ept/mtrr.h"
 
-/* A 4 KiB-aligned range of physical memory. */
-struct mem_range { uint64_t base, size; };
-
 /* Vendor-neutral: the backend keeps its own monitor-wide state (vmx/). */
 struct monitor {
     struct lamina_bootinfo *bi;
@@ -49,6 +46,10 @@ static inline bool monitor_owns(uint64_t pa)
 /* core/entry.c */
 void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void monitor_seal(void);
+/* The CPU is about to run the guest (the backend's last step before entry),
+ * or stopped being one (launch failed, or the loader's rollback). */
+void monitor_cpu_entering(uint32_t cpu);
+void monitor_cpu_left(uint32_t cpu);
 
 /* core/host.c */
 int host_paging_pages(uint64_t limit, bool use_1g);

@@ -25,12 +25,12 @@ void msr_intercepts_init(void)
                                               MSR_IA32_APIC_BASE, MSR_IA32_TSC,
                                               MSR_IA32_RTIT_CTL };
     for (unsigned i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
-        be_intercept_msr(write_trapped[i], POLICY_WRITE);
+        be_intercept_msr(write_trapped[i], POLICY_WRITE, true);
     /* The TSC offset covers RDMSR of the TSC; IA32_TSC_ADJUST is the guest's own. */
-    be_intercept_msr(MSR_IA32_TSC_ADJUST, POLICY_READ | POLICY_WRITE);
+    be_intercept_msr(MSR_IA32_TSC_ADJUST, POLICY_READ | POLICY_WRITE, true);
     for (uint32_t m = 0; m < 0x300; m++)
         if (mtrr_is_msr(m))
-            be_intercept_msr(m, POLICY_WRITE);
+            be_intercept_msr(m, POLICY_WRITE, true);
     const struct lamina_policy *p = &mon.bi->policy;
     for (uint32_t i = 0; i < p->nrules && i < POLICY_MAX_RULES; i++) {
         const struct policy_rule *rule = &p->rule[i];
@@ -38,7 +38,7 @@ void msr_intercepts_init(void)
             continue;
         for (uint64_t m = rule->first; m <= rule->last; m++)
             if (policy_msr_coverable((uint32_t)m))     /* refused at load; never a stray bit */
-                be_intercept_msr((uint32_t)m, rule->dir);
+                be_intercept_msr((uint32_t)m, rule->dir, true);
     }
 }
 
@@ -48,7 +48,7 @@ static void mtrr_written(uint32_t cpu, uint32_t msr, uint64_t value);
 static int guest_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
     enum guest_msr kind = guest_msr_kind(msr);
-    if (kind != GMSR_NONE) {
+    if (kind != GMSR_NONE && be_msr_held(kind)) {
         *val = be_msr_field_read(v, kind);
         return 0;
     }
@@ -111,7 +111,7 @@ static int guest_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
 {
     struct percpu *pc = v->pc;
     enum guest_msr kind = guest_msr_kind(msr);
-    if (kind != GMSR_NONE)
+    if (kind != GMSR_NONE && be_msr_held(kind))
         return write_field_msr(v, kind, val);
     if (msr == MSR_IA32_TSC || msr == MSR_IA32_TSC_ADJUST) {
         if (msr == MSR_IA32_TSC_ADJUST && !mon.tsc_adjust)

@@ -16,7 +16,10 @@
 #define MAX_REDIRECTS     8
 #define PERCPU_BACKEND_WORDS 16
 
-/* Guest general-purpose registers as vmx_exit_entry pushes them. */
+/* The guest's general-purpose registers while an exit is handled, in the
+ * architectural order (the backend's entry code saves them here; a backend
+ * whose control structure holds RAX or RSP copies them in and out). RSP is
+ * in the guest view (GV_RSP), its slot here unused. */
 struct guest_regs {
     uint64_t rax, rcx, rdx, rbx, rsp_unused, rbp, rsi, rdi;
     uint64_t r8, r9, r10, r11, r12, r13, r14, r15;

@@ -1,6 +1,6 @@
 /* The security policy: which I/O ports and MSRs the monitor traps, and what it
  * does with each access. Written by the lamina.conf parser (efi/config.c), read
- * by the monitor (core/io.c, vmx/exit.c). Pure C, no libc: linked into the
+ * by the monitor (core/io.c, core/msr.c). Pure C, no libc: linked into the
  * loader, the monitor and the host unit tests alike.
  *
  * lamina.conf lines (see efi/config.h for the syntax):

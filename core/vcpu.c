@@ -192,9 +192,9 @@ void vcpu_vmcall(struct vcpu *v)
     if (!mon.sealed && r->rbx == mon.bi->loader_secret && guest_get(v, GV_CPL) == 0) {
         if (r->rax == LAMINA_VMCALL_DEVIRT) {
             struct percpu *pc = v->pc;
+            monitor_cpu_left(pc->index);
             mon.bi->report->cpu[pc->index].state = CPU_STATE_DEVIRT;
-            __atomic_sub_fetch(&mon.cpus_virtualized, 1, __ATOMIC_SEQ_CST);
-            log_info("cpu %u: left VMX operation at the loader's request", pc->index);
+            log_info("cpu %u: left the guest at the loader's request", pc->index);
             r->rax = 0;
             be_devirtualize(v);
         }

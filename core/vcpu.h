@@ -5,12 +5,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "core/arch.h"
 #include "core/backend.h"
 #include "core/gwalk.h"
 
-#define VECTOR_DB 1
-#define VECTOR_UD 6
-#define VECTOR_GP 13
 
 static inline void vcpu_inject_ud(struct vcpu *v) { be_inject_exception(v, VECTOR_UD, false, 0); }
 static inline void vcpu_inject_gp(struct vcpu *v) { be_inject_exception(v, VECTOR_GP, true, 0); }

@@ -50,7 +50,7 @@ static void put(uint64_t *tab, unsigned idx, uint64_t val)
 static bool hidden_overlaps(const struct builder *b, uint64_t base, uint64_t size)
 {
     for (unsigned i = 0; i < b->p->nhidden; i++) {
-        const struct ept_range *h = &b->p->hidden[i];
+        const struct mem_range *h = &b->p->hidden[i];
         if (h->size != 0 && h->base < base + size && base < h->base + h->size)
             return true;
     }
@@ -147,7 +147,7 @@ static bool params_ok(const struct ept_params *p, const struct ept_pool *pool)
     if (p->nhidden && !p->hidden)
         return false;
     for (unsigned i = 0; i < p->nhidden; i++) {
-        const struct ept_range *h = &p->hidden[i];
+        const struct mem_range *h = &p->hidden[i];
         if ((h->base | h->size) & (EPT_PAGE_4K - 1))
             return false;
         if (h->base + h->size < h->base)

@@ -49,12 +49,11 @@ struct ept_stats {
     uint64_t hidden_4k;   /* non-present 4 KiB leaves for hidden ranges */
 };
 
-struct ept_range { uint64_t base, size; };   /* 4 KiB aligned */
 
 struct ept_params {
     const struct mtrr_state *mtrr;
     uint64_t limit;                 /* map [0, limit) identity; limit 4 KiB aligned */
-    const struct ept_range *hidden; /* guest may not access these at all: entry present bits 0 */
+    const struct mem_range *hidden; /* guest may not access these at all: entry present bits 0 */
     unsigned nhidden;
     bool allow_1g;                  /* IA32_VMX_EPT_VPID_CAP bit 17 */
 };

@@ -83,6 +83,9 @@ uint8_t mtrr_type_of_page(const struct mtrr_state *s, uint64_t addr);
  * wrapping past 2^64 returns MT_MIXED (so a caller falls back to smaller pages). */
 uint8_t mtrr_type_of_range(const struct mtrr_state *s, uint64_t base, uint64_t size);
 
+/* A range of physical memory, 4 KiB aligned (the monitor's hidden ranges). */
+struct mem_range { uint64_t base, size; };
+
 /* Whether msr is an MTRR the guest may write (IA32_MTRR_DEF_TYPE, the variable
  * pairs, the fixed ranges); IA32_MTRRCAP is read-only. */
 bool mtrr_is_msr(uint32_t msr);

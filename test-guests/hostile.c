@@ -279,7 +279,7 @@ static bool setup_paging(void)
         pd[1] = mon_pa | up;
         /* ubase + 4 MiB: a 2 MiB page over the monitor's first page. */
         pd[2] = (mon_pa & ~0x1fffffull) | PTE_P | PTE_RW | PTE_PS;
-        /* ubase + 1 GiB: a 1 GiB page over it (SDM 3A 4.1.4: CPUID.80000001H:EDX[26]). */
+        /* ubase + 1 GiB: a 1 GiB page over it (SDM 3A 5.1.4: CPUID.80000001H:EDX[26]). */
         have_1g = (tg_cpuid(0x80000001u, 0).edx >> 26) & 1;
         if (have_1g)
             pdpt[1] = (mon_pa & ~0x3fffffffull) | PTE_P | PTE_RW | PTE_PS;
@@ -613,7 +613,7 @@ static void attacks_msr(void)
     expect_wrmsr_gp("mtrr-fixed-bad-type", MSR_MTRR_FIX64K, (fix & ~0xffull) | 2);
     uint64_t pat = tg_rdmsr(MSR_PAT);
     expect_wrmsr_gp("pat-bad-type", MSR_PAT, (pat & ~0xffull) | 2);
-    /* SMRR: writable in SMM only (SDM 3A 32.4.2.1). */
+    /* SMRR: writable in SMM only (SDM 3C, "System Management Mode": SMRR). */
     wrmsr_refused("smrr-physbase", MSR_SMRR_PHYSBASE, mon_pa | 6, true);
     wrmsr_refused("smrr-physmask", MSR_SMRR_PHYSMASK, 0xfffff800ull, true);
 }

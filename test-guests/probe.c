@@ -548,7 +548,7 @@ static void check_mtrr_write(void)
 
 static uint32_t microcode_revision(void)
 {
-    /* SDM 3A 9.11.7.1: write 0, execute CPUID.1, read the revision in 63:32. */
+    /* SDM 3A 10.11.7.1: write 0, execute CPUID.1, read the revision in 63:32. */
     tg_wrmsr(MSR_BIOS_SIGN_ID, 0);
     (void)tg_cpuid(1, 0);
     return (uint32_t)(tg_rdmsr(MSR_BIOS_SIGN_ID) >> 32);

@@ -124,7 +124,7 @@ static void signature_of(const uint32_t regs[3], char out[13])
 /* --------------------------------------------------------- trampoline */
 
 /* Copy the trampoline to page and fill in its absolute addresses: GDTR base,
- * the two far pointers, the IDT (64-bit interrupt gates, SDM 3A 6.14.1). */
+ * the two far pointers, the IDT (64-bit interrupt gates, SDM 3A 7.14.1). */
 static void tramp_install(uint64_t page)
 {
     CopyMem((void *)(uintptr_t)page, (void *)tg_tramp_start, TR_SIZE);

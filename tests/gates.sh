@@ -11,8 +11,9 @@
 #   monitor-relocs          tools/check-monitor-relocs.sh (RELATIVE only, ...)
 #   sbrk-is-monitor-panic   sbrk is defined by the monitor next to lamina_sbrk_panic
 #   core-is-vendor-neutral  no file under core/ includes a vmx/ header or the EPT
-#                           format (ept/ept.h), and no product file outside vmx/
-#                           includes a vmx/ header (tests of the backend may)
+#                           format (ept/ept.h), no product file outside vmx/
+#                           includes a vmx/ header (tests of the backend may),
+#                           and no core object refers to a VT-x or EPT symbol
 #   layering-detector       the include check flags a core file that breaks the rule
 set -uo pipefail
 
@@ -131,13 +132,22 @@ fi
 # layering_violations DIR: "file: line" for each #include that breaks the split.
 layering_violations() {
     local dir=$1
-    (cd "$dir" && grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"(vmx/[^"]+|ept/ept\.h)"' \
+    (cd "$dir" && grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](vmx/[^">]+|ept/ept\.h)[">]' \
         --include='*.[chS]' core 2>/dev/null)
-    (cd "$dir" && grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"vmx/[^"]+"' \
+    (cd "$dir" && grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]vmx/[^">]+[">]' \
         --include='*.[chS]' . 2>/dev/null | grep -vE '^\./(vmx|tests)/' | grep -vE '^\./core/')
     return 0
 }
-out=$(layering_violations "$root")
+# The same on the built objects: core/ calls the backend only through be_*.
+backend_symbols_in_core() { # BUILD
+    local o
+    for o in "$1"/mon/core/*.o; do
+        [ -f "$o" ] || continue
+        gcc-nm -u "$o" 2>/dev/null |
+            awk -v o="$o" '$2 ~ /^(vmx_|vmcs_|vmread|vmwrite|invept|invvpid|ept_)/ { print o ": " $2 }'
+    done
+}
+out=$(layering_violations "$root"; backend_symbols_in_core "$build")
 if [ -n "$out" ]; then
     fail core-is-vendor-neutral "backend headers included where they must not be:" "$out"
 else
@@ -145,11 +155,16 @@ else
 fi
 mkdir -p "$tmp/layer/core"
 printf '#include "vmx/vmcs.h"\n' >"$tmp/layer/core/bad.c"
-out=$(layering_violations "$tmp/layer")
-if grep -q 'core/bad.c' <<<"$out"; then
+printf '#include <ept/ept.h>\n' >"$tmp/layer/core/bad2.c"
+mkdir -p "$tmp/layer/build/mon/core"
+printf 'void vmx_flush_ept(void); void f(void) { vmx_flush_ept(); }\n' >"$tmp/layer/bad3.c"
+gcc -c "$tmp/layer/bad3.c" -o "$tmp/layer/build/mon/core/bad3.c.o" 2>/dev/null
+out=$(layering_violations "$tmp/layer"; backend_symbols_in_core "$tmp/layer/build")
+if grep -q 'core/bad.c' <<<"$out" && grep -q 'core/bad2.c' <<<"$out" &&
+    grep -q 'bad3.c.o: vmx_flush_ept' <<<"$out"; then
     pass layering-detector
 else
-    fail layering-detector "the include check missed core/bad.c including vmx/vmcs.h"
+    fail layering-detector "the check missed a planted violation:" "$out"
 fi
 
 exit $failed

@@ -94,7 +94,7 @@ static const struct need entry_needs[] = {
 
 /* What Lamina wants of each control word; see caps.h. */
 /* NMI exiting: the monitor kicks a CPU with an NMI to deliver an emulated INIT
- * (vmx/exit.c); genuine NMIs are reinjected into the guest. */
+ * (core/ipi.c); genuine NMIs are reinjected into the guest (vmx/exit.c). */
 #define LAMINA_PIN_WANT   PIN_BASED_NMI_EXITING
 #define LAMINA_PROC_WANT  (CPU_BASED_USE_IO_BITMAPS | CPU_BASED_USE_MSR_BITMAPS | \
                            CPU_BASED_USE_TSC_OFFSETTING | \

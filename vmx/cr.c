@@ -15,7 +15,7 @@ static uint64_t read_gpr(struct vcpu *v, unsigned n)
     return n == 4 ? guest_get(v, GV_RSP) : ((uint64_t *)v->r)[n];
 }
 
-/* 64-bit mode: IA-32e mode and CS.L (SDM 3A 5.2.1). */
+/* 64-bit mode: IA-32e mode and CS.L (SDM 3A 6.2.1). */
 static bool guest_64bit(struct vcpu *v)
 {
     return guest_get(v, GV_CODE_SIZE) == 64;
@@ -29,7 +29,7 @@ static void write_guest_cr0(struct vcpu *v, uint64_t val)
         return;
     }
     uint64_t old = vmcs_read(CR0_READ_SHADOW);
-    uint64_t efer = vmcs_read(GUEST_IA32_EFER);
+    uint64_t efer = guest_get(v, GV_EFER);
     /* SDM 2A MOV CR, 3A 10.8.5: paging cannot be turned off in 64-bit mode
      * (only from compatibility mode) or with CR4.PCIDE set, nor turned on
      * with EFER.LME but without CR4.PAE. Hardware checks these; the write
@@ -52,11 +52,10 @@ static void write_guest_cr0(struct vcpu *v, uint64_t val)
         efer &= ~EFER_LMA;
         entry &= ~VM_ENTRY_IA32E_MODE;
     }
-    vmcs_write(GUEST_IA32_EFER, efer);
+    vmx_guest_write(v, GUEST_IA32_EFER, efer);
     vmcs_write(VM_ENTRY_CONTROLS, entry);
-    vmcs_write(CR0_READ_SHADOW, val);
-    vmcs_write(GUEST_CR0, vmx_fix_cr0(&vmx.caps, val, true));
-    v->gv_valid &= ~((1u << GV_CR0) | (1u << GV_EFER) | (1u << GV_CODE_SIZE));
+    vmx_guest_write(v, CR0_READ_SHADOW, val);
+    vmx_guest_write(v, GUEST_CR0, vmx_fix_cr0(&vmx.caps, val, true));
     be_guest_tlb_flush(v);
     be_skip_instruction(v);
 }
@@ -68,9 +67,8 @@ static void write_guest_cr4(struct vcpu *v, uint64_t val)
         vcpu_inject_gp(v);
         return;
     }
-    vmcs_write(CR4_READ_SHADOW, val);
-    vmcs_write(GUEST_CR4, vmx_fix_cr4(&vmx.caps, val) | CR4_VMXE);
-    v->gv_valid &= ~(1u << GV_CR4);
+    vmx_guest_write(v, CR4_READ_SHADOW, val);
+    vmx_guest_write(v, GUEST_CR4, vmx_fix_cr4(&vmx.caps, val) | CR4_VMXE);
     be_guest_tlb_flush(v);
     be_skip_instruction(v);
 }

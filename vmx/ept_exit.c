@@ -5,10 +5,11 @@
 #include "core/monitor.h"
 #include "vmx/vmx.h"
 
-#define VECTOR_DB 1
 #define DR6_BS    (1ull << 14)
 
 const char be_map_name[] = "ept";
+
+_Static_assert(BE_R == EPT_R && BE_W == EPT_W && BE_X == EPT_X, "BE_R/W/X are the EPT bits");
 
 void vmx_flush_ept(void)
 {
@@ -36,7 +37,16 @@ void be_memory_types_changed(struct be_retype_stats *st)
     st->changed = es.changed;
     st->split = es.split;
     st->fallback_uc = es.fallback_uc;
-    __atomic_add_fetch(&vmx.ept_generation, 1, __ATOMIC_SEQ_CST);
+    be_tlb_flush_all();
+}
+
+/* Every CPU drops its cached guest-physical translations: this one now, the
+ * others at their next exit (vmx_exit_handler compares generations). */
+void be_tlb_flush_all(void)
+{
+    uint64_t gen = __atomic_add_fetch(&vmx.ept_generation, 1, __ATOMIC_SEQ_CST);
+    vmx_cpu(this_cpu())->ept_generation = gen;
+    vmx_flush_ept();
 }
 
 void be_map_stats(struct be_map_stats *out)

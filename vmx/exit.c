@@ -19,15 +19,13 @@ struct exit_entry {
     bool in_delivery;       /* can happen while an event is delivered (SDM 3C 28.2.4) */
 };
 
-static void exit_virt_insn(struct vcpu *v);
-
 #define CORE(h, k)      { (h), (k), 0, false }
-#define INSN(i)         { exit_virt_insn, LAMINA_EXIT_VIRT_INSN, (i), false }
+#define INSN(i)         { NULL, LAMINA_EXIT_VIRT_INSN, (i), false }
 #define DELIVERY(h, k)  { (h), (k), 0, true }
 
 static const struct exit_entry exits[] = {
     [EXIT_REASON_EXCEPTION_NMI] = DELIVERY(vmx_handle_exception_nmi, LAMINA_EXIT_EXCEPTION),
-    [EXIT_REASON_TRIPLE_FAULT] = DELIVERY(vcpu_triple_fault, LAMINA_EXIT_TRIPLE_FAULT),
+    [EXIT_REASON_TRIPLE_FAULT] = CORE(vcpu_triple_fault, LAMINA_EXIT_TRIPLE_FAULT),
     [EXIT_REASON_INIT_SIGNAL] = CORE(vmx_handle_init, LAMINA_EXIT_INIT),
     [EXIT_REASON_SIPI_SIGNAL] = CORE(vmx_handle_sipi, LAMINA_EXIT_SIPI),
     [EXIT_REASON_CPUID] = CORE(vcpu_cpuid, LAMINA_EXIT_CPUID),
@@ -56,17 +54,6 @@ static const struct exit_entry exits[] = {
     [EXIT_REASON_XSETBV] = CORE(vcpu_xsetbv, LAMINA_EXIT_XSETBV),
 };
 #define NEXITS (sizeof(exits) / sizeof(exits[0]))
-
-static uint32_t exit_reason(void)
-{
-    return (uint32_t)vmcs_read(VM_EXIT_REASON) & 0xffff;
-}
-
-/* GETSEC and the VMX instructions: the guest sees a CPU without SMX and VMX. */
-static void exit_virt_insn(struct vcpu *v)
-{
-    vcpu_virt_insn(v, exits[exit_reason()].insn);
-}
 
 static const char *const seg_names[] = { "es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr" };
 
@@ -141,7 +128,8 @@ void vmx_exit_handler(struct guest_regs *r)
 {
     uint64_t t0 = rdtsc();
     uint32_t full = (uint32_t)vmcs_read(VM_EXIT_REASON), reason = full & 0xffff;
-    const struct exit_entry *e = reason < NEXITS && exits[reason].handler ? &exits[reason] : NULL;
+    const struct exit_entry *e =
+        reason < NEXITS && (exits[reason].handler || exits[reason].insn) ? &exits[reason] : NULL;
     unsigned kind = e ? e->kind : LAMINA_EXIT_OTHER;
     struct vcpu v;
     vcpu_begin(&v, this_cpu(), r, kind);
@@ -171,8 +159,14 @@ void vmx_exit_handler(struct guest_regs *r)
     }
     if (e->in_delivery)
         requeue_vectoring(&v);
-    e->handler(&v);
+    if (e->insn)        /* GETSEC and the VMX instructions: as on a CPU without them */
+        vcpu_virt_insn(&v, e->insn);
+    else
+        e->handler(&v);
     deliver_pending_nmi(&v);
+#ifdef LAMINA_UNIT_TEST
+    fake_view_check(&v);
+#endif
     vcpu_end(&v, rdtsc() - t0);
 }
 

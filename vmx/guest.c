@@ -43,7 +43,7 @@ void be_guest_load(struct vcpu *v, uint32_t mask)
     if (mask & GV(GV_CPL))
         v->gv[GV_CPL] = AR_DPL(vmcs_read(GUEST_SS_AR_BYTES));
     if (mask & GV(GV_CODE_SIZE)) {
-        /* 64-bit mode: IA-32e mode and CS.L (SDM 3A 5.2.1); else CS.D/B. */
+        /* 64-bit mode: IA-32e mode and CS.L (SDM 3A 6.2.1); else CS.D/B. */
         uint64_t ar = vmcs_read(GUEST_CS_AR_BYTES);
         v->gv[GV_CODE_SIZE] = (ar & AR_L) && (v->gv[GV_EFER] & EFER_LMA) ? 64 :
                               (ar & AR_DB) ? 32 : 16;
@@ -67,6 +67,29 @@ uint64_t be_guest_get(struct vcpu *v, enum gv_field f)
         be_guest_load(v, GV(f));
     }
     return v->gv[f];
+}
+
+/* The cached view fields a VMCS guest-state field feeds. */
+static uint32_t view_fields_of(uint64_t field)
+{
+    switch (field) {
+    case GUEST_RIP: return GV(GV_RIP);
+    case GUEST_RSP: return GV(GV_RSP);
+    case GUEST_RFLAGS: return GV(GV_RFLAGS);
+    case GUEST_CR0: case CR0_READ_SHADOW: return GV(GV_CR0);
+    case GUEST_CR3: return GV(GV_CR3);
+    case GUEST_CR4: case CR4_READ_SHADOW: return GV(GV_CR4);
+    case GUEST_IA32_EFER: return GV(GV_EFER) | GV(GV_CODE_SIZE);
+    case GUEST_SS_AR_BYTES: return GV(GV_CPL);
+    case GUEST_CS_AR_BYTES: return GV(GV_CODE_SIZE);
+    default: return 0;
+    }
+}
+
+void vmx_guest_write(struct vcpu *v, uint64_t field, uint64_t value)
+{
+    vmcs_write(field, value);
+    v->gv_valid &= ~view_fields_of(field);
 }
 
 void be_guest_set(struct vcpu *v, enum gv_field f, uint64_t value)
@@ -144,16 +167,23 @@ void be_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32
     v->injected = true;
 }
 
-/* VMCS guest-state fields of the MSRs core/guest_msr.h lists (SDM 3C 25.4.1). */
+/* VMCS guest-state fields of the MSRs VT-x holds (SDM 3C 25.4.1); 0 for the
+ * ones it leaves in the processor. */
+static const uint32_t msr_fields[GMSR_COUNT] = {
+    [GMSR_SYSENTER_CS] = GUEST_SYSENTER_CS, [GMSR_SYSENTER_ESP] = GUEST_SYSENTER_ESP,
+    [GMSR_SYSENTER_EIP] = GUEST_SYSENTER_EIP, [GMSR_FS_BASE] = GUEST_FS_BASE,
+    [GMSR_GS_BASE] = GUEST_GS_BASE, [GMSR_DEBUGCTL] = GUEST_IA32_DEBUGCTL,
+    [GMSR_PAT] = GUEST_IA32_PAT, [GMSR_EFER] = GUEST_IA32_EFER,
+};
+
+bool be_msr_held(enum guest_msr kind)
+{
+    return (unsigned)kind < GMSR_COUNT && msr_fields[kind] != 0;
+}
+
 static uint32_t msr_field(enum guest_msr kind)
 {
-    static const uint32_t field[] = {
-        [GMSR_SYSENTER_CS] = GUEST_SYSENTER_CS, [GMSR_SYSENTER_ESP] = GUEST_SYSENTER_ESP,
-        [GMSR_SYSENTER_EIP] = GUEST_SYSENTER_EIP, [GMSR_FS_BASE] = GUEST_FS_BASE,
-        [GMSR_GS_BASE] = GUEST_GS_BASE, [GMSR_DEBUGCTL] = GUEST_IA32_DEBUGCTL,
-        [GMSR_PAT] = GUEST_IA32_PAT, [GMSR_EFER] = GUEST_IA32_EFER,
-    };
-    return field[kind];
+    return msr_fields[kind];
 }
 
 uint64_t be_msr_field_read(struct vcpu *v, enum guest_msr kind)
@@ -172,9 +202,7 @@ int be_msr_field_write(struct vcpu *v, enum guest_msr kind, uint64_t value)
         if (bad)
             return -1;
     }
-    vmcs_write(msr_field(kind), value);
-    if (kind == GMSR_EFER)
-        v->gv_valid &= ~(1u << GV_EFER);
+    vmx_guest_write(v, msr_field(kind), value);
     return 0;
 }
 

@@ -6,11 +6,10 @@
 #include "vmx/init_state.h"
 #include "vmx/vmx.h"
 
-#define VECTOR_DB 1
 
 _Static_assert(sizeof(struct guest_regs) == sizeof(((struct init_state *)0)->gpr), "gpr layout");
 
-/* The architectural INIT state (SDM 3A table 9-1) in the wait-for-SIPI
+/* The architectural INIT state (SDM 3A table 10-1) in the wait-for-SIPI
  * activity state (SDM 3C 27.6.2). */
 void be_enter_init_state(struct vcpu *v)
 {
@@ -19,7 +18,7 @@ void be_enter_init_state(struct vcpu *v)
     struct init_state st;
     init_state_build(&st, &vmx.caps, sig[0], true);
     for (unsigned i = 0; i < st.nvmcs; i++)
-        vmcs_write(st.vmcs[i].field, st.vmcs[i].value);
+        vmx_guest_write(v, st.vmcs[i].field, st.vmcs[i].value);
     /* Registers the VMCS does not hold are the guest's own in VMX root too. */
     memcpy(v->r, st.gpr, sizeof(*v->r));
     write_cr2(st.cr2);
@@ -28,7 +27,6 @@ void be_enter_init_state(struct vcpu *v)
     /* INIT leaves IA-32e mode (EFER = 0 in the INIT state). */
     vmcs_write(VM_ENTRY_CONTROLS, vmcs_read(VM_ENTRY_CONTROLS) & ~(uint64_t)VM_ENTRY_IA32E_MODE);
     vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
-    v->gv_valid = 0;
     vmx_flush_vpid(v->pc);
 }
 
@@ -43,7 +41,7 @@ void vmx_handle_sipi(struct vcpu *v)
     struct vmcs_field_value f[INIT_SIPI_FIELDS];
     unsigned n = init_sipi_fields((uint8_t)(vmcs_read(EXIT_QUALIFICATION) & 0xff), f);
     for (unsigned i = 0; i < n; i++)
-        vmcs_write(f[i].field, f[i].value);
+        vmx_guest_write(v, f[i].field, f[i].value);
     /* A CPU starting at the SIPI vector has no event blocking. Bochs 2.7
      * leaves NMIs and SMIs masked after a SIPI VM exit (its wait-for-SIPI
      * masks are lifted only on the non-VMX path): an IRET unmasks NMIs, and

@@ -3,7 +3,7 @@
 #include "vmx/init_state.h"
 #include "vmx/vmx_defs.h"
 
-/* SDM 3A 9.1.1 table 9-1, column "INIT" */
+/* SDM 3A 10.1.1 table 10-1, column "INIT" */
 #define INIT_CR0                0x60000010ull   /* CD, NW, ET */
 #define INIT_RIP                0xfff0ull
 #define INIT_RFLAGS             0x2ull          /* bit 1 is reserved, always 1 */
@@ -105,7 +105,7 @@ int init_state_build(struct init_state *s, const struct vmx_caps *caps,
 unsigned init_sipi_fields(uint8_t vector, struct vmcs_field_value out[INIT_SIPI_FIELDS])
 {
     /* The SIPI vector VV starts the processor in real mode at 000VV000H, i.e.
-     * CS = VV00H with base VV000H and IP = 0 (SDM 3A 8.4.3, 10.6.1). */
+     * CS = VV00H with base VV000H and IP = 0 (SDM 3A 9.4.3, 11.6.1). */
     out[0] = (struct vmcs_field_value){ GUEST_CS_SELECTOR, (uint64_t)vector << 8 };
     out[1] = (struct vmcs_field_value){ GUEST_CS_BASE, (uint64_t)vector << 12 };
     out[2] = (struct vmcs_field_value){ GUEST_RIP, 0 };

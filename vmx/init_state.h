@@ -1,6 +1,6 @@
-/* The architectural state after INIT (SDM 3A 9.1.1 table 9-1, "Processor State After
+/* The architectural state after INIT (SDM 3A 10.1.1 table 10-1, "Processor State After
  * Reset/INIT") as guest state for VM entry with the unrestricted-guest control (SDM 3C
- * 26.3.1), and the change a start-up IPI makes to it (SDM 3A 8.4.3, 10.6.1).
+ * 26.3.1), and the change a start-up IPI makes to it (SDM 3A 9.4.3, 11.6.1).
  *
  * An INIT signal in VMX non-root operation causes a VM exit (reason 3, SDM 3C 26.2);
  * the monitor then loads this state into the guest's VMCS with one VMWRITE per entry
@@ -12,7 +12,7 @@
  *     vmx_cr0_host_owned(caps, true) / vmx_cr4_host_owned(caps), so that the guest
  *     reads the INIT values from the read shadows in the table (CR0.NE, CR4.VMXE);
  *   - cancel any pending event injection (VM_ENTRY_INTR_INFO_FIELD = 0).
- * Left alone, as INIT leaves them unchanged (SDM 3A 9.1: caches, MSRs, MTRRs, x87 state):
+ * Left alone, as INIT leaves them unchanged (SDM 3A 10.1: caches, MSRs, MTRRs, x87 state):
  * IA32_PAT, IA32_DEBUGCTL, the SYSENTER MSRs, XCR0. IA32_EFER is nevertheless set to 0
  * (as KVM does): LMA must be 0 for a guest that is not in IA-32e mode (SDM 3C 27.3.1.1)
  * and the restarted processor's start-up code expects LME clear. */
@@ -64,13 +64,13 @@ struct init_state {
  *   interruptibility 0, pending debug exceptions 0;
  *   activity state wait-for-SIPI if `wait_for_sipi`, else active (a BSP after INIT
  *   starts at the reset vector at once).
- * gpr[GPR_RDX] = cpu_signature (the processor's CPUID.1:EAX, SDM 3A 9.1.3).
+ * gpr[GPR_RDX] = cpu_signature (the processor's CPUID.1:EAX, SDM 3A 10.1.3).
  * Returns -1 (and builds nothing) if wait_for_sipi is asked for but the activity
  * state is not supported (vmx_wait_for_sipi(caps) false, SDM 3C 27.3.1.5); else 0. */
 int init_state_build(struct init_state *s, const struct vmx_caps *caps,
                      uint32_t cpu_signature, bool wait_for_sipi);
 
-/* The fields a SIPI with `vector` changes (SDM 3A 8.4.3, 10.6.1): CS selector =
+/* The fields a SIPI with `vector` changes (SDM 3A 9.4.3, 11.6.1): CS selector =
  * vector << 8, CS base = vector << 12, RIP = 0, activity state active. Fills
  * out[INIT_SIPI_FIELDS] and returns the count. */
 unsigned init_sipi_fields(uint8_t vector, struct vmcs_field_value out[INIT_SIPI_FIELDS]);

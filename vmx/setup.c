@@ -115,7 +115,6 @@ int be_probe(void)
                      "to restart application processors under the monitor");
         return -1;
     }
-    mon.bi->report->cpu[0].state = CPU_STATE_CHECKED;
     return 0;
 }
 
@@ -125,32 +124,20 @@ int be_cpu_check(uint32_t cpu)
 {
     struct vmx_caps caps;
     struct vmx_controls ctl;
-    if (cpu >= mon.bi->ncpus)
-        return -1;
     if (vmx_check_cpu(cpu, &caps, &ctl) != 0)
         return -1;
     if (memcmp(&caps, &vmx.caps, sizeof(caps)) != 0) {
         vmx_cpu_error(cpu, "VMX capabilities differ from cpu 0's");
         return -1;
     }
-    mon.bi->report->cpu[cpu].state = CPU_STATE_CHECKED;
     return 0;
-}
-
-/* The EPT's hidden ranges: the monitor's image, data and the trapped xAPIC page. */
-static void hidden_ranges(struct ept_range out[3])
-{
-    for (int i = 0; i < 3; i++)
-        out[i] = (struct ept_range){ .base = mon.hidden[i].base, .size = mon.hidden[i].size };
 }
 
 /* Table pages the EPT will need: a counting run, plus room for the data
  * region (not yet placed) to be mapped with 4 KiB pages and split at both ends. */
 static uint64_t plan_ept_pages(uint64_t other_pages)
 {
-    struct ept_range h[3];
-    hidden_ranges(h);
-    const struct ept_range known[2] = { h[0], h[2] };
+    const struct mem_range known[2] = { mon.hidden[0], mon.hidden[2] };
     struct ept_pool count = { 0 };
     struct ept_params p = {
         .mtrr = &mon.mtrr, .limit = mon.bi->phys_limit,
@@ -178,26 +165,33 @@ static uint8_t *take(uint64_t *cursor, uint64_t pages)
 }
 
 /* SDM 3C 25.6.4: bitmap A covers ports 0-0x7fff, B 0x8000-0xffff; a set bit exits. */
-void be_intercept_io(uint16_t port, unsigned count)
+static void set_bit(uint8_t *map, unsigned bit, bool on)
 {
-    for (unsigned i = 0; i < count; i++) {
+    if (on)
+        map[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    else
+        map[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+}
+
+void be_intercept_io(uint16_t port, unsigned count, bool trap)
+{
+    for (unsigned i = 0; i < count && port + i <= 0xffff; i++) {
         uint16_t p = (uint16_t)(port + i);
-        uint8_t *map = p < 0x8000 ? vmx.io_bitmap_a : vmx.io_bitmap_b;
-        map[(p & 0x7fff) / 8] |= 1u << (p % 8);
+        set_bit(p < 0x8000 ? vmx.io_bitmap_a : vmx.io_bitmap_b, p & 0x7fff, trap);
     }
 }
 
 /* SDM 3C 25.6.9: read-low at 0, read-high at 1024, write-low at 2048,
  * write-high at 3072; one bit per MSR. MSRs outside both ranges always exit. */
-void be_intercept_msr(uint32_t msr, unsigned dir)
+void be_intercept_msr(uint32_t msr, unsigned dir, bool trap)
 {
     if (msr > 0x1fff && (msr < 0xc0000000u || msr > 0xc0001fffu))
         return;
-    uint32_t bit = msr & 0x1fff, high = msr >= 0xc0000000u ? 1024 : 0;
+    unsigned bit = msr & 0x1fff, high = msr >= 0xc0000000u ? 1024 : 0;
     if (dir & POLICY_READ)
-        vmx.msr_bitmap[high + bit / 8] |= 1u << (bit % 8);
+        set_bit(vmx.msr_bitmap + high, bit, trap);
     if (dir & POLICY_WRITE)
-        vmx.msr_bitmap[2048 + high + bit / 8] |= 1u << (bit % 8);
+        set_bit(vmx.msr_bitmap + 2048 + high, bit, trap);
 }
 
 int be_setup(uint64_t *cursor, uint64_t end)
@@ -212,9 +206,9 @@ int be_setup(uint64_t *cursor, uint64_t end)
         vc->vpid = i + 1;
     }
     /* VMX's own MSRs: the guest sees a CPU without VMX (vmx/guest.c). */
-    be_intercept_msr(MSR_IA32_FEATURE_CONTROL, POLICY_READ | POLICY_WRITE);
+    be_intercept_msr(MSR_IA32_FEATURE_CONTROL, POLICY_READ | POLICY_WRITE, true);
     for (uint32_t m = MSR_IA32_VMX_BASIC; m <= MSR_IA32_VMX_LAST; m++)
-        be_intercept_msr(m, POLICY_READ | POLICY_WRITE);
+        be_intercept_msr(m, POLICY_READ | POLICY_WRITE, true);
     /* CR0/CR4 bits VMX fixes are host-owned; the guest reads its own values
      * from the shadows (SDM 3C 26.3). CR4.VMXE reads as 0. */
     vmx.cr0_mask = vmx.caps.cr0_fixed0 & ~(CR0_PE | CR0_PG) & 0xffffffffull;
@@ -224,12 +218,10 @@ int be_setup(uint64_t *cursor, uint64_t end)
         report_error("monitor data region too small (%lu KiB short)", (*cursor - end) / 1024);
         return -1;
     }
-    struct ept_range hidden[3];
-    hidden_ranges(hidden);
     struct ept_pool pool = { .base = (uint8_t *)(uintptr_t)*cursor, .npages = (end - *cursor) / PAGE };
     struct ept_params p = {
         .mtrr = &mon.mtrr, .limit = mon.bi->phys_limit,
-        .hidden = hidden, .nhidden = 3, .allow_1g = vmx.ept_1g,
+        .hidden = mon.hidden, .nhidden = 3, .allow_1g = vmx.ept_1g,
     };
     if (ept_build(&p, &pool, &vmx.ept_root, &vmx.ept_stats) != 0) {
         report_error("out of memory for EPT tables (%lu pages reserved)", (unsigned long)pool.npages);

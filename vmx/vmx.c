@@ -196,11 +196,8 @@ static void leave_vmx(struct percpu *pc, uint64_t cr4, uint64_t rflags)
 
 int be_cpu_launch(uint32_t cpu, uint64_t guest_rip, uint64_t guest_rsp)
 {
-    if (cpu >= mon.bi->ncpus)
-        return -1;
     struct percpu *pc = &mon.cpus[cpu];
     struct vmx_cpu *vc = vmx_cpu(pc);
-    struct lamina_cpu_info *ci = &mon.bi->report->cpu[cpu];
     uint64_t rflags = read_rflags();
     cli();
     uint64_t cr0 = read_cr0(), cr4 = read_cr4();
@@ -247,12 +244,11 @@ int be_cpu_launch(uint32_t cpu, uint64_t guest_rip, uint64_t guest_rsp)
         leave_vmx(pc, cr4, rflags);
         return -1;
     }
-    ci->state = CPU_STATE_GUEST;
-    __atomic_add_fetch(&mon.cpus_virtualized, 1, __ATOMIC_SEQ_CST);
+    monitor_cpu_entering(cpu);
     log_info("cpu %u (apic id %u): entering VMX non-root", cpu, pc->apic_id);
 
     int rc = vmx_launch();      /* returns only if VMLAUNCH failed */
-    __atomic_sub_fetch(&mon.cpus_virtualized, 1, __ATOMIC_SEQ_CST);
+    monitor_cpu_left(cpu);
     if (rc == 1) {
         uint32_t err = vmx_instruction_error();
         vmx_cpu_error(cpu, "VMLAUNCH failed: VM-instruction error %u (%s)", err, vmx_error_name(err));

@@ -64,6 +64,15 @@ static inline struct vmx_cpu *vmx_cpu(struct percpu *pc)
 void vmx_flush_ept(void);
 /* vmx/guest.c: INVVPID of this CPU's guest linear translations. */
 void vmx_flush_vpid(struct percpu *pc);
+/* VMWRITE of a guest-state field, dropping what the view cached of it. Every
+ * write of a field the view reads (core/backend.h, enum gv_field) goes
+ * through here or through guest_set. */
+void vmx_guest_write(struct vcpu *v, uint64_t field, uint64_t value);
+#ifdef LAMINA_UNIT_TEST
+/* tests/unit/fake_vmcs.c: fails the test if a field the view cached no
+ * longer matches the VMCS (checked after every exit). */
+void fake_view_check(struct vcpu *v);
+#endif
 
 /* vmx/exit.c: one handler per basic exit reason. */
 void vmx_handle_cr_access(struct vcpu *v);         /* vmx/cr.c */

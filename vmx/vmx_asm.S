@@ -108,7 +108,7 @@ vmx_devirt_jump:
     .section .note.GNU-stack, "", @progbits
 
 /* void cpu_unblock_nmi(void): IRET to the next instruction, which ends any
- * NMI blocking on this processor (SDM 3A 6.7.1). */
+ * NMI blocking on this processor (SDM 3A 7.7.1). */
     .text
     .globl cpu_unblock_nmi
 cpu_unblock_nmi:

@@ -440,7 +440,7 @@ static uint64_t gate_offset(const uint8_t *g)
            ((uint64_t)(g[8] | (g[9] << 8) | (g[10] << 16) | ((uint32_t)g[11] << 24)) << 32);
 }
 
-/* A 64-bit interrupt gate, DPL 0, IST 0 (SDM 3A 6.14.1, Figure 6-8). */
+/* A 64-bit interrupt gate, DPL 0, IST 0 (SDM 3A 7.14.1, Figure 6-8). */
 static void gate_set(uint8_t *g, uint64_t handler, uint16_t cs)
 {
     g[0] = (uint8_t)handler;

@@ -11,7 +11,7 @@
  *
  * The stubs run at CPL 0 on the interrupted stack (IST 0); in 64-bit mode
  * the CPU always pushes SS:RSP, RFLAGS, CS:RIP and, for some vectors, an
- * error code (SDM 3A 6.14.2 "64-Bit Mode Stack Frame"), and IRETQ pops
+ * error code (SDM 3A 7.14.2 "64-Bit Mode Stack Frame"), and IRETQ pops
  * SS:RSP too, which is what lets the stub pick the resume RSP.
  */
 
@@ -173,7 +173,7 @@ tg_isr_common:
     iretq                               /* RFLAGS (IF, DF...) as at the fault */
 
 .Lchain:
-    /* Decode the gate of the previous IDT (SDM 3A 6.14.1, Figure 6-8):
+    /* Decode the gate of the previous IDT (SDM 3A 7.14.1, Figure 6-8):
      * offset 15:0 at +0, 31:16 at +6, 63:32 at +8. */
     lea     tg_fw_idt(%rip), %rax
     mov     (%rax,%rbx,8), %rax

@@ -2,9 +2,9 @@
  * the GDT, TSS and IDT; see tg.h, tg_user_call).
  *
  * tg_user_enter saves the callee-saved registers and RSP in the context,
- * loads the user registers and IRETQs to CPL 3 (SDM 3A 6.14.3: IRET to an
+ * loads the user registers and IRETQs to CPL 3 (SDM 3A 7.14.3: IRET to an
  * outer privilege level pops SS:RSP too). The way back is any vector of the
- * private IDT: the CPU switches to TSS.RSP0 (SDM 3A 6.14.4), the stub records
+ * private IDT: the CPU switches to TSS.RSP0 (SDM 3A 7.14.4), the stub records
  * the vector and the user registers, reloads the kernel SS and RSP from the
  * context and returns from tg_user_enter. Interrupts stay off throughout
  * (RFLAGS.IF = 0 at CPL 3). */

@@ -31,7 +31,7 @@ static struct tg_tss64 tss __attribute__((aligned(16)));
 static uint8_t kstack[16384] __attribute__((aligned(16)));
 static uint16_t left_tr;                /* our TSS selector, left in TR by an earlier call */
 
-/* An interrupt gate (SDM 3A 6.14.1, Figure 6-8). */
+/* An interrupt gate (SDM 3A 7.14.1, Figure 6-8). */
 static void gate(unsigned vec, uint64_t handler, uint16_t cs, unsigned dpl)
 {
     uint8_t *g = idt + 16 * vec;
@@ -89,7 +89,7 @@ int tg_user_call(struct tg_user_ctx *c)
 
     int vec = tg_user_enter(c);
 
-    /* IRET to CPL 3 nulled the data segment registers (SDM 3A 6.14.3). */
+    /* IRET to CPL 3 nulled the data segment registers (SDM 3A 7.14.3). */
     __asm__ volatile("mov %0, %%ds; mov %1, %%es; mov %2, %%fs; mov %3, %%gs"
                      :: "r"(ds), "r"(es), "r"(fs), "r"(gs) : "memory");
     __asm__ volatile("lgdt %0; lidt %1" :: "m"(old_gdtr), "m"(old_idtr) : "memory");

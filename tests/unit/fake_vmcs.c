@@ -5,7 +5,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "tests/unit/fake.h"
-#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
 
 #define SLOTS 256
 
@@ -15,6 +15,7 @@ static struct {
     bool set;
 } tbl[SLOTS];
 static unsigned nused, total_reads, invept_n, invvpid_n;
+static bool quiet;   /* reads by fake_view_check are not the handler's */
 
 void fake_vmcs_reset(void)
 {
@@ -72,8 +73,18 @@ unsigned fake_vmcs_total_reads(void) { return total_reads; }
 unsigned fake_invept_calls(void) { return invept_n; }
 unsigned fake_invvpid_calls(void) { return invvpid_n; }
 
+/* As the processor takes a VMWRITE (SDM 3C 25.11.2, appendix B): the
+ * exit-information fields are read-only, and a value is cut to the field's
+ * width (bits 14:13 of the encoding: 16, 64, 32 bits or natural width). */
 enum vmx_result vmwrite(uint64_t field, uint64_t value)
 {
+    if (((field >> 10) & 3) == 1)
+        fail_msg("VMWRITE to the read-only VMCS field 0x%lx", (unsigned long)field);
+    switch ((field >> 13) & 3) {
+    case 0: value &= 0xffff; break;
+    case 2: value &= 0xffffffff; break;
+    default: break;
+    }
     int i = slot(field, true);
     tbl[i].value = value;
     tbl[i].set = true;
@@ -84,8 +95,10 @@ enum vmx_result vmwrite(uint64_t field, uint64_t value)
 enum vmx_result vmread_checked(uint64_t field, uint64_t *v)
 {
     int i = slot(field, true);
-    tbl[i].reads++;
-    total_reads++;
+    if (!quiet) {
+        tbl[i].reads++;
+        total_reads++;
+    }
     if (!tbl[i].set) {
         *v = 0;
         return VMX_FAIL_VALID;
@@ -137,3 +150,16 @@ enum vmx_result invvpid(uint64_t type, uint16_t vpid)
 }
 
 uint32_t vmx_instruction_error(void) { return 0; }
+
+void fake_view_check(struct vcpu *v)
+{
+    struct vcpu fresh = *v;
+    fresh.gv_valid = 0;
+    quiet = true;
+    be_guest_load(&fresh, v->gv_valid);
+    quiet = false;
+    for (unsigned f = 0; f < GV_COUNT; f++)
+        if ((v->gv_valid & GV(f)) && fresh.gv[f] != v->gv[f])
+            fail_msg("after the exit the guest view's field %u holds 0x%lx, the VMCS 0x%lx", f,
+                     (unsigned long)v->gv[f], (unsigned long)fresh.gv[f]);
+}

@@ -98,14 +98,30 @@ static void test_stealth_hypervisor_leaves_pass_through(void **state)
 static void test_other_leaves_untouched(void **state)
 {
     (void)state;
-    /* Leaf 7 (Intel PT hidden) has its own test. */
+    /* Leaf 7 (Intel PT hidden) and 0x80000001 (SVM hidden) have their own tests. */
     const uint32_t leaves[] = { 0, 2, 0xb, 0xd, 0x3fffffff, 0x50000000, 0x80000000,
-                                0x80000001, 0x80000008, 0xffffffff };
+                                0x80000008, 0xffffffff };
     for (int stealth = 0; stealth < 2; stealth++) {
         for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
             struct cpuid_regs r = filter(leaves[i], 0, garbage, stealth);
             assert_memory_equal(&r, &garbage, sizeof(r));
         }
+    }
+}
+
+/* AMD-V as hidden as VMX: no nested virtualization on either vendor. */
+static void test_svm_hidden(void **state)
+{
+    (void)state;
+    struct cpuid_regs amd = garbage;
+    amd.ecx |= CPUID_80000001_ECX_SVM;
+    for (int stealth = 0; stealth < 2; stealth++) {
+        struct cpuid_regs r = filter(0x80000001, 0, amd, stealth);
+        assert_int_equal(r.ecx, amd.ecx & ~CPUID_80000001_ECX_SVM);
+        assert_int_equal(r.eax, garbage.eax);
+        assert_int_equal(r.edx, garbage.edx);
+        r = filter(CPUID_SVM_LEAF, 0, garbage, stealth);
+        assert_regs(r, 0, 0, 0, 0);
     }
 }
 
@@ -193,6 +209,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leaf1),
         cmocka_unit_test(test_intel_pt_hidden),
+        cmocka_unit_test(test_svm_hidden),
         cmocka_unit_test(test_leaf1_stealth),
         cmocka_unit_test(test_signature_leaf),
         cmocka_unit_test(test_interface_leaf),

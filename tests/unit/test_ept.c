@@ -204,7 +204,7 @@ static void check_map_sampled(uint64_t pml4, const struct ept_params *p, unsigne
         check_page(pml4, p, a + EPT_PAGE_2M - EPT_PAGE_4K);
     }
     for (unsigned i = 0; i < p->nhidden; i++) {
-        const struct ept_range *h = &p->hidden[i];
+        const struct mem_range *h = &p->hidden[i];
         if (h->base >= EPT_PAGE_4K)
             check_page(pml4, p, h->base - EPT_PAGE_4K);
         check_page(pml4, p, h->base);
@@ -371,7 +371,7 @@ static void test_6g_with_hole(void **unused)
 
 /* Hidden ranges: one in the middle of a 2 MiB region inside a PD, one straddling a
  * 2 MiB boundary inside a GiB that would otherwise be a 1 GiB page. */
-static const struct ept_range hidden2[] = {
+static const struct mem_range hidden2[] = {
     { 0x1F0A3000, 21 * 4 * KiB },
     { 1 * GiB + 2 * MiB - 8 * KiB, 16 * KiB },
 };
@@ -446,7 +446,7 @@ static void test_hidden_edges(void **unused)
     struct mtrr_state m;
     base_state(&m, MT_WB, 39);
     m.fixed_enabled = false;
-    const struct ept_range h[] = {
+    const struct mem_range h[] = {
         { 4 * GiB - 8 * KiB, 16 * KiB },
         { 6 * GiB, 1 * GiB },
         { 2 * GiB, 0 },
@@ -633,9 +633,9 @@ static void test_bad_params(void **unused)
     assert_int_equal(ept_build(&p, &pm.pool, &pml4, NULL), EPT_ERR_INVAL);
     p = good; p.nhidden = 1; p.hidden = NULL;
     assert_int_equal(ept_build(&p, &pm.pool, &pml4, NULL), EPT_ERR_INVAL);
-    const struct ept_range bad1[] = { { 0x1000, 0x800 } };
-    const struct ept_range bad2[] = { { 0x1800, 0x1000 } };
-    const struct ept_range bad3[] = { { 0xFFFFFFFFFFFFF000ull, 0x2000 } };
+    const struct mem_range bad1[] = { { 0x1000, 0x800 } };
+    const struct mem_range bad2[] = { { 0x1800, 0x1000 } };
+    const struct mem_range bad3[] = { { 0xFFFFFFFFFFFFF000ull, 0x2000 } };
     p = good; p.hidden = bad1; p.nhidden = 1;
     assert_int_equal(ept_build(&p, &pm.pool, &pml4, NULL), EPT_ERR_INVAL);
     p.hidden = bad2;

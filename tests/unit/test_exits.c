@@ -635,7 +635,7 @@ static uint64_t build_ept(void)
     m.enabled = true;
     m.def_type = MT_WB;
     m.phys_mask = (1ull << 39) - 1;
-    struct ept_range hidden[2] = { { MON_BASE, MON_SIZE }, { DATA_BASE, DATA_SIZE } };
+    struct mem_range hidden[2] = { { MON_BASE, MON_SIZE }, { DATA_BASE, DATA_SIZE } };
     struct ept_params p = { .mtrr = &m, .limit = FAKE_RAM_SIZE, .hidden = hidden, .nhidden = 2 };
     struct ept_pool pool = { .base = pool_mem, .npages = 64 };
     struct ept_stats st;
@@ -841,7 +841,6 @@ static void triple_fault_stops_the_guest(void **state)
 {
     (void)state;
     exit_with(EXIT_REASON_TRIPLE_FAULT, 0);
-    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
     assert_true(run_stops());
     struct lamina_event e = last_event();
     assert_int_equal(e.kind, LAMINA_EV_TRIPLE_FAULT);
@@ -897,6 +896,310 @@ static void interrupted_delivery_is_requeued(void **state)
     assert_int_equal(fake_vmcs_get(VM_ENTRY_EXCEPTION_ERROR_CODE), 2);
 }
 
+
+/* ------------------------------------------- more exits, one behaviour each */
+
+static void hidden_page_with_tf_when_the_guest_had_none(void **state)
+{
+    (void)state;
+    build_ept();
+    vmx.has_mtf = false;
+    exit_with(EXIT_REASON_EPT_VIOLATION, 3);
+    fake_vmcs_set(EXIT_QUALIFICATION, 1);
+    fake_vmcs_set(GUEST_PHYSICAL_ADDRESS, MON_BASE);
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
+    fake_vmcs_set(EXCEPTION_BITMAP, 0);
+    run();
+    assert_true(fake_vmcs_get(GUEST_RFLAGS) & RFLAGS_TF);
+    exit_with(EXIT_REASON_EXCEPTION_NMI, 0);
+    fake_vmcs_set(VM_EXIT_INTR_INFO, INTR_INFO_VALID_MASK | INTR_TYPE_HARD_EXCEPTION | 1);
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
+    fake_vmcs_set(GUEST_RFLAGS, 0x2 | RFLAGS_TF);
+    run();
+    assert_false(fake_vmcs_get(GUEST_RFLAGS) & RFLAGS_TF);   /* the monitor's TF is gone */
+    assert_false(fake_vmcs_has(VM_ENTRY_INTR_INFO_FIELD) &&
+                 (fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK));
+}
+
+static void nmi_exit(void)
+{
+    exit_with(EXIT_REASON_EXCEPTION_NMI, 0);
+    fake_vmcs_set(VM_EXIT_INTR_INFO, INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2);
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
+    fake_vmcs_set(GUEST_ACTIVITY_STATE, 0);
+}
+
+static void guest_nmi_reinjected(void **state)
+{
+    (void)state;
+    nmi_exit();
+    run();
+    assert_int_equal(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD),
+                     INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2);
+    assert_false(cpus[0].nmi_pending);
+    /* Blocked by NMI: kept pending for a later exit. */
+    nmi_exit();
+    fake_vmcs_set(GUEST_INTERRUPTIBILITY_INFO, INTERRUPTIBILITY_NMI);
+    run();
+    assert_false(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK);
+    assert_true(cpus[0].nmi_pending);
+    /* Waiting for SIPI: NMIs are dropped. */
+    nmi_exit();
+    fake_vmcs_set(GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_WAIT_SIPI);
+    run();
+    assert_false(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK);
+    assert_false(cpus[0].nmi_pending);
+}
+
+static void init_kick_that_hit_vmx_root(void **state)
+{
+    (void)state;
+    fake_cpuid_set(1, 0, 0x50654, 0, 0, 0);
+    cpus[0].nmi_pending = true;         /* core/trap.c saw the kick's NMI */
+    cpus[0].init_request = true;
+    exit_with(EXIT_REASON_CPUID, 2);
+    fake_vmcs_set(VM_ENTRY_CONTROLS, VM_ENTRY_IA32E_MODE);
+    run();
+    assert_true(cpus[0].waiting_for_sipi);
+    assert_false(cpus[0].init_request);
+    assert_int_equal(fake_vmcs_get(GUEST_ACTIVITY_STATE), GUEST_ACTIVITY_WAIT_SIPI);
+    assert_false(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK);
+}
+
+static void cr0_pg_on_activates_ia32e_mode(void **state)
+{
+    (void)state;
+    exit_with(EXIT_REASON_CR_ACCESS, 3);
+    fake_vmcs_set(GUEST_CR0, CR0_PE | CR0_NE);
+    fake_vmcs_set(CR0_READ_SHADOW, CR0_PE);
+    fake_vmcs_set(GUEST_IA32_EFER, EFER_LME);
+    fake_vmcs_set(GUEST_CS_AR_BYTES, CS_AR_32);
+    fake_vmcs_set(VM_ENTRY_CONTROLS, 0);
+    fake_vmcs_set(EXIT_QUALIFICATION, 0);
+    regs.rax = CR0_PE | CR0_PG;
+    run();
+    assert_skipped(3);
+    assert_int_equal(fake_vmcs_get(GUEST_IA32_EFER), EFER_LME | EFER_LMA);
+    assert_int_equal(fake_vmcs_get(VM_ENTRY_CONTROLS), VM_ENTRY_IA32E_MODE);
+    /* LMSW sets MP (bit 1) and cannot clear PE. */
+    exit_with(EXIT_REASON_CR_ACCESS, 4);
+    fake_vmcs_set(CR0_READ_SHADOW, CR0_PE | CR0_PG);
+    fake_vmcs_set(EXIT_QUALIFICATION, (3u << 4) | (2ull << 16));  /* LMSW with MP, PE clear */
+    run();
+    assert_int_equal(fake_vmcs_get(CR0_READ_SHADOW), CR0_PE | CR0_PG | 2);
+    /* A CR4 bit the processor does not have: #GP. */
+    exit_with(EXIT_REASON_CR_ACCESS, 3);
+    fake_vmcs_set(EXIT_QUALIFICATION, 4);
+    regs.rax = CR4_PAE | (1ull << 28);
+    run();
+    assert_injected(INFO_GP);
+}
+
+static void redelivered_event_keeps_its_length(void **state)
+{
+    (void)state;
+    build_ept();
+    exit_with(EXIT_REASON_EPT_VIOLATION, 2);
+    fake_vmcs_set(EXIT_QUALIFICATION, 2);
+    fake_vmcs_set(GUEST_PHYSICAL_ADDRESS, MON_BASE);
+    fake_vmcs_set(CPU_BASED_VM_EXEC_CONTROL, 0);
+    /* A software interrupt (INT 0x80, type 4) interrupted by the exit. */
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, INTR_INFO_VALID_MASK | (4u << 8) | 0x80);
+    run();
+    assert_int_equal(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD),
+                     INTR_INFO_VALID_MASK | (4u << 8) | 0x80);
+    assert_int_equal(fake_vmcs_get(VM_ENTRY_INSTRUCTION_LEN), 2);
+}
+
+static void mtrr_write_retypes_and_flushes_here(void **state)
+{
+    (void)state;
+    build_ept();
+    mon.mtrr.enabled = true;
+    mon.mtrr.def_type = MT_WB;
+    mon.mtrr.phys_mask = (1ull << 39) - 1;
+    mon.maxphyaddr = 39;
+    fake_msr_set(MSR_IA32_MTRRCAP, 0x408);          /* 8 variable ranges, WC, no fixed */
+    fake_msr_set(MSR_IA32_MTRR_DEF_TYPE, (1u << 11) | MT_WB);
+    for (unsigned i = 0; i < 8; i++) {
+        fake_msr_set(MSR_IA32_MTRR_PHYSBASE(i), 0);
+        fake_msr_set(MSR_IA32_MTRR_PHYSMASK(i), 0);
+    }
+    vmx.ept_reserve.base = aligned_alloc(4096, 8 * 4096);
+    vmx.ept_reserve.npages = 8;
+    memset(vmx.ept_reserve.base, 0, 8 * 4096);
+    uint64_t gen = vmx.ept_generation;
+    /* UC over 2 MiB at 2 MiB. */
+    fake_msr_set(MSR_IA32_MTRR_PHYSBASE(0), 0x200000 | MT_UC);
+    exit_with(EXIT_REASON_MSR_WRITE, 2);
+    regs.rcx = MSR_IA32_MTRR_PHYSMASK(0);
+    regs.rax = (uint32_t)(0x7fffe00000ull | (1u << 11));
+    regs.rdx = 0x7fffe00000ull >> 32;
+    run();
+    assert_skipped(2);
+    int level;
+    uint64_t *e = ept_leaf(vmx.ept_root, 0x200000, &level);
+    assert_non_null(e);
+    assert_int_equal((*e >> 3) & 7, MT_UC);
+    assert_int_equal(vmx.ept_generation, gen + 1);
+    assert_int_equal(vmx_cpu(&cpus[0])->ept_generation, gen + 1);   /* this CPU is current */
+    assert_int_equal(fake_invept_calls(), 1);                       /* ... and flushed now */
+    assert_non_null(strstr(fake_log(), "mtrr: cpu 0 wrote msr 0x201 = 0x7fffe00800: ept types"));
+    free(vmx.ept_reserve.base);
+}
+
+static void msrs_the_guest_may_not_write(void **state)
+{
+    (void)state;
+    static const struct { uint32_t msr; uint64_t value; } t[] = {
+        { MSR_IA32_APIC_BASE, 0x500000 | APIC_BASE_EN },    /* moving the APIC */
+        { MSR_IA32_RTIT_CTL, 1 },                            /* Intel PT is hidden */
+        { MSR_IA32_VMX_BASIC, 0 },                           /* read-only, hidden */
+        { MSR_IA32_TSC_ADJUST, 5 },                          /* absent on this CPU */
+    };
+    mon.tsc_adjust = false;
+    for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fake_msr_set(t[i].msr, 0x1234);
+        exit_with(EXIT_REASON_MSR_WRITE, 2);
+        regs.rcx = t[i].msr;
+        regs.rax = (uint32_t)t[i].value;
+        regs.rdx = t[i].value >> 32;
+        run();
+        assert_injected(INFO_GP);
+        assert_int_equal(fake_msr_writes(t[i].msr), 0);
+    }
+    /* Changing only the mode bits of IA32_APIC_BASE is the guest's right. */
+    fake_msr_set(MSR_IA32_APIC_BASE, APIC_PAGE | APIC_BASE_EN);
+    exit_with(EXIT_REASON_MSR_WRITE, 2);
+    regs.rcx = MSR_IA32_APIC_BASE;
+    regs.rax = (uint32_t)(APIC_PAGE | APIC_BASE_EN | APIC_BASE_EXTD);
+    regs.rdx = 0;
+    run();
+    assert_skipped(2);
+    assert_int_equal(fake_msr_get(MSR_IA32_APIC_BASE), APIC_PAGE | APIC_BASE_EN | APIC_BASE_EXTD);
+}
+
+static void serial_exclusive_port_floats(void **state)
+{
+    (void)state;
+    bi.policy.serial_exclusive = 1;
+    bi.serial_port = 0x2f8;
+    fake_port_set(0x2fd, 0x60);
+    io_exit(0x2fd, 1, true);
+    regs.rax = 0;
+    run();
+    assert_int_equal(regs.rax, 0xff);
+    io_exit(0x2f8, 1, false);
+    regs.rax = 'x';
+    run();
+    assert_int_equal(fake_port_writes(0x2f8), 0);
+    assert_int_equal(last_event().action, LAMINA_ACT_DENIED);
+}
+
+static void loader_rollback_leaves_vmx(void **state)
+{
+    (void)state;
+    bi.loader_secret = 0x77;
+    mon.cpus_virtualized = 2;
+    exit_with(EXIT_REASON_VMCALL, 3);
+    regs.rax = LAMINA_VMCALL_DEVIRT;
+    regs.rbx = 0x77;
+    for (unsigned s = 0; s < 8; s++)
+        fake_vmcs_set(GUEST_ES_SELECTOR + 2 * s, 0);
+    fake_vmcs_set(GUEST_FS_BASE, 0);
+    fake_vmcs_set(GUEST_GS_BASE, 0);
+    fake_vmcs_set(GUEST_GDTR_LIMIT, 0);
+    fake_vmcs_set(GUEST_GDTR_BASE, 0);
+    fake_vmcs_set(GUEST_IDTR_LIMIT, 0);
+    fake_vmcs_set(GUEST_IDTR_BASE, 0);
+    fake_vmcs_set(GUEST_RSP, 0);
+    assert_true(run_stops());           /* the jump to native code */
+    assert_int_equal(regs.rax, 0);
+    assert_int_equal(mon.cpus_virtualized, 1);
+    assert_int_equal(report.cpu[0].state, CPU_STATE_DEVIRT);
+    assert_false(vmx_cpu(&cpus[0])->in_vmx);
+}
+
+static void invd_and_misconfig(void **state)
+{
+    (void)state;
+    exit_with(EXIT_REASON_INVD, 2);
+    run();
+    assert_skipped(2);
+    assert_int_equal(fake_wbinvd_calls, 1);     /* never the guest's INVD */
+    exit_with(EXIT_REASON_EPT_MISCONFIG, 3);
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
+    assert_true(run_stops());
+    assert_non_null(strstr(fake_log(), "EPT misconfiguration"));
+}
+
+static void cpuid_pt_and_interface_leaves(void **state)
+{
+    (void)state;
+    fake_cpuid_set(7, 0, 0, CPUID_7_0_EBX_INTEL_PT | 1, 0, 0);
+    fake_cpuid_set(0x14, 0, 1, 2, 3, 4);
+    exit_with(EXIT_REASON_CPUID, 2);
+    regs.rax = 7;
+    regs.rcx = 0;
+    run();
+    assert_int_equal(regs.rbx, 1);
+    exit_with(EXIT_REASON_CPUID, 2);
+    regs.rax = 0x14;
+    run();
+    assert_int_equal(regs.rax | regs.rbx | regs.rcx | regs.rdx, 0);
+    exit_with(EXIT_REASON_CPUID, 2);
+    regs.rax = LAMINA_CPUID_INTERFACE;
+    run();
+    assert_int_equal(regs.rax, LAMINA_CPUID_VERSION);
+}
+
+static void vmcall_read_log_from_32_bit_code(void **state)
+{
+    (void)state;
+    io_rule(0, 0x80, 0x80, POLICY_LOG, POLICY_WRITE);
+    io_exit(0x80, 1, false);
+    regs.rax = 0x42;
+    run();                                      /* event 0 */
+    exit_flat32(EXIT_REASON_VMCALL, 3);
+    regs.rax = 0xffffffff00000000ull | LAMINA_HC_READ_LOG;  /* upper half ignored */
+    regs.rbx = LAMINA_HC_MAGIC;
+    regs.rdi = 0;
+    regs.rsi = 0xffffffff00004000ull;
+    regs.rdx = 4096;
+    run();
+    assert_int_equal((int64_t)regs.rax, LAMINA_OK);
+    assert_int_equal(regs.rsi, 1);              /* one record */
+    assert_int_equal(regs.rdi, 1);              /* the next cursor */
+    struct lamina_event e;
+    memcpy(&e, fake_ram + 0x4000, sizeof(e));
+    assert_int_equal(e.kind, LAMINA_EV_IO_OUT);
+    assert_int_equal(e.value, 0x42);
+}
+
+static void intercept_bitmaps(void **state)
+{
+    (void)state;
+    uint8_t *bits = calloc(1, 3 * 4096);
+    vmx.msr_bitmap = bits;
+    vmx.io_bitmap_a = bits + 4096;
+    vmx.io_bitmap_b = bits + 8192;
+    be_intercept_msr(0xc0000082, POLICY_WRITE, true);
+    assert_int_equal(bits[2048 + 1024 + 0x82 / 8], 1u << (0x82 % 8));  /* write-high */
+    assert_int_equal(bits[1024 + 0x82 / 8], 0);
+    be_intercept_msr(0x1d9, POLICY_READ, true);
+    assert_int_equal(bits[0x1d9 / 8], 1u << (0x1d9 % 8));
+    be_intercept_msr(0x40000000, POLICY_READ, true);                   /* outside: ignored */
+    be_intercept_io(0x7fff, 2, true);
+    assert_int_equal(bits[4096 + 0x7fff / 8], 0x80);
+    assert_int_equal(bits[8192], 1);
+    be_intercept_io(0x7fff, 1, false);                                  /* released */
+    assert_int_equal(bits[4096 + 0x7fff / 8], 0);
+    assert_int_equal(bits[8192], 1);
+    be_intercept_msr(0xc0000082, POLICY_WRITE, false);
+    assert_int_equal(bits[2048 + 1024 + 0x82 / 8], 0);
+    free(bits);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -930,6 +1233,19 @@ int main(void)
         cmocka_unit_test_setup(vmx_instructions_raise_ud, setup),
         cmocka_unit_test_setup(unexpected_exit_stops, setup),
         cmocka_unit_test_setup(interrupted_delivery_is_requeued, setup),
+        cmocka_unit_test_setup(hidden_page_with_tf_when_the_guest_had_none, setup),
+        cmocka_unit_test_setup(guest_nmi_reinjected, setup),
+        cmocka_unit_test_setup(init_kick_that_hit_vmx_root, setup),
+        cmocka_unit_test_setup(cr0_pg_on_activates_ia32e_mode, setup),
+        cmocka_unit_test_setup(redelivered_event_keeps_its_length, setup),
+        cmocka_unit_test_setup(mtrr_write_retypes_and_flushes_here, setup),
+        cmocka_unit_test_setup(msrs_the_guest_may_not_write, setup),
+        cmocka_unit_test_setup(serial_exclusive_port_floats, setup),
+        cmocka_unit_test_setup(loader_rollback_leaves_vmx, setup),
+        cmocka_unit_test_setup(invd_and_misconfig, setup),
+        cmocka_unit_test_setup(cpuid_pt_and_interface_leaves, setup),
+        cmocka_unit_test_setup(vmcall_read_log_from_32_bit_code, setup),
+        cmocka_unit_test_setup(intercept_bitmaps, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

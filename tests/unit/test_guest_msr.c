@@ -1,5 +1,5 @@
 /* core/guest_msr.c: which MSRs live in the VMCS, and the checks a guest
- * WRMSR of one must pass (SDM 3A 13.12.2 PAT, 10.8.5 EFER, 4.5 canonical). */
+ * WRMSR of one must pass (SDM 3A 12.12.2 PAT, 10.8.5 EFER, 5.5 canonical). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,8 +20,12 @@ static void kinds(void **state)
     assert_int_equal(guest_msr_kind(0xc0000100), GMSR_FS_BASE);
     assert_int_equal(guest_msr_kind(0xc0000101), GMSR_GS_BASE);
     /* KERNEL_GS_BASE and LSTAR are not in the VMCS: the processor keeps them. */
-    assert_int_equal(guest_msr_kind(0xc0000102), GMSR_NONE);
-    assert_int_equal(guest_msr_kind(0xc0000082), GMSR_NONE);
+    assert_int_equal(guest_msr_kind(0xc0000102), GMSR_KERNEL_GS_BASE);
+    assert_int_equal(guest_msr_kind(0xc0000082), GMSR_LSTAR);
+    assert_int_equal(guest_msr_kind(0xc0000081), GMSR_STAR);
+    assert_int_equal(guest_msr_kind(0xc0000083), GMSR_CSTAR);
+    assert_int_equal(guest_msr_kind(0xc0000084), GMSR_SFMASK);
+    assert_int_equal(guest_msr_kind(0xc0000103), GMSR_NONE);
     assert_int_equal(guest_msr_kind(0x10), GMSR_NONE);
 }
 
@@ -34,6 +38,11 @@ static void canonical_bases(void **state)
     assert_int_equal(guest_msr_write_value(GMSR_GS_BASE, 0xffff800000000000ull, &env48, &v), 0);
     assert_int_equal(guest_msr_write_value(GMSR_FS_BASE, 0x0000800000000000ull, &env48, &v), -1);
     assert_int_equal(guest_msr_write_value(GMSR_SYSENTER_ESP, 0x8000000000000000ull, &env48, &v), -1);
+    assert_int_equal(guest_msr_write_value(GMSR_LSTAR, 0x0000800000000000ull, &env48, &v), -1);
+    assert_int_equal(guest_msr_write_value(GMSR_KERNEL_GS_BASE, 0xffff800000000000ull, &env48, &v), 0);
+    assert_int_equal(guest_msr_write_value(GMSR_SFMASK, 0x100000000ull, &env48, &v), -1);
+    assert_int_equal(guest_msr_write_value(GMSR_SFMASK, 0x47700ull, &env48, &v), 0);
+    assert_int_equal(guest_msr_write_value(GMSR_STAR, ~0ull, &env48, &v), 0);
     struct guest_msr_env env57 = env48;
     env57.la57 = true;
     assert_int_equal(guest_msr_write_value(GMSR_FS_BASE, 0x0000800000000000ull, &env57, &v), 0);

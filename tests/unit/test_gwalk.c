@@ -255,7 +255,7 @@ static void test_32bit_4k(void **state)
 {
     (void)state;
     uint64_t pd = 0x200000, pt = 0x201000;
-    /* la 0x00403123: PDE index 1, PTE index 3, offset 0x123 (SDM 3A 4.3) */
+    /* la 0x00403123: PDE index 1, PTE index 3, offset 0x123 (SDM 3A 5.3) */
     put32(pd + 1 * 4, (uint32_t)(pt | ALL));
     put32(pt + 3 * 4, 0x00567000 | ALL);
     /* a decoy entry at the neighbouring indices */
@@ -302,7 +302,7 @@ static void test_32bit_not_present(void **state)
     PF(&c, 0x00403123, GW_WRITE, 3, EC_W | EC_U);
     PF(&c, 0x00403123, GW_READ, 1, 0);             /* CPL 1, 2: supervisor */
     PF(&c, 0x00403123, GW_WRITE, 2, EC_W);
-    /* I/D is 0 for fetches unless SMEP or (PAE and NXE) (SDM 3A 4.7) */
+    /* I/D is 0 for fetches unless SMEP or (PAE and NXE) (SDM 3A 5.7) */
     PF(&c, 0x00403123, GW_FETCH, 0, 0);
     PF(&c, 0x00403123, GW_FETCH, 3, EC_U);
     c.efer = GW_EFER_NXE;                          /* no PAE: still 0 */
@@ -409,7 +409,7 @@ static void test_32bit_rights(void **state)
 static void test_pae_translate(void **state)
 {
     (void)state;
-    /* PDPT at 0x200020: CR3 bits 31:5 (SDM 3A 4.4.1), not page aligned */
+    /* PDPT at 0x200020: CR3 bits 31:5 (SDM 3A 5.4.1), not page aligned */
     uint64_t pdpt = 0x200020, pd = 0x201000, pt = 0x202000, pd1 = 0x203000;
     /* la 0xc0201abc: PDPTE 3, PDE 1, PTE 1, offset 0xabc */
     put64(pdpt + 3 * 8, pd | P);
@@ -444,7 +444,7 @@ static void test_pae_translate(void **state)
     PF(&c, 0x00000000, GW_READ, 0, 0);              /* PDPTE 0 */
     PF(&c, 0xc0400000, GW_WRITE, 3, EC_W | EC_U);   /* PDE 2 */
     PF(&c, 0xc0203000, GW_READ, 3, EC_U);           /* PTE 3 */
-    /* I/D for fetches: PAE and NXE (SDM 3A 4.7) */
+    /* I/D for fetches: PAE and NXE (SDM 3A 5.7) */
     PF(&c, 0xc0203000, GW_FETCH, 0, EC_ID);
     c.efer = 0;
     PF(&c, 0xc0203000, GW_FETCH, 0, 0);
@@ -559,7 +559,7 @@ static void test_pae_pdpte_registers(void **state)
 static void test_long_4k_by_hand(void **state)
 {
     (void)state;
-    /* la: PML4 0x0ab, PDPT 0x155, PD 0x0cc, PT 0x1f0, offset 0x123 (SDM 3A 4.5.4) */
+    /* la: PML4 0x0ab, PDPT 0x155, PD 0x0cc, PT 0x1f0, offset 0x123 (SDM 3A 5.5.4) */
     const uint64_t la = 0x000055d5599f0123ull;
     uint64_t pml4 = 0x200000, pdpt = 0x201000, pd = 0x202000, pt = 0x203000;
     put64(pml4 + 0x0ab * 8, pdpt | ALL);

@@ -304,11 +304,11 @@ static void read_back(uint64_t la, void *out, size_t n)
 static void test_stats(void **unused)
 {
     (void)unused;
-    cpus[0].exits[10] = 5;
-    cpus[0].ticks[10] = 500;
-    cpus[1].exits[10] = 7;
-    cpus[1].ticks[10] = 700;
-    cpus[1].exits[30] = 1;
+    cpus[0].exits[LAMINA_EXIT_CPUID] = 5;
+    cpus[0].ticks[LAMINA_EXIT_CPUID] = 500;
+    cpus[1].exits[LAMINA_EXIT_CPUID] = 7;
+    cpus[1].ticks[LAMINA_EXIT_CPUID] = 700;
+    cpus[1].exits[LAMINA_EXIT_IO] = 1;
     struct lamina_event e = { 0 };
     evlog_put(&e);
     /* across a page boundary */
@@ -322,9 +322,9 @@ static void test_stats(void **unused)
     assert_int_equal(s.cpu, LAMINA_ALL_CPUS);
     assert_int_equal(s.ncpus, 2);
     assert_int_equal(s.nkinds, LAMINA_EXIT_KINDS);
-    assert_int_equal(s.exits[10], 12);
-    assert_int_equal(s.ticks[10], 1200);
-    assert_int_equal(s.exits[30], 1);
+    assert_int_equal(s.exits[LAMINA_EXIT_CPUID], 12);
+    assert_int_equal(s.ticks[LAMINA_EXIT_CPUID], 1200);
+    assert_int_equal(s.exits[LAMINA_EXIT_IO], 1);
     assert_int_equal(s.events_recorded, 1);
 
     r = (struct hc_regs){ LAMINA_HC_STATS, 1, la, PG };
@@ -332,8 +332,8 @@ static void test_stats(void **unused)
     assert_int_equal(r.rax, LAMINA_OK);
     read_back(la, &s, sizeof(s));
     assert_int_equal(s.cpu, 1);
-    assert_int_equal(s.exits[10], 7);
-    assert_int_equal(s.ticks[10], 700);
+    assert_int_equal(s.exits[LAMINA_EXIT_CPUID], 7);
+    assert_int_equal(s.ticks[LAMINA_EXIT_CPUID], 700);
 
     r = (struct hc_regs){ LAMINA_HC_STATS, 2, la, PG };     /* no CPU 2 */
     hypercall_dispatch(&env, &r);

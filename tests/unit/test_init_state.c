@@ -244,7 +244,7 @@ static void test_init_key_values(void **state)
     struct init_state s;
     build(&s, true);
 
-    /* SDM 3A table 9-1 */
+    /* SDM 3A table 10-1 */
     assert_int_equal(val(&s, GUEST_RIP), 0xfff0);
     assert_int_equal(val(&s, GUEST_RFLAGS), 0x2);
     assert_int_equal(val(&s, GUEST_CS_SELECTOR), 0xf000);

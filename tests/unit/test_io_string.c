@@ -1,5 +1,5 @@
 /* Unit tests for core/io_string.c: INS/OUTS emulation (SDM 2 INS, OUTS, REP;
- * SDM 1 3.3.7; SDM 3A 5.3, 3.4.5.1, 4.7). Guest memory is a byte array; 4-level
+ * SDM 1 3.3.7; SDM 3A 6.3, 3.4.5.1, 5.7). Guest memory is a byte array; 4-level
  * page tables are built in it where paging matters. The port is a fake device:
  * IN returns a counter-derived value (different every access), OUT records. */
 #include <setjmp.h>
