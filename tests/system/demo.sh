@@ -7,7 +7,7 @@
 # where the logs are. Ctrl-C stops Bochs too.
 #
 # Environment: DEMO_CPUS (default 2), DEMO_TIMEOUT, LAMINA_EFI, PROBE_EFI,
-# OVMF_FD, BOCHS (see lib.sh). Work dir: build/system/demo/.
+# OVMF_FD, BOCHS, BOCHS_FLAVOR, BOCHS_CPU (see lib.sh). Work dir: build/system/demo/.
 set -uo pipefail
 
 # shellcheck source=tests/system/lib.sh
@@ -58,7 +58,8 @@ finish() { # STATUS MESSAGE
 }
 trap 'finish 130 "interrupted"' INT TERM HUP
 
-echo "demo: Lamina + $guest under Bochs ($cpus CPUs, OVMF); the display is on VNC port 5900 or the next free one"
+echo "demo: Lamina + $guest under Bochs $BOCHS_FLAVOR ($cpus CPUs, cpu $BOCHS_CPU, OVMF)"
+[ "$BOCHS_FLAVOR" != 2.7 ] || echo "demo: the display is on VNC port 5900 or the next free one"
 echo "demo: OVMF takes a few seconds before the first line; Ctrl-C stops"
 if ! start_bochs "$name" "$cpus" "$dir/boot.img"; then
     echo "demo: Bochs did not start" >&2

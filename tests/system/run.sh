@@ -15,6 +15,9 @@
 # Adding a scenario: write a function scenario_<name with - as _> and add the
 # name to SCENARIOS (longest first: the list is also the start order).
 #
+# Emulators: the bochs-* scenarios run on BOCHS_FLAVOR (2.7, the default, or
+# upstream) with the CPU model BOCHS_CPU (lib.sh says more).
+#
 # Timeouts: SYSTEM_BOCHS_TIMEOUT (default 600 s), SYSTEM_QEMU_TIMEOUT (60 s),
 # SYSTEM_QEMU_LINUX_TIMEOUT (45 s), SYSTEM_BOCHS_LINUX_TIMEOUT (900 s).
 # Inputs: LAMINA_EFI, PROBE_EFI (default build/lamina.efi and
@@ -595,6 +598,17 @@ fi
 
 mkdir -p "$SYSTEM_BUILD"
 echo "system: running ${selected[*]} (at most $JOBS at a time)"
+case " ${selected[*]}" in
+*" bochs-"*)
+    # Once for all scenarios: the upstream build (or its cache dir).
+    if ! sys_bochs_resolve; then
+        echo "system: FAIL setup: Bochs ($BOCHS_FLAVOR) unavailable"
+        echo "system: 0 passed, 1 failed"
+        exit 1
+    fi
+    echo "system: Bochs $BOCHS_FLAVOR${BOCHS_UPSTREAM_DIR:+ ($BOCHS_UPSTREAM_DIR)}, cpu $BOCHS_CPU"
+    ;;
+esac
 
 declare -A pid_of=() started=() npass=() nfail=() took=()
 
