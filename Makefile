@@ -173,9 +173,10 @@ fuzz: $(FUZZ_BINS)
 gates: all
 	$(V)bash tests/gates.sh $(BUILD)
 
-# Tests of the build tools themselves (tools/build-bochs.sh's verification).
+# Tests of the build and test tools themselves (tests/tools/: the source
+# verification of tools/build-bochs.sh, the harness's check helpers).
 test-tools:
-	$(V)bash tests/tools/test-build-bochs.sh
+	$(V)bash tests/tools/run.sh
 
 linux-guest: $(LINUX_GUEST)
 

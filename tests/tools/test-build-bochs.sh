@@ -7,7 +7,8 @@
 # one byte, one mode bit, one file more or less, or a symlink is refused.
 # Also: the cache dir is keyed by the script's inputs.
 #
-# Prints "tools: PASS/FAIL ..." per check and "tools: N passed, N failed".
+# Prints "tools: PASS/FAIL build-bochs: ..." per check and "tools:
+# build-bochs: N passed, N failed" (tests/tools/run.sh adds up the tools tests).
 # Needs ../shared/vendor/bochs-783b58fd6.tar.xz beside the project (or
 # BOCHS_VENDOR_TARBALL); without it every check is skipped and reported.
 set -uo pipefail
@@ -24,7 +25,7 @@ bad() { echo "tools: FAIL build-bochs: $1"; fail=$((fail + 1)); }
 
 if [ ! -f "$vendor" ]; then
     echo "tools: FAIL build-bochs: no vendor tarball at $vendor to test with"
-    echo "tools: 0 passed, 1 failed"
+    echo "tools: build-bochs: 0 passed, 1 failed"
     exit 1
 fi
 
@@ -150,5 +151,5 @@ else
     bad "cache key: d1=$d1 d2=$d2 d3=$d3 d4=$d4"
 fi
 
-echo "tools: $pass passed, $fail failed"
+echo "tools: build-bochs: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
