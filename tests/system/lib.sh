@@ -107,7 +107,9 @@ sys_alive() {
 
 sys_tail() { # FILE N
     if [ -s "$1" ]; then
-        tail -n "$2" "$1" | sed 's/^/    | /'
+        # awk ends every line, the last one too: a log cut off mid-line must
+        # not glue the next "system: PASS/FAIL" line to its tail.
+        tail -n "$2" "$1" | awk '{ print "    | " $0 }'
     else
         echo "    | (serial log empty)"
     fi
