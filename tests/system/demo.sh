@@ -26,7 +26,8 @@ rm -f "$dir/boot.img"
 case $guest in
 linux)
     # Debian's cloud kernel: /init reports, then resets through 0xcf9 (no
-    # ACPI under Bochs), which Lamina traps to print its exit summary.
+    # ACPI under Bochs 2.7) or powers off through ACPI (upstream Bochs),
+    # which Lamina traps to print its exit summary.
     linux_disk "$dir/boot.img" \
         "${LINUX_CONF/panic=-1/panic=-1 reboot=pci linux-test-quirks=bochs-xsave-size}"
     built=$?
