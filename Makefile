@@ -119,11 +119,20 @@ $(LINUX_GUEST) &: test-guests/linux/build.sh test-guests/linux/init \
 		core/lamina_hypercall.h test-guests/linux/mkcpio.py | $(DEPS_STAMP)
 	$(V)bash test-guests/linux/build.sh $(BUILD)/linux
 
+# ---------------------------------------------------------- upstream Bochs
+# The emulator of BOCHS_FLAVOR=upstream (tests/system/lib.sh): the pinned
+# source (../shared/vendor/, else GitHub's archive of the same commit), both
+# checked by hash, built into a cache outside the tree keyed by its inputs
+# (tools/build-bochs.sh: about 5 minutes the first time, nothing after).
+bochs-upstream: | $(DEPS_STAMP)
+	$(V)d=$$(bash tools/build-bochs.sh) && echo "  upstream Bochs: $$d"
+
 # ------------------------------------------------------------------ phony
-.PHONY: all run test unit gates system bench clean linux-guest fuzz fuzz-smoke
+.PHONY: all run test unit gates system bench clean linux-guest fuzz fuzz-smoke \
+	bochs-upstream test-tools
 .SECONDARY:
 .DEFAULT_GOAL := all
-all: $(BUILD)/lamina.efi $(TG_EFIS)
+all: $(BUILD)/lamina.efi $(TG_EFIS) bochs-upstream
 
 run: all linux-guest
 	$(V)bash tests/system/demo.sh
@@ -169,6 +178,11 @@ fuzz: $(FUZZ_BINS)
 
 gates: all
 	$(V)bash tests/gates.sh $(BUILD)
+
+# Tests of the build and test tools themselves (tests/tools/: the source
+# verification of tools/build-bochs.sh, the harness's check helpers).
+test-tools:
+	$(V)bash tests/tools/run.sh
 
 linux-guest: $(LINUX_GUEST)
 

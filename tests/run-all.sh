@@ -2,8 +2,10 @@
 # run-all.sh  -  everything `make test` runs, in order:
 #
 #   deps    bash tools/deps.sh            (failure stops the run)
-#   build   make all linux-guest          (failure stops the run)
+#   build   make all linux-guest          (failure stops the run; builds
+#                                          upstream Bochs unless cached)
 #   unit    make unit                     "unit: N passed, N failed"
+#   tools   make test-tools               "tools: N passed, N failed"
 #   fuzz    make fuzz-smoke               "fuzz: N passed, N failed" (one per target)
 #   gates   make gates                    "gate: PASS ..." / "gate: FAIL ..." lines
 #   system  bash tests/system/run.sh      "system: N passed, N failed"
@@ -78,7 +80,7 @@ summary() {
             "$logs/$s.log"
     done
     echo "$total_pass passed, $total_fail failed"
-    [ "$total_fail" -eq 0 ] && [ "${#stages[@]}" -eq 6 ]
+    [ "$total_fail" -eq 0 ] && [ "${#stages[@]}" -eq 7 ]
     exit $?
 }
 
@@ -90,6 +92,9 @@ must_succeed build || summary
 
 run_stage unit make unit
 counted unit unit
+
+run_stage tools make test-tools
+counted tools tools
 
 run_stage fuzz make fuzz-smoke
 counted fuzz fuzz

@@ -4,7 +4,9 @@
 set -euo pipefail
 pkgs=(gcc make binutils gnu-efi newlib-source ovmf qemu-system-x86 bochs bochsbios
       mtools dosfstools vgabios libcmocka-dev clang llvm xz-utils python3
-      libc6-dev libclang-rt-dev)
+      libc6-dev libclang-rt-dev g++ curl ca-certificates)
+# g++: upstream Bochs (tools/build-bochs.sh); curl, ca-certificates: its
+# source download where ../shared/vendor/ is absent.
 # libclang-rt-dev: clang's sanitizer and libFuzzer runtimes (make fuzz); only a
 # recommendation of clang, which --no-install-recommends below leaves out.
 missing=()

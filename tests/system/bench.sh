@@ -9,7 +9,8 @@
 #                                a denied and a logged port write, a hypercall)
 #
 # Environment: BENCH_CPUS (default 1), BENCH_TIMEOUT (default 600), LAMINA_EFI,
-# PROBE_EFI. Work dir: build/system/bench/. Exit 1 if the run did not reach the
+# PROBE_EFI, BOCHS_FLAVOR and BOCHS_CPU (lib.sh; figures from different Bochs
+# versions or models are not comparable). Work dir: build/system/bench/. Exit 1 if the run did not reach the
 # probe's summary line or Lamina printed no summary.
 set -uo pipefail
 
@@ -33,7 +34,7 @@ if ! lamina_disk "$dir/boot.img" "$conf"; then
     echo "bench: cannot build the disk image" >&2
     exit 1
 fi
-echo "bench: Bochs, $cpus CPU(s), Lamina + probe (up to ${timeout}s)"
+echo "bench: Bochs $BOCHS_FLAVOR, cpu $BOCHS_CPU, $cpus CPU(s), Lamina + probe (up to ${timeout}s)"
 run_bochs "$name" "$cpus" "$dir/boot.img" "$timeout" "$PROBE_SUMMARY" \
     'lamina: fatal|on-error halt|lamina: error: (cannot load guest|lamina\.conf:)'
 rc=$?

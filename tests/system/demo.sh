@@ -7,7 +7,7 @@
 # where the logs are. Ctrl-C stops Bochs too.
 #
 # Environment: DEMO_CPUS (default 2), DEMO_TIMEOUT, LAMINA_EFI, PROBE_EFI,
-# OVMF_FD, BOCHS (see lib.sh). Work dir: build/system/demo/.
+# OVMF_FD, BOCHS, BOCHS_FLAVOR, BOCHS_CPU (see lib.sh). Work dir: build/system/demo/.
 set -uo pipefail
 
 # shellcheck source=tests/system/lib.sh
@@ -26,7 +26,8 @@ rm -f "$dir/boot.img"
 case $guest in
 linux)
     # Debian's cloud kernel: /init reports, then resets through 0xcf9 (no
-    # ACPI under Bochs), which Lamina traps to print its exit summary.
+    # ACPI under Bochs 2.7) or powers off through ACPI (upstream Bochs),
+    # which Lamina traps to print its exit summary.
     linux_disk "$dir/boot.img" \
         "${LINUX_CONF/panic=-1/panic=-1 reboot=pci linux-test-quirks=bochs-xsave-size}"
     built=$?
@@ -58,7 +59,8 @@ finish() { # STATUS MESSAGE
 }
 trap 'finish 130 "interrupted"' INT TERM HUP
 
-echo "demo: Lamina + $guest under Bochs ($cpus CPUs, OVMF); the display is on VNC port 5900 or the next free one"
+echo "demo: Lamina + $guest under Bochs $BOCHS_FLAVOR ($cpus CPUs, cpu $BOCHS_CPU, OVMF)"
+[ "$BOCHS_FLAVOR" != 2.7 ] || echo "demo: the display is on VNC port 5900 or the next free one"
 echo "demo: OVMF takes a few seconds before the first line; Ctrl-C stops"
 if ! start_bochs "$name" "$cpus" "$dir/boot.img"; then
     echo "demo: Bochs did not start" >&2

@@ -25,16 +25,28 @@
 # Files in build/system/NAME/: disk.img (private copy of DISK), com1.raw (what
 # the emulator wrote to COM1), serial.log (the same, cleaned: what the regexes
 # see), emulator.out (the emulator's stdout/stderr), bochs.log / bx.rc /
-# dbg.rc (Bochs), cmdline, result.
+# dbg.rc (Bochs), emulator (which Bochs and CPU model ran), cmdline, result.
 #
-# Environment: BUILD (default build), OVMF_FD, BOCHS, QEMU, QEMU_CPU, EMU_MAX (emulators
-# allowed on the whole machine at once, default 2), SYSTEM_SLOT_WAIT (seconds
-# to wait for a free slot, default 3600).
+# Two Bochs builds can run the scenarios (BOCHS_FLAVOR):
+#   2.7       Debian's package (default): RFB display, internal debugger, no
+#             fw_cfg, so OVMF has no ACPI tables. The command is BOCHS.
+#   upstream  tools/build-bochs.sh's build (pinned commit, cached outside the
+#             tree; built on first use): nogui, no debugger, fw_cfg on, so
+#             OVMF gets ACPI tables (MADT, FADT). BOCHS_UPSTREAM_DIR names a
+#             build dir (bin/bochs, share/bochs/) to use instead.
+# BOCHS_CPU picks the CPU model of either (default corei7_skylake_x).
+#
+# Environment: BUILD (default build), OVMF_FD, BOCHS, BOCHS_FLAVOR, BOCHS_CPU,
+# BOCHS_UPSTREAM_DIR, QEMU, QEMU_CPU, EMU_MAX (emulators allowed on the whole
+# machine at once, default 2), SYSTEM_SLOT_WAIT (seconds to wait for a free
+# slot, default 3600).
 
 SYSTEM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SYSTEM_BUILD=${SYSTEM_BUILD:-$SYSTEM_ROOT/${BUILD:-build}/system}
 OVMF_FD=${OVMF_FD:-/usr/share/ovmf/OVMF.fd}
 BOCHS=${BOCHS:-bochs}
+BOCHS_FLAVOR=${BOCHS_FLAVOR:-2.7}
+BOCHS_CPU=${BOCHS_CPU:-corei7_skylake_x}
 QEMU=${QEMU:-qemu-system-x86_64}
 # qemu64 has no VMX; "-hypervisor" clears CPUID.1:ECX[31], which TCG sets by
 # default: the guest then sees what bare metal without VT-x shows (the probe
@@ -95,7 +107,9 @@ sys_alive() {
 
 sys_tail() { # FILE N
     if [ -s "$1" ]; then
-        tail -n "$2" "$1" | sed 's/^/    | /'
+        # awk ends every line, the last one too: a log cut off mid-line must
+        # not glue the next "system: PASS/FAIL" line to its tail.
+        tail -n "$2" "$1" | awk '{ print "    | " $0 }'
     else
         echo "    | (serial log empty)"
     fi
@@ -179,7 +193,7 @@ sys_workdir() {
     local dir
     dir=$(sys_dir "$1")
     mkdir -p "$dir"
-    rm -f "$dir"/{disk.img,com1.raw,com2.raw,serial.log,emulator.out,bochs.log,bx.rc,dbg.rc,cmdline,result}
+    rm -f "$dir"/{disk.img,com1.raw,com2.raw,serial.log,emulator.out,bochs.log,bx.rc,dbg.rc,emulator,cmdline,result}
     printf '%s\n' "$dir"
 }
 
@@ -253,26 +267,61 @@ sys_watch() { # NAME TIMEOUT MARKER FAIL
     return "$rc"
 }
 
-# Generate a bochsrc for DIR from the template.
+# Check BOCHS_FLAVOR and, for upstream, find (or build) the build dir:
+# sets BOCHS_UPSTREAM_DIR. run.sh calls it before its scenarios, so that a
+# build happens once and its failure is reported once.
+sys_bochs_resolve() {
+    case $BOCHS_FLAVOR in
+    2.7) return 0 ;;
+    upstream) ;;
+    *)
+        echo "system: BOCHS_FLAVOR must be 2.7 or upstream, not '$BOCHS_FLAVOR'" >&2
+        return 1
+        ;;
+    esac
+    if [ -z "${BOCHS_UPSTREAM_DIR:-}" ]; then
+        BOCHS_UPSTREAM_DIR=$(bash "$SYSTEM_ROOT/tools/build-bochs.sh") || {
+            echo "system: upstream Bochs could not be built (tools/build-bochs.sh)" >&2
+            return 1
+        }
+    fi
+    if [ ! -x "$BOCHS_UPSTREAM_DIR/bin/bochs" ]; then
+        echo "system: no upstream Bochs at $BOCHS_UPSTREAM_DIR/bin/bochs" >&2
+        return 1
+    fi
+    export BOCHS_UPSTREAM_DIR
+}
+
+# Generate a bochsrc for DIR: the shared template, then the flavor's part.
 sys_bochsrc() { # DIR CPUS
     sed -e "s|@OVMF@|$OVMF_FD|g" -e "s|@CPUS@|$2|g" -e "s|@DISK@|disk.img|g" \
         -e "s|@COM1@|com1.raw|g" -e "s|@COM2@|com2.raw|g" -e "s|@LOG@|bochs.log|g" \
-        "$SYSTEM_ROOT/tests/system/bochsrc.in" >"$1/bx.rc"
+        -e "s|@CPU@|$BOCHS_CPU|g" -e "s|@BXSHARE@|${BOCHS_UPSTREAM_DIR:-}/share/bochs|g" \
+        "$SYSTEM_ROOT/tests/system/bochsrc.in" \
+        "$SYSTEM_ROOT/tests/system/bochsrc.$BOCHS_FLAVOR.in" >"$1/bx.rc"
     # Debian's Bochs has the internal debugger, which waits for a command at
     # the first instruction: "c" continues.
-    echo c >"$1/dbg.rc"
+    [ "$BOCHS_FLAVOR" != 2.7 ] || echo c >"$1/dbg.rc"
 }
 
-# Start Bochs on a private copy of DISK; sets EMU_PID. For demo.sh and run_bochs.
+# Start Bochs (BOCHS_FLAVOR) on a private copy of DISK; sets EMU_PID. For
+# demo.sh, bench.sh and run_bochs.
 start_bochs() { # NAME CPUS DISK
     local dir
     dir=$(sys_workdir "$1")
+    sys_bochs_resolve || return 1
     sys_copy_disk "$3" "$dir" || return 1
     sys_bochsrc "$dir" "$2"
     : >"$dir/com1.raw"
     : >"$dir/com2.raw"
     # -unlock: a killed run leaves a lock on the disk image.
-    sys_start "$dir" "$BOCHS" -q -f bx.rc -rc dbg.rc -unlock
+    if [ "$BOCHS_FLAVOR" = upstream ]; then
+        echo "bochs upstream $BOCHS_UPSTREAM_DIR, cpu $BOCHS_CPU" >"$dir/emulator"
+        sys_start "$dir" "$BOCHS_UPSTREAM_DIR/bin/bochs" -q -f bx.rc -unlock
+    else
+        echo "bochs 2.7 ($BOCHS), cpu $BOCHS_CPU" >"$dir/emulator"
+        sys_start "$dir" "$BOCHS" -q -f bx.rc -rc dbg.rc -unlock
+    fi
 }
 
 start_qemu() { # NAME CPUS DISK
@@ -296,9 +345,9 @@ run_bochs() { # NAME CPUS DISK TIMEOUT MARKER [FAIL]
         fi
         sys_watch "$1" "$4" "$5" "${6:-}"
         rc=$?
-        # Bochs's display server (RFB, the only one Debian's build has) can
-        # fail to bind while an earlier run's socket lingers: that run never
-        # started, so start it again.
+        # Bochs 2.7's display server (RFB, the only one Debian's build has)
+        # can fail to bind while an earlier run's socket lingers: that run
+        # never started, so start it again. (Upstream's nogui has no socket.)
         grep -q 'RFB could not bind' "$(sys_dir "$1")/emulator.out" 2>/dev/null || return "$rc"
         echo "system: $1: Bochs could not open its RFB port (try $try), starting again"
         sleep 5
