@@ -116,11 +116,31 @@ $(LINUX_GUEST) &: test-guests/linux/build.sh test-guests/linux/init \
 		core/lamina_hypercall.h core/exit_reasons.h test-guests/linux/mkcpio.py | $(DEPS_STAMP)
 	$(V)bash test-guests/linux/build.sh $(BUILD)/linux
 
+# ------------------------------------------------------ tools for Linux
+# lamina-install (tools/lamina-install/) and lamina-ctl (test-guests/linux/)
+# run on the machine Lamina is installed on; built with Debian's hardening
+# flags (dpkg-buildflags, read when the recipe runs). lamina-install links
+# the loader's config parser, so the lamina.conf it writes is one the loader
+# takes.
+LAMINA_VERSION := 0.9.0
+TOOL_FLAGS   = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags
+TOOL_CFLAGS  = -std=gnu11 -Wall -Wextra -Werror -I. -DLAMINA_VERSION='"$(LAMINA_VERSION)"' \
+	$(shell $(TOOL_FLAGS) --get CPPFLAGS) $(shell $(TOOL_FLAGS) --get CFLAGS)
+TOOL_LDFLAGS = $(shell $(TOOL_FLAGS) --get LDFLAGS)
+INSTALL_SRCS := $(wildcard tools/lamina-install/*.c) efi/config.c efi/sha256.c core/policy.c
+INSTALL_HDRS := $(wildcard tools/lamina-install/*.h) efi/config.h efi/sha256.h core/policy.h
+$(BUILD)/lamina-install: $(INSTALL_SRCS) $(INSTALL_HDRS) | $(DEPS_STAMP)
+	$(V)$(CC) $(TOOL_CFLAGS) -o $@ $(INSTALL_SRCS) $(TOOL_LDFLAGS)
+$(BUILD)/lamina-ctl: test-guests/linux/lamina-ctl.c core/lamina_hypercall.h core/exit_reasons.h \
+		| $(DEPS_STAMP)
+	$(V)$(CC) $(TOOL_CFLAGS) -o $@ $< $(TOOL_LDFLAGS)
+LINUX_TOOLS := $(BUILD)/lamina-install $(BUILD)/lamina-ctl
+
 # ------------------------------------------------------------------ phony
 .PHONY: all run test unit gates system bench clean linux-guest fuzz fuzz-smoke
 .SECONDARY:
 .DEFAULT_GOAL := all
-all: $(BUILD)/lamina.efi $(TG_EFIS)
+all: $(BUILD)/lamina.efi $(TG_EFIS) $(LINUX_TOOLS)
 
 run: all linux-guest
 	$(V)bash tests/system/demo.sh
