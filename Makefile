@@ -121,7 +121,7 @@ $(LINUX_GUEST) &: test-guests/linux/build.sh test-guests/linux/init \
 # run on the machine Lamina is installed on; built with Debian's hardening
 # flags (dpkg-buildflags, read when the recipe runs). lamina-install links
 # the loader's config parser, so the lamina.conf it writes is one the loader
-# takes.
+# takes. The static copy goes into the test image of qemu-install-trial.
 LAMINA_VERSION := 0.9.0
 TOOL_FLAGS   = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags
 TOOL_CFLAGS  = -std=gnu11 -Wall -Wextra -Werror -I. -DLAMINA_VERSION='"$(LAMINA_VERSION)"' \
@@ -131,10 +131,13 @@ INSTALL_SRCS := $(wildcard tools/lamina-install/*.c) efi/config.c efi/sha256.c c
 INSTALL_HDRS := $(wildcard tools/lamina-install/*.h) efi/config.h efi/sha256.h core/policy.h
 $(BUILD)/lamina-install: $(INSTALL_SRCS) $(INSTALL_HDRS) | $(DEPS_STAMP)
 	$(V)$(CC) $(TOOL_CFLAGS) -o $@ $(INSTALL_SRCS) $(TOOL_LDFLAGS)
+$(BUILD)/lamina-install-static: $(INSTALL_SRCS) $(INSTALL_HDRS) | $(DEPS_STAMP)
+	$(V)$(CC) -static -O2 -std=gnu11 -Wall -Wextra -Werror -I. \
+		-DLAMINA_VERSION='"$(LAMINA_VERSION)"' -o $@ $(INSTALL_SRCS)
 $(BUILD)/lamina-ctl: test-guests/linux/lamina-ctl.c core/lamina_hypercall.h core/exit_reasons.h \
 		| $(DEPS_STAMP)
 	$(V)$(CC) $(TOOL_CFLAGS) -o $@ $< $(TOOL_LDFLAGS)
-LINUX_TOOLS := $(BUILD)/lamina-install $(BUILD)/lamina-ctl
+LINUX_TOOLS := $(BUILD)/lamina-install $(BUILD)/lamina-install-static $(BUILD)/lamina-ctl
 
 # ------------------------------------------------------------------ phony
 .PHONY: all run test unit gates system bench clean linux-guest fuzz fuzz-smoke

@@ -4,10 +4,11 @@
 set -euo pipefail
 pkgs=(gcc make binutils gnu-efi newlib-source ovmf qemu-system-x86 bochs bochsbios
       mtools dosfstools vgabios libcmocka-dev clang llvm xz-utils python3
-      libc6-dev libclang-rt-dev dpkg-dev)
+      libc6-dev libclang-rt-dev dpkg-dev fdisk)
 # libclang-rt-dev: clang's sanitizer and libFuzzer runtimes (make fuzz); only a
 # recommendation of clang, which --no-install-recommends below leaves out.
 # dpkg-dev: dpkg-buildflags, for the hardened Linux tools (lamina-install).
+# fdisk (sfdisk): the GPT disk of the qemu-install-trial system test.
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
