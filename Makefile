@@ -139,8 +139,22 @@ $(BUILD)/lamina-ctl: test-guests/linux/lamina-ctl.c core/lamina_hypercall.h core
 	$(V)$(CC) $(TOOL_CFLAGS) -o $@ $< $(TOOL_LDFLAGS)
 LINUX_TOOLS := $(BUILD)/lamina-install $(BUILD)/lamina-install-static $(BUILD)/lamina-ctl
 
+# make install: lamina.efi, the tools and their manuals under DESTDIR/PREFIX
+# (tools/stage.sh). make deb: build/lamina_<version>_amd64.deb, checked with
+# dpkg -c and lintian (tools/mkdeb.sh).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+STAGE_INPUTS := $(BUILD)/lamina.efi $(BUILD)/lamina-install $(BUILD)/lamina-ctl \
+	$(wildcard tools/man/*) tools/stage.sh
+install: $(STAGE_INPUTS)
+	$(V)bash tools/stage.sh $(BUILD) "$(DESTDIR)$(PREFIX)"
+DEB := $(BUILD)/lamina_$(LAMINA_VERSION)_amd64.deb
+$(DEB): $(STAGE_INPUTS) tools/mkdeb.sh LICENSE
+	$(V)bash tools/mkdeb.sh $(BUILD) $(LAMINA_VERSION)
+deb: $(DEB)
+
 # ------------------------------------------------------------------ phony
-.PHONY: all run test unit gates system bench clean linux-guest fuzz fuzz-smoke
+.PHONY: all run test unit gates system bench clean linux-guest fuzz fuzz-smoke install deb
 .SECONDARY:
 .DEFAULT_GOAL := all
 all: $(BUILD)/lamina.efi $(TG_EFIS) $(LINUX_TOOLS)
@@ -185,7 +199,7 @@ fuzz: $(FUZZ_BINS)
 	$(V)bash tests/run-fuzz.sh long $(FUZZ_BINS)
 
 gates: all
-	$(V)bash tests/gates.sh $(BUILD)
+	$(V)LAMINA_VERSION=$(LAMINA_VERSION) bash tests/gates.sh $(BUILD)
 
 linux-guest: $(LINUX_GUEST)
 

@@ -10,6 +10,8 @@
 #   no-uefi-calls           no UEFI symbols (BS/ST/gBS/uefi_call_wrapper/efi_*)
 #   monitor-relocs          tools/check-monitor-relocs.sh (RELATIVE only, ...)
 #   sbrk-is-monitor-panic   sbrk is defined by the monitor next to lamina_sbrk_panic
+#   deb-package             tools/mkdeb.sh builds the .deb (LAMINA_VERSION), dpkg -c
+#                           lists its files, no maintainer script, lintian clean
 set -uo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILD" >&2; exit 2; }
@@ -121,6 +123,16 @@ else
         "") fail sbrk-is-monitor-panic "sbrk is not defined in $mon (the monitor must provide a panicking sbrk)" ;;
         *)  fail sbrk-is-monitor-panic "sbrk has nm type '$sbrk_type', expected a text symbol (T/t)" ;;
     esac
+fi
+
+# ------------------------------------------------- f. the Debian package
+if [ -z "${LAMINA_VERSION:-}" ]; then
+    fail deb-package "LAMINA_VERSION is not set (run through make gates)"
+elif out=$(bash "$root/tools/mkdeb.sh" "$build" "$LAMINA_VERSION" 2>&1); then
+    pass deb-package
+    printf '%s\n' "$out" | grep -E '^deb: (built|dpkg -c|lintian: [A-Z]:)' | sed 's/^/    /'
+else
+    fail deb-package "tools/mkdeb.sh failed" "$(tail -n 20 <<<"$out")"
 fi
 
 exit $failed

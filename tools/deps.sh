@@ -4,10 +4,11 @@
 set -euo pipefail
 pkgs=(gcc make binutils gnu-efi newlib-source ovmf qemu-system-x86 bochs bochsbios
       mtools dosfstools vgabios libcmocka-dev clang llvm xz-utils python3
-      libc6-dev libclang-rt-dev dpkg-dev fdisk)
+      libc6-dev libclang-rt-dev dpkg-dev fdisk lintian)
 # libclang-rt-dev: clang's sanitizer and libFuzzer runtimes (make fuzz); only a
 # recommendation of clang, which --no-install-recommends below leaves out.
-# dpkg-dev: dpkg-buildflags, for the hardened Linux tools (lamina-install).
+# dpkg-dev: dpkg-buildflags, for the hardened Linux tools (lamina-install),
+# and dpkg-shlibdeps, for make deb; lintian checks that package.
 # fdisk (sfdisk): the GPT disk of the qemu-install-trial system test.
 missing=()
 for p in "${pkgs[@]}"; do
