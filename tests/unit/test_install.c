@@ -256,6 +256,23 @@ static void test_conf_template(void **state)
     assert_int_equal(conf_template(&g, hex, t, 64, msg, sizeof(msg)), -1);
 }
 
+static void test_conf_same_settings(void **state)
+{
+    (void)state;
+    const char *a = "# one comment\nguest  \\EFI\\x.efi\non-error boot  # why\n";
+    const char *b = "\n# another comment\r\n  guest  \\EFI\\x.efi\t\r\n\non-error boot\n";
+    const char *c = "guest  \\EFI\\x.efi\non-error halt\n";
+    const char *d = "guest  \\EFI\\x.efi\non-error boot\nlog-level debug\n";
+
+    assert_true(conf_same_settings(a, strlen(a), b, strlen(b)));
+    assert_false(conf_same_settings(a, strlen(a), c, strlen(c)));
+    assert_false(conf_same_settings(a, strlen(a), d, strlen(d)));
+    assert_false(conf_same_settings(d, strlen(d), a, strlen(a)));
+    assert_true(conf_same_settings("", 0, "# x\n\n", 5));
+    /* Inner blanks count: a value is compared as written. */
+    assert_false(conf_same_settings("options a b", 11, "options a  b", 12));
+}
+
 static void test_mountinfo(void **state)
 {
     (void)state;
@@ -665,7 +682,7 @@ static void test_update_keeps_lamina_conf(void **state)
     /* The same machine again: same entry, same file, nothing beside it. */
     write_fake_efi(fx->efi_src, 2);     /* a new lamina.efi */
     assert_int_equal(run(fx, op_install), OP_OK);
-    expect_out(fx, "kept \\EFI\\lamina\\lamina.conf (already this machine's template)");
+    expect_out(fx, "kept \\EFI\\lamina\\lamina.conf (it sets what this machine's template sets)");
     expect_out(fx, "kept Boot0002 \"Lamina\"");
     assert_string_equal(read_text(conf), first);
     assert_false(exists(news));
@@ -702,8 +719,13 @@ static void test_update_after_commit_is_a_new_trial(void **state)
     /* Booted through Lamina (first in BootOrder); a new version: */
     write_fake_efi(fx->efi_src, 3);
     assert_int_equal(run(fx, op_install), OP_OK);
-    /* The guest now comes from the kept lamina.conf: BootCurrent is Lamina. */
+    /* The guest now comes from the kept lamina.conf: BootCurrent is Lamina.
+     * The template's comment names another origin; that is no change. */
     expect_out(fx, "guest \\EFI\\linux\\vmlinuz, from the guest of the kept lamina.conf");
+    expect_out(fx, "kept \\EFI\\lamina\\lamina.conf (it sets what");
+    char news[256];
+    path_in(fx, "EFI/lamina/lamina.conf.new", news, sizeof(news));
+    assert_false(exists(news));
     expect_out(fx, "took Boot0002 from BootOrder until this version is committed");
     assert_string_equal(u16s(fx, "BootOrder"), "0001,0000,0003");
     assert_string_equal(u16s(fx, "BootNext"), "0002");
@@ -878,6 +900,7 @@ int main(void)
         cmocka_unit_test(test_guest_from_option),
         cmocka_unit_test(test_guest_from_args),
         cmocka_unit_test(test_conf_template),
+        cmocka_unit_test(test_conf_same_settings),
         cmocka_unit_test(test_mountinfo),
         cmocka_unit_test(test_cpuinfo),
         cmocka_unit_test_setup_teardown(test_install_arms_a_trial, setup, teardown),

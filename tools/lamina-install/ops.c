@@ -446,7 +446,7 @@ int op_install(const struct install_ctx *c)
     /* What becomes of lamina.conf. */
     if (kept == NULL)
         conf_action = CONF_CREATE;
-    else if (kept_len == strlen(tmpl) && memcmp(kept, tmpl, kept_len) == 0)
+    else if (conf_same_settings((const char *)kept, kept_len, tmpl, strlen(tmpl)))
         conf_action = CONF_SAME;
     else
         conf_action = CONF_KEEP_NEW;
@@ -536,7 +536,7 @@ int op_install(const struct install_ctx *c)
     case CONF_SAME:
         if (!c->dry_run)
             unlink(dst_new);    /* an older template, now the same as the kept file */
-        say(c, "kept %s (already this machine's template)", LAMINA_CONF_PATH);
+        say(c, "kept %s (it sets what this machine's template sets)", LAMINA_CONF_PATH);
         break;
     case CONF_KEEP_NEW:
         if (!c->dry_run &&
@@ -563,6 +563,9 @@ int op_install(const struct install_ctx *c)
     } else {
         say(c, "kept %s \"%s\"", name, LAMINA_DESC);
     }
+    uint16_t old_next;
+    if (get_u16(c, "BootNext", &old_next) == 0 && old_next != num)
+        say(c, "BootNext was %04X: the trial of Lamina takes its place", old_next);
     uint8_t next[2] = { (uint8_t)num, (uint8_t)(num >> 8) };
     if (!c->dry_run &&
         (rc = efivars_set(c->vars, "BootNext", EFI_BOOT_VAR_ATTRS, next, sizeof(next))) != 0) {

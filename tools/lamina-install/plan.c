@@ -282,6 +282,46 @@ int conf_template(const struct guest_choice *g, const char *sha256_hex, char *ou
     return 0;
 }
 
+/* The next setting line of text[*pos..len): its start and length, without
+ * the comment and surrounding blanks (tab, space, CR). false at the end. */
+static bool next_setting(const char *t, size_t len, size_t *pos, const char **s, size_t *n)
+{
+    while (*pos < len) {
+        size_t a = *pos, e = a;
+        while (e < len && t[e] != '\n')
+            e++;
+        *pos = e < len ? e + 1 : e;
+        size_t c = a;
+        while (c < e && t[c] != '#')
+            c++;
+        while (a < c && (t[a] == ' ' || t[a] == '\t'))
+            a++;
+        while (c > a && (t[c - 1] == ' ' || t[c - 1] == '\t' || t[c - 1] == '\r'))
+            c--;
+        if (c > a) {
+            *s = t + a;
+            *n = c - a;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool conf_same_settings(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t pa = 0, pb = 0, na, nb;
+    const char *sa, *sb;
+
+    for (;;) {
+        bool ha = next_setting(a, alen, &pa, &sa, &na);
+        bool hb = next_setting(b, blen, &pb, &sb, &nb);
+        if (!ha || !hb)
+            return ha == hb;
+        if (na != nb || memcmp(sa, sb, na) != 0)
+            return false;
+    }
+}
+
 int esp_file(const char *esp_mount, const char *efi_path, char *out, size_t cap)
 {
     size_t n = strlen(esp_mount), i;

@@ -79,6 +79,11 @@ int guest_from_args(const char *path, const char *options, struct guest_choice *
 int conf_template(const struct guest_choice *g, const char *sha256_hex, char *out, size_t cap,
                   char *err, size_t errlen);
 
+/* Do two lamina.conf texts set the same things: the same lines once
+ * comments, surrounding blanks and blank lines are left out? (A template
+ * that differs from the kept file only in its comment is not a change.) */
+bool conf_same_settings(const char *a, size_t alen, const char *b, size_t blen);
+
 /* The Linux path of UEFI path efi_path (backslashes) under the mount point
  * esp_mount. Returns 0, -1 if it does not fit. */
 int esp_file(const char *esp_mount, const char *efi_path, char *out, size_t cap);
