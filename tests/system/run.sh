@@ -603,7 +603,8 @@ scenario_qemu_install_trial() {
     for t in boot1-from-linux-entry cmdline-from-entry-options refuse-no-vtx refuse-not-root \
         refuse-not-fat refuse-not-mounted refuse-no-efivarfs refuse-commit-not-installed \
         dry-run-changes-nothing install-exit install-entry install-bootnext-only conf-guest \
-        conf-options conf-sha256 lamina-efi-copied boot2-through-lamina boot2-bootnext-consumed \
+        conf-options conf-sha256 conf-on-error lamina-efi-copied boot2-through-lamina \
+        boot2-bootnext-consumed \
         boot2-bootorder-unchanged boot3-old-entry-without-commit refuse-commit-not-through-lamina \
         update-keeps-lamina.conf update-template-beside update-same-entry update-one-lamina-entry \
         boot4-through-lamina commit-exit commit-lamina-first boot5-through-lamina-by-bootorder \
@@ -617,8 +618,15 @@ scenario_qemu_install_trial() {
     expect_not_in_boot "$name" 1 '^lamina: ' "no Lamina before it is installed"
     expect_line "$name" '^install-test: \| lamina-install: created Boot[0-9A-F]{4} "Lamina" HD\(1,GPT,4c414d49-4e41-4553-5000-000000000001,0x800,0x1f000\)/\\EFI\\lamina\\lamina\.efi$' \
         "the entry names the ESP by its GPT partition GUID"
+    # The firmware's own word on which entry each boot started (OVMF's BDS).
+    for b in 1 3 6; do
+        expect_in_boot "$name" $b '^BdsDxe: starting Boot[0-9A-F]{4} "Linux \(test\)" from .*/HD\(1,GPT,4C414D49-4E41-4553-5000-000000000001,0x800,0x1F000\)/\\EFI\\linux\\vmlinuz$' \
+            "the firmware starts the old entry"
+    done
     # Boots 2, 4, 5 go through Lamina: no VT-x, on-error boot, the kernel natively.
     for b in 2 4 5; do
+        expect_in_boot "$name" $b '^BdsDxe: starting Boot[0-9A-F]{4} "Lamina" from HD\(1,GPT,4C414D49-4E41-4553-5000-000000000001,0x800,0x1F000\)/\\EFI\\lamina\\lamina\.efi$' \
+            "the firmware starts Lamina's entry"
         expect_in_boot "$name" $b '^lamina: info: Lamina starting: config \\EFI\\lamina\\lamina\.conf, guest \\EFI\\linux\\vmlinuz$' \
             "Lamina starts with the installed lamina.conf"
         expect_in_boot "$name" $b "^lamina: info: guest \\\\EFI\\\\linux\\\\vmlinuz sha256 $kernel_sha\$" \
