@@ -127,12 +127,49 @@ $(LINUX_GUEST) &: test-guests/linux/build.sh test-guests/linux/init \
 bochs-upstream: | $(DEPS_STAMP)
 	$(V)d=$$(bash tools/build-bochs.sh) && echo "  upstream Bochs: $$d"
 
+# ------------------------------------------------------ tools for Linux
+# lamina-install (tools/lamina-install/) and lamina-ctl (test-guests/linux/)
+# run on the machine Lamina is installed on; built with Debian's hardening
+# flags (dpkg-buildflags, read when the recipe runs). lamina-install links
+# the loader's config parser, so the lamina.conf it writes is one the loader
+# takes. The static copy goes into the test image of qemu-install-trial.
+LAMINA_VERSION := 0.9.0
+TOOL_FLAGS   = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags
+TOOL_CFLAGS  = -std=gnu11 -Wall -Wextra -Werror -I. -DLAMINA_VERSION='"$(LAMINA_VERSION)"' \
+	$(shell $(TOOL_FLAGS) --get CPPFLAGS) $(shell $(TOOL_FLAGS) --get CFLAGS)
+TOOL_LDFLAGS = $(shell $(TOOL_FLAGS) --get LDFLAGS)
+INSTALL_SRCS := $(wildcard tools/lamina-install/*.c) efi/config.c efi/sha256.c core/policy.c
+INSTALL_HDRS := $(wildcard tools/lamina-install/*.h) efi/config.h efi/sha256.h core/policy.h
+$(BUILD)/lamina-install: $(INSTALL_SRCS) $(INSTALL_HDRS) | $(DEPS_STAMP)
+	$(V)$(CC) $(TOOL_CFLAGS) -o $@ $(INSTALL_SRCS) $(TOOL_LDFLAGS)
+$(BUILD)/lamina-install-static: $(INSTALL_SRCS) $(INSTALL_HDRS) | $(DEPS_STAMP)
+	$(V)$(CC) -static -O2 -std=gnu11 -Wall -Wextra -Werror -I. \
+		-DLAMINA_VERSION='"$(LAMINA_VERSION)"' -o $@ $(INSTALL_SRCS)
+$(BUILD)/lamina-ctl: test-guests/linux/lamina-ctl.c core/lamina_hypercall.h \
+		| $(DEPS_STAMP)
+	$(V)$(CC) $(TOOL_CFLAGS) -o $@ $< $(TOOL_LDFLAGS)
+LINUX_TOOLS := $(BUILD)/lamina-install $(BUILD)/lamina-install-static $(BUILD)/lamina-ctl
+
+# make install: lamina.efi, the tools and their manuals under DESTDIR/PREFIX
+# (tools/stage.sh). make deb: build/lamina_<version>_amd64.deb, checked with
+# dpkg -c and lintian (tools/mkdeb.sh).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+STAGE_INPUTS := $(BUILD)/lamina.efi $(BUILD)/lamina-install $(BUILD)/lamina-ctl \
+	$(wildcard tools/man/*) tools/stage.sh
+install: $(STAGE_INPUTS)
+	$(V)bash tools/stage.sh $(BUILD) "$(DESTDIR)$(PREFIX)"
+DEB := $(BUILD)/lamina_$(LAMINA_VERSION)_amd64.deb
+$(DEB): $(STAGE_INPUTS) tools/mkdeb.sh LICENSE
+	$(V)bash tools/mkdeb.sh $(BUILD) $(LAMINA_VERSION)
+deb: $(DEB)
+
 # ------------------------------------------------------------------ phony
 .PHONY: all run test unit gates system bench clean linux-guest fuzz fuzz-smoke \
-	bochs-upstream test-tools
+	bochs-upstream test-tools install deb
 .SECONDARY:
 .DEFAULT_GOAL := all
-all: $(BUILD)/lamina.efi $(TG_EFIS) bochs-upstream
+all: $(BUILD)/lamina.efi $(TG_EFIS) $(LINUX_TOOLS) bochs-upstream
 
 run: all linux-guest
 	$(V)bash tests/system/demo.sh
@@ -177,7 +214,7 @@ fuzz: $(FUZZ_BINS)
 	$(V)bash tests/run-fuzz.sh long $(FUZZ_BINS)
 
 gates: all
-	$(V)bash tests/gates.sh $(BUILD)
+	$(V)LAMINA_VERSION=$(LAMINA_VERSION) bash tests/gates.sh $(BUILD)
 
 # Tests of the build and test tools themselves (tests/tools/: the source
 # verification of tools/build-bochs.sh, the harness's check helpers).

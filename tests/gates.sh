@@ -15,6 +15,8 @@
 #                           includes a vmx/ header (tests of the backend may),
 #                           and no core object refers to a VT-x or EPT symbol
 #   layering-detector       the include check flags a core file that breaks the rule
+#   deb-package             tools/mkdeb.sh builds the .deb (LAMINA_VERSION), dpkg -c
+#                           lists its files, no maintainer script, lintian clean
 set -uo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILD" >&2; exit 2; }
@@ -165,6 +167,16 @@ if grep -q 'core/bad.c' <<<"$out" && grep -q 'core/bad2.c' <<<"$out" &&
     pass layering-detector
 else
     fail layering-detector "the check missed a planted violation:" "$out"
+fi
+
+# ------------------------------------------------- g. the Debian package
+if [ -z "${LAMINA_VERSION:-}" ]; then
+    fail deb-package "LAMINA_VERSION is not set (run through make gates)"
+elif out=$(bash "$root/tools/mkdeb.sh" "$build" "$LAMINA_VERSION" 2>&1); then
+    pass deb-package
+    printf '%s\n' "$out" | grep -E '^deb: (built|dpkg -c|lintian: [A-Z]:)' | sed 's/^/    /'
+else
+    fail deb-package "tools/mkdeb.sh failed" "$(tail -n 20 <<<"$out")"
 fi
 
 exit $failed

@@ -4,11 +4,15 @@
 set -euo pipefail
 pkgs=(gcc make binutils gnu-efi newlib-source ovmf qemu-system-x86 bochs bochsbios
       mtools dosfstools vgabios libcmocka-dev clang llvm xz-utils python3
-      libc6-dev libclang-rt-dev g++ curl ca-certificates)
+      libc6-dev libclang-rt-dev g++ curl ca-certificates dpkg-dev fdisk lintian)
 # g++: upstream Bochs (tools/build-bochs.sh); curl, ca-certificates: its
-# source download where ../shared/vendor/ is absent.
+# source download where ../shared/vendor/ is absent; dpkg-dev, fdisk, lintian:
+# make deb and the install test.
 # libclang-rt-dev: clang's sanitizer and libFuzzer runtimes (make fuzz); only a
 # recommendation of clang, which --no-install-recommends below leaves out.
+# dpkg-dev: dpkg-buildflags, for the hardened Linux tools (lamina-install),
+# and dpkg-shlibdeps, for make deb; lintian checks that package.
+# fdisk (sfdisk): the GPT disk of the qemu-install-trial system test.
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -36,14 +36,18 @@
 #             build dir (bin/bochs, share/bochs/) to use instead.
 # BOCHS_CPU picks the CPU model of either (default corei7_skylake_x).
 #
-# Environment: BUILD (default build), OVMF_FD, BOCHS, BOCHS_FLAVOR, BOCHS_CPU,
-# BOCHS_UPSTREAM_DIR, QEMU, QEMU_CPU, EMU_MAX (emulators allowed on the whole
+# Environment: BUILD (default build), OVMF_FD, OVMF_CODE_FD, OVMF_VARS_FD, BOCHS,
+# BOCHS_FLAVOR, BOCHS_CPU, BOCHS_UPSTREAM_DIR, QEMU, QEMU_CPU, QEMU_FLASH,
+# QEMU_DISK (see start_qemu), EMU_MAX (emulators allowed on the whole
 # machine at once, default 2), SYSTEM_SLOT_WAIT (seconds to wait for a free
 # slot, default 3600).
 
 SYSTEM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SYSTEM_BUILD=${SYSTEM_BUILD:-$SYSTEM_ROOT/${BUILD:-build}/system}
 OVMF_FD=${OVMF_FD:-/usr/share/ovmf/OVMF.fd}
+# The same firmware as code and a variable store apart (QEMU_FLASH=1).
+OVMF_CODE_FD=${OVMF_CODE_FD:-/usr/share/OVMF/OVMF_CODE.fd}
+OVMF_VARS_FD=${OVMF_VARS_FD:-/usr/share/OVMF/OVMF_VARS.fd}
 BOCHS=${BOCHS:-bochs}
 BOCHS_FLAVOR=${BOCHS_FLAVOR:-2.7}
 BOCHS_CPU=${BOCHS_CPU:-corei7_skylake_x}
@@ -193,7 +197,7 @@ sys_workdir() {
     local dir
     dir=$(sys_dir "$1")
     mkdir -p "$dir"
-    rm -f "$dir"/{disk.img,com1.raw,com2.raw,serial.log,emulator.out,bochs.log,bx.rc,dbg.rc,emulator,cmdline,result}
+    rm -f "$dir"/{disk.img,com1.raw,com2.raw,serial.log,emulator.out,bochs.log,bx.rc,dbg.rc,emulator,cmdline,result,ovmf-vars.fd}
     printf '%s\n' "$dir"
 }
 
@@ -324,16 +328,30 @@ start_bochs() { # NAME CPUS DISK
     fi
 }
 
+# QEMU_FLASH=1: OVMF_CODE and a private copy of OVMF_VARS (ovmf-vars.fd in
+# the work dir) as flash instead of -bios, and the guest may reboot: UEFI
+# variables persist across the reboots of one run. QEMU_DISK=nvme: the disk
+# on an NVMe controller (Debian's cloud kernel has no AHCI built in).
 start_qemu() { # NAME CPUS DISK
-    local dir
+    local dir fw disk reboot=(-no-reboot)
     dir=$(sys_workdir "$1")
     sys_copy_disk "$3" "$dir" || return 1
     : >"$dir/com1.raw"
+    fw=(-bios "$OVMF_FD")
+    if [ "${QEMU_FLASH:-0}" = 1 ]; then
+        cp "$OVMF_VARS_FD" "$dir/ovmf-vars.fd" || return 1
+        fw=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE_FD"
+            -drive if=pflash,format=raw,unit=1,file=ovmf-vars.fd)
+        reboot=()
+    fi
+    disk=(-drive format=raw,file=disk.img)
+    [ "${QEMU_DISK:-}" = nvme ] &&
+        disk=(-drive if=none,id=disk0,format=raw,file=disk.img -device nvme,drive=disk0,serial=lamina0)
     # TCG only: never -enable-kvm (the host's /dev/kvm is paravirtual, no VMX).
     # -no-reboot: a triple fault ends the run instead of rebooting forever.
     sys_start "$dir" "$QEMU" -machine q35 -m 512 -smp "$2" -cpu "$QEMU_CPU" \
-        -bios "$OVMF_FD" -drive format=raw,file=disk.img \
-        -nographic -serial file:com1.raw -monitor none -net none -no-reboot
+        "${fw[@]}" "${disk[@]}" \
+        -nographic -serial file:com1.raw -monitor none -net none "${reboot[@]}"
 }
 
 run_bochs() { # NAME CPUS DISK TIMEOUT MARKER [FAIL]

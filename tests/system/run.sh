@@ -19,7 +19,8 @@
 # upstream) with the CPU model BOCHS_CPU (lib.sh says more).
 #
 # Timeouts: SYSTEM_BOCHS_TIMEOUT (default 600 s), SYSTEM_QEMU_TIMEOUT (60 s),
-# SYSTEM_QEMU_LINUX_TIMEOUT (180 s), SYSTEM_BOCHS_LINUX_TIMEOUT (900 s).
+# SYSTEM_QEMU_LINUX_TIMEOUT (180 s), SYSTEM_BOCHS_LINUX_TIMEOUT (900 s),
+# SYSTEM_QEMU_INSTALL_TIMEOUT (300 s: seven boots in one run).
 # Inputs: LAMINA_EFI, PROBE_EFI (default build/lamina.efi and
 # build/test-guests/probe.efi), LINUX_DIR (default build/linux: vmlinuz,
 # initrd.img and version from test-guests/linux/build.sh). Work dirs:
@@ -35,13 +36,14 @@ QEMU_TIMEOUT=${SYSTEM_QEMU_TIMEOUT:-60}
 # machine, over 45 s on a busy one; the run ends at the marker anyway.
 QEMU_LINUX_TIMEOUT=${SYSTEM_QEMU_LINUX_TIMEOUT:-180}
 BOCHS_LINUX_TIMEOUT=${SYSTEM_BOCHS_LINUX_TIMEOUT:-900}
+QEMU_INSTALL_TIMEOUT=${SYSTEM_QEMU_INSTALL_TIMEOUT:-300}
 JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
 SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch qemu-linux-native
-    qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-bad-policy qemu-sha256-match
-    qemu-sha256-mismatch)
+    qemu-install-trial qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-bad-policy
+    qemu-sha256-match qemu-sha256-mismatch)
 # Run only when named exactly (never by '*' or another glob).
 EXTRA_SCENARIOS=()
 
@@ -553,6 +555,111 @@ bochs_linux() { # NAME CPUS
     expect_no_line "$name" 'msr-write 0xc0000082 .* locked' "Linux never had a LSTAR write refused"
     expect_line "$name" '^linux: lamina-ctl: event [0-9]+ cpu [0-9]+ io-in 0x71 value 0x[0-9a-f]+ width 1 .* logged' \
         "lamina-ctl log: the kernel's CMOS/RTC reads"
+}
+
+# ------------------------------------------------------- lamina-install
+# lamina-install on a machine as an OS installer leaves it: a GPT disk whose
+# ESP holds Debian's kernel, booted by the firmware through its own entry
+# (tests/system/install/: the image and its /init, which lists the boots).
+# One QEMU run, OVMF with a writable variable store, seven boots: the first
+# makes the entry; then install (trial through BootNext), the trial boot
+# through Lamina (no VT-x: on-error boot starts the kernel natively), the
+# old entry again without a commit, an update and a second trial, commit,
+# a boot with Lamina first in BootOrder and --remove, the old entry again.
+# Each boot's firmware and Lamina lines are checked in their own segment of
+# the log: fw<N> runs from "boot N-1: rebooting" to "boot N:".
+install_segment() { # NAME N: boot N's lines before its /init starts, into fw<N>.log
+    local dir
+    dir=$(sys_dir "$1")
+    awk -v n="$2" '
+        /^install-test: boot [0-9]+: rebooting/ { split($3, a, ":"); cur = a[1] + 1; next }
+        /^install-test: boot [0-9]+: BootCurrent/ { cur = -1 }
+        NR == 1 { cur = 1 }
+        cur == n' "$dir/serial.log" >"$dir/fw$2.log"
+    printf '%s\n' "$dir/fw$2.log"
+}
+expect_in_boot() { # NAME N REGEX WHAT
+    if grep -Eq -- "$3" "$(install_segment "$1" "$2")"; then
+        sys_pass "$1" "boot $2: $4"
+    else
+        sys_fail "$1" "boot $2: $4 (no /$3/ between boot $(($2 - 1))'s reboot and boot $2's /init)"
+    fi
+}
+expect_not_in_boot() { # NAME N REGEX WHAT
+    local line
+    if line=$(grep -Em1 -- "$3" "$(install_segment "$1" "$2")"); then
+        sys_fail "$1" "boot $2: $4 (found: $line)"
+    else
+        sys_pass "$1" "boot $2: $4"
+    fi
+}
+scenario_qemu_install_trial() {
+    local name=qemu-install-trial dir rc b t kernel_sha
+    dir=$(sys_dir "$name")
+    mkdir -p "$dir"
+    if ! bash "$SYSTEM_ROOT/tests/system/install/image.sh" "$dir/boot.img" >"$dir/image.log" 2>&1; then
+        sed 's/^/    | /' "$dir/image.log"
+        sys_fail "$name" "setup: building the disk"
+        return
+    fi
+    kernel_sha=$(sha256sum "$LINUX_DIR/vmlinuz" | cut -d' ' -f1)
+    QEMU_FLASH=1 QEMU_DISK=nvme run_qemu "$name" 1 "$dir/boot.img" "$QEMU_INSTALL_TIMEOUT" \
+        '^[0-9]+ passed, [0-9]+ failed$' \
+        'Kernel panic|lamina: fatal|sha256 mismatch|install-test: (FAIL|boot 7)|bootentry: FAIL'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_no_line "$name" '^install-test: FAIL'
+    expect_order "$name" '^install-test: all boots done$' '^[0-9]+ passed, [0-9]+ failed$'
+    expect_line "$name" '^[1-9][0-9]* passed, 0 failed$' "install-test summary: N>0 passed, 0 failed"
+    # A run cut short fails above; the boot-by-boot checks would only repeat it.
+    [ "$rc" -eq 0 ] || return
+    for t in boot1-from-linux-entry cmdline-from-entry-options refuse-no-vtx refuse-not-root \
+        refuse-not-fat refuse-not-mounted refuse-no-efivarfs refuse-commit-not-installed \
+        dry-run-changes-nothing install-exit install-entry install-bootnext-only conf-guest \
+        conf-options conf-sha256 conf-on-error lamina-efi-copied boot2-through-lamina \
+        boot2-bootnext-consumed \
+        boot2-bootorder-unchanged boot3-old-entry-without-commit refuse-commit-not-through-lamina \
+        update-keeps-lamina.conf update-template-beside update-same-entry update-one-lamina-entry \
+        boot4-through-lamina commit-exit commit-lamina-first boot5-through-lamina-by-bootorder \
+        remove-exit remove-bootorder-restored remove-entry-gone remove-files-gone boot6-old-entry \
+        boot6-bootorder-original status-not-installed; do
+        expect_line "$name" "^install-test: PASS $t( |\$)" "install-test: $t"
+    done
+    # Boot 1: bootentry.efi made the firmware's entry for the kernel, once.
+    expect_count "$name" '^bootentry: created Boot[0-9A-F]{4} "Linux \(test\)"' -eq 1 \
+        "bootentry.efi ran once: the firmware never fell back to removable media"
+    expect_not_in_boot "$name" 1 '^lamina: ' "no Lamina before it is installed"
+    expect_line "$name" '^install-test: \| lamina-install: created Boot[0-9A-F]{4} "Lamina" HD\(1,GPT,4c414d49-4e41-4553-5000-000000000001,0x800,0x1f000\)/\\EFI\\lamina\\lamina\.efi$' \
+        "the entry names the ESP by its GPT partition GUID"
+    # The firmware's own word on which entry each boot started (OVMF's BDS).
+    for b in 1 3 6; do
+        expect_in_boot "$name" $b '^BdsDxe: starting Boot[0-9A-F]{4} "Linux \(test\)" from .*/HD\(1,GPT,4C414D49-4E41-4553-5000-000000000001,0x800,0x1F000\)/\\EFI\\linux\\vmlinuz$' \
+            "the firmware starts the old entry"
+    done
+    # Boots 2, 4, 5 go through Lamina: no VT-x, on-error boot, the kernel natively.
+    for b in 2 4 5; do
+        expect_in_boot "$name" $b '^BdsDxe: starting Boot[0-9A-F]{4} "Lamina" from HD\(1,GPT,4C414D49-4E41-4553-5000-000000000001,0x800,0x1F000\)/\\EFI\\lamina\\lamina\.efi$' \
+            "the firmware starts Lamina's entry"
+        expect_in_boot "$name" $b '^lamina: info: Lamina starting: config \\EFI\\lamina\\lamina\.conf, guest \\EFI\\linux\\vmlinuz$' \
+            "Lamina starts with the installed lamina.conf"
+        expect_in_boot "$name" $b "^lamina: info: guest \\\\EFI\\\\linux\\\\vmlinuz sha256 $kernel_sha\$" \
+            "the kernel is measured"
+        expect_in_boot "$name" $b '^lamina: info: guest sha256 matches lamina\.conf$' \
+            "the pinned guest-sha256 matches"
+        expect_in_boot "$name" $b '^lamina: error: vt-x unavailable: .*VMX not supported' \
+            "no VT-x, and Lamina says so"
+        expect_in_boot "$name" $b '^lamina: info: on-error boot: starting the guest without the monitor$' \
+            "on-error boot"
+        expect_in_boot "$name" $b '^lamina: info: starting guest \\EFI\\linux\\vmlinuz$' \
+            "Lamina chainloads the old loader"
+    done
+    # Boot 4 runs the kept lamina.conf the user edited (log-level debug).
+    expect_in_boot "$name" 4 '^lamina: debug: ' "the user's log-level debug is in force"
+    expect_not_in_boot "$name" 2 '^lamina: debug: ' "the template's log-level (info)"
+    # Boots 3 and 6 go straight to the old entry.
+    for b in 3 6; do
+        expect_not_in_boot "$name" $b '^lamina: ' "the old entry, without Lamina"
+    done
 }
 
 scenario_bochs_linux_1cpu() { bochs_linux bochs-linux-1cpu 1; }
