@@ -17,11 +17,17 @@
 #   inputs                          what the key was computed from
 #   build.log, build-seconds        the configure/make output, wall time
 #   cpu-models                      what `bochs -help cpu` lists
-# <key> is a hash of the source tree's content hash, the configure flags, the
-# compiler version and this script itself: change any of them and the next
+# <key> is a hash of the source tree's content hash, the patches, the
+# configure flags, the compiler version and this script itself: change any of
+# them and the next
 # run builds a new dir from nothing. The build happens in a temporary dir
 # next to it, under an flock, and is renamed into place whole: a reader sees
 # the complete dir or none, and concurrent runs build it once.
+#
+# Patches: tools/bochs-patches/*.patch, applied in name order (patch -p1 in
+# the tree's top dir) after the hashes are checked. Each fixes an emulator
+# defect against the SDM (the header of each says which); the project fixes
+# the test platform, not the product, where the two disagree.
 #
 # Source, in this order:
 #   1. BOCHS_TARBALL, if set (checked as a vendor tarball when its SHA-256 is
@@ -48,6 +54,7 @@ ARCHIVE_URL=https://github.com/bochs-emu/Bochs/archive/$BOCHS_COMMIT.tar.gz
 # bochs/bios/OVMF/RELEASEX64_OVMF.fd, which the vendor copy leaves out.
 TREE_SHA256=fc1363cc5b16456923ed9c7ff57c6c75dba26e6b155ca0fcb141bc69482edc2f
 TREE_EXCLUDE=bochs/bios/OVMF/RELEASEX64_OVMF.fd
+PATCH_DIR=$root/tools/bochs-patches
 
 # What the tests need: x86-64, SMP, VMX with EPT & co (level 2), SVM, AVX and
 # EVEX (Skylake-X and later models), PCI (i440FX, which fw_cfg needs); no
@@ -137,6 +144,10 @@ compiler_version() { g++ --version 2>/dev/null | head -n 1 || echo none; }
 inputs() {
     echo "bochs-commit $BOCHS_COMMIT"
     echo "tree-sha256 $TREE_SHA256"
+    local p
+    for p in "$PATCH_DIR"/*.patch; do
+        [ -f "$p" ] && echo "patch $(basename "$p") $(sha256sum <"$p" | cut -c1-64)"
+    done
     echo "configure ${CONFIGURE_FLAGS[*]}"
     echo "compiler $(compiler_version)"
     echo "script-sha256 $(sha256sum <"$self" | cut -c1-64)"
@@ -206,6 +217,13 @@ if [ "$kind" = download ]; then
 fi
 say "source: $src ($kind), checking its hashes"
 unpack_verified "$src" "$kind" "$work"
+
+for p in "$PATCH_DIR"/*.patch; do
+    [ -f "$p" ] || continue
+    say "applying $(basename "$p")"
+    patch -d "$work/src" -p1 --quiet --forward <"$p" >"$work/patch.log" 2>&1 ||
+        { sed 's/^/    | /' "$work/patch.log" >&2; die "patch $(basename "$p") does not apply"; }
+done
 
 say "building into $out (log: $work/build.log while it runs; about 5 minutes on 2 cores)"
 jobs=${BOCHS_JOBS:-$(nproc)}

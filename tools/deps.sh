@@ -4,8 +4,8 @@
 set -euo pipefail
 pkgs=(gcc make binutils gnu-efi newlib-source ovmf qemu-system-x86 bochs bochsbios
       mtools dosfstools vgabios libcmocka-dev clang llvm xz-utils python3
-      libc6-dev libclang-rt-dev g++ curl ca-certificates dpkg-dev fdisk lintian)
-# g++: upstream Bochs (tools/build-bochs.sh); curl, ca-certificates: its
+      libc6-dev libclang-rt-dev g++ curl ca-certificates patch dpkg-dev fdisk lintian)
+# g++, patch: upstream Bochs (tools/build-bochs.sh); curl, ca-certificates: its
 # source download where ../shared/vendor/ is absent; dpkg-dev, fdisk, lintian:
 # make deb and the install test.
 # libclang-rt-dev: clang's sanitizer and libFuzzer runtimes (make fuzz); only a
