@@ -105,6 +105,9 @@ $(BUILD)/test-guests/%.so: $(BUILD)/tg/test-guests/%.c.o $(TG_LIB_OBJS)
 	$(V)$(LD) $(EFI_LDFLAGS) -o $@ $^ $(EFI_LIBS)
 $(BUILD)/test-guests/%.efi: $(BUILD)/test-guests/%.so
 	$(V)$(OBJCOPY) $(EFI_SECTIONS) --target efi-app-x86_64 --subsystem=10 $< $@
+# dma.efi drives QEMU's IOMMU model with the monitor's own VT-d code.
+TG_IOMMU_OBJS := $(patsubst %,$(BUILD)/tg/%.o,iommu/dmar.c iommu/vtd.c iommu/dma.c iommu/msg.c iommu/hw.c)
+$(BUILD)/test-guests/dma.so: $(TG_IOMMU_OBJS)
 
 # ------------------------------------------------------------- Linux guest
 # Debian's cloud kernel (EFI stub) and a busybox initramfs whose /init reports

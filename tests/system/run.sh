@@ -37,7 +37,7 @@ JOBS=${SYSTEM_JOBS:-2}
 
 SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch qemu-linux-native
     qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-bad-policy qemu-sha256-match
-    qemu-sha256-mismatch)
+    qemu-sha256-mismatch qemu-dma qemu-dma-48)
 # Run only when named exactly (never by '*' or another glob).
 EXTRA_SCENARIOS=()
 
@@ -436,6 +436,54 @@ scenario_qemu_sha256_match() { sha256_match qemu-sha256-match qemu; }
 scenario_qemu_sha256_mismatch() { sha256_mismatch qemu-sha256-mismatch qemu; }
 scenario_bochs_sha256_match() { sha256_match bochs-sha256-match bochs; }
 scenario_bochs_sha256_mismatch() { sha256_mismatch bochs-sha256-mismatch bochs; }
+
+# ------------------------------------------------------------ M8: DMA protection
+# dma.efi (test-guests/dma.c) drives QEMU's VT-d model with the monitor's own
+# iommu/ code: QEMU has no VMX, so Lamina falls back to on-error boot and the
+# program runs natively; edu's DMA is the bus master. OPTIONS: its
+# LoadOptions; IOMMU: the intel-iommu device's properties.
+qemu_dma() { # NAME OPTIONS IOMMU
+    local name=$1 dir rc c
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk "guest    \EFI\lamina\dma.efi
+options  $2
+serial   0x3f8
+on-error boot" "$(guest_efi dma)" || return
+    QEMU_EXTRA="-device intel-iommu$3 -device edu" run_qemu "$name" 1 "$dir/boot.img" \
+        "$QEMU_TIMEOUT" "$PROBE_SUMMARY" 'lamina: fatal|X64 Exception Type'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" '^dma: PASS dmar-parsed [0-9]+ bytes, haw [0-9]+, .* 1 unit' \
+        "QEMU's DMAR parsed: one remapping unit"
+    for c in edu-found no-translation-reaches-sentinel protect allowed-write-lands \
+        sentinel-unchanged unmap-invalidated-blocks unmap-fault remap-invalidated-lands \
+        protect-regs allowed-write-lands-regs sentinel-unchanged-regs \
+        unmap-invalidated-blocks-regs remap-invalidated-lands-regs map-below-rmrr-page \
+        outside-map-blocked outside-map-fault map-with-rmrr rmrr-parsed rmrr-device-works \
+        translation-off-again; do
+        expect_line "$name" "^dma: PASS $c( |\$)" "dma.efi: $c"
+    done
+    # The fault records name edu (00:03.0 on q35 here), the page and the reason.
+    for c in sentinel-write-fault sentinel-read-fault sentinel-write-fault-regs sentinel-read-fault-regs; do
+        expect_line "$name" "^dma: PASS $c sid 00:[0-9a-f]{2}\\.0 addr 0x[0-9a-f]+000 reason [56] " \
+            "dma.efi: $c (source id, address, reason)"
+    done
+    expect_line "$name" '^dma: PASS protect .*queued invalidation' "the queue where the unit has one"
+    expect_line "$name" '^dma: PASS protect-regs .*register invalidation' "register-based invalidation"
+    expect_line "$name" '^dma: SKIP second-unit' "QEMU's one unit: the multi-unit path is unit-tested"
+    expect_no_line "$name" '^dma: FAIL'
+    expect_line "$name" "$PROBE_CLEAN" "dma summary: N>0 passed, 0 failed"
+}
+# QEMU's default unit: 39-bit address width (3-level walk), queued invalidation.
+scenario_qemu_dma() {
+    qemu_dma qemu-dma x ''
+    expect_line qemu-dma '^dma: PASS protect .*3-level walk' "aw-bits 39: a 3-level walk"
+}
+# 48-bit address width: the 4-level walk of the same shared map.
+scenario_qemu_dma_48() {
+    qemu_dma qemu-dma-48 x ',aw-bits=48'
+    expect_line qemu-dma-48 '^dma: PASS protect .*4-level walk' "aw-bits 48: a 4-level walk"
+}
 
 # ------------------------------------------------------------ Linux guest
 # (LINUX_DIR, LINUX_CONF, LINUX_CLEAN, LINUX_STOP and linux_disk: lib.sh)
