@@ -7,7 +7,7 @@
 #
 # Two link units:
 #   loader  (efi/, guest-loader/)  GNU-EFI application, may call UEFI
-#   monitor (core/, vmx/, ept/)    freestanding, newlib libc, never calls UEFI
+#   monitor (core/, vmx/, ept/, iommu/)  freestanding, newlib libc, never calls UEFI
 # The monitor is linked as a position-independent ELF and embedded in the
 # loader, which copies it into EfiReservedMemoryType pages and relocates it.
 
@@ -31,7 +31,7 @@ $(NEWLIB_LIBC): tools/build-newlib.sh | $(DEPS_STAMP)
 	$(V)bash tools/build-newlib.sh $(NEWLIB)
 
 # ----------------------------------------------------------------- monitor
-MON_SRCS := $(wildcard core/*.c vmx/*.c ept/*.c)
+MON_SRCS := $(wildcard core/*.c vmx/*.c ept/*.c iommu/*.c)
 MON_ASMS := $(wildcard core/*.S vmx/*.S)
 MON_OBJS := $(patsubst %,$(BUILD)/mon/%.o,$(MON_SRCS) $(MON_ASMS))
 MON_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. \

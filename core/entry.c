@@ -8,6 +8,7 @@
 #include "core/monitor.h"
 #include "core/io.h"
 #include "ept/memtype.h"
+#include "iommu/iommu.h"
 #include "vmx/vmx.h"
 
 #define PAGE 4096ull
@@ -42,10 +43,14 @@ struct percpu *percpu_of(uint32_t index)
 static uint64_t plan_ept_pages(uint64_t other_pages)
 {
     struct ept_pool count = { 0 };
-    const struct ept_range known[2] = { mon.hidden[0], mon.hidden[2] };
+    struct ept_range known[3 + IOMMU_MAX_HIDDEN];   /* all but the data region, not placed yet */
+    unsigned n = 0;
+    for (unsigned i = 0; i < mon.nhidden; i++)
+        if (i != 1)
+            known[n++] = mon.hidden[i];
     struct ept_params p = {
         .mtrr = &mon.mtrr, .limit = mon.bi->phys_limit,
-        .hidden = known, .nhidden = 2, .allow_1g = mon.ept_1g,
+        .hidden = known, .nhidden = n, .allow_1g = mon.ept_1g,
     };
     uint64_t root;
     struct ept_stats st;
@@ -79,7 +84,12 @@ static int api_plan(uint64_t *data_bytes)
     mon.hidden[0].size = bi->image_size;
     if (mon.trap_xapic)
         mon.hidden[2] = (struct ept_range){ .base = mon.apic_base, .size = PAGE };
-    uint64_t other = shared_pages();
+    /* M8 hook: DMA protection (iommu/iommu.h): table pages, register pages hidden. */
+    uint64_t dma_pages;
+    if (iommu_plan(bi, &dma_pages) != 0)
+        return -1;
+    mon.nhidden = 3 + iommu_hidden(&mon.hidden[3], IOMMU_MAX_HIDDEN);
+    uint64_t other = shared_pages() + dma_pages;
     *data_bytes = (other + plan_ept_pages(other)) * PAGE;
     return 0;
 }
@@ -131,6 +141,11 @@ static int api_setup(void)
         pc->ist_stack = bump_alloc(&cur, HOST_IST_SIZE / PAGE);
         host_gdt_build(pc);
     }
+    /* M8 hook: the DMA remapping tables, and translation on in every unit;
+     * undone by api_rollback if the hand-off fails later. */
+    if (iommu_setup(bi, &cur) != 0)
+        return -1;
+    mon.nhidden = 3 + iommu_hidden(&mon.hidden[3], IOMMU_MAX_HIDDEN);
 
     if (cur > end) {
         report_error("monitor data region too small (%lu KiB short)", (cur - end) / 1024);
@@ -139,7 +154,7 @@ static int api_setup(void)
     struct ept_pool pool = { .base = (uint8_t *)(uintptr_t)cur, .npages = (end - cur) / PAGE };
     struct ept_params p = {
         .mtrr = &mon.mtrr, .limit = bi->phys_limit,
-        .hidden = mon.hidden, .nhidden = 3, .allow_1g = mon.ept_1g,
+        .hidden = mon.hidden, .nhidden = mon.nhidden, .allow_1g = mon.ept_1g,
     };
     if (ept_build(&p, &pool, &mon.ept_root, &mon.ept_stats) != 0) {
         report_error("out of memory for EPT tables (%lu pages reserved)", (unsigned long)pool.npages);
@@ -165,6 +180,12 @@ static int api_setup(void)
     return 0;
 }
 
+/* M8 hook: the hand-off failed after setup: translation off again. */
+static void api_rollback(void)
+{
+    iommu_rollback();
+}
+
 static struct lamina_monitor_api api = {
     .magic = LAMINA_API_MAGIC,
     .version = LAMINA_API_VERSION,
@@ -173,6 +194,7 @@ static struct lamina_monitor_api api = {
     .setup = api_setup,
     .cpu_check = vmx_cpu_check,
     .cpu_launch = vmx_cpu_launch,
+    .rollback = api_rollback,
 };
 
 struct lamina_monitor_api *lamina_monitor_entry(void);
@@ -195,8 +217,11 @@ void monitor_seal(void)
     s->ept_tables = mon.ept_stats.tables;
     s->reserved_bytes = bi->image_size + bi->data_size;
     s->handoff_ticks = rdtsc() - bi->tsc_start;
+    iommu_summary(&s->dma_units, &s->dma_table_pages);     /* M8 hook */
     mon.sealed = true;
     log_info("summary: cpus %u virtualized, ept pages 1g=%lu 2m=%lu 4k=%lu, reserved %lu KiB, "
-             "hand-off %lu tsc ticks", s->cpus_virtualized, s->ept_1g, s->ept_2m, s->ept_4k,
-             s->reserved_bytes / 1024, s->handoff_ticks);
+             "hand-off %lu tsc ticks, dma protection %s (%u units, %lu KiB tables)",
+             s->cpus_virtualized, s->ept_1g, s->ept_2m, s->ept_4k, s->reserved_bytes / 1024,
+             s->handoff_ticks, s->dma_units ? "on" : "off", s->dma_units,
+             s->dma_table_pages * 4);
 }

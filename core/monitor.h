@@ -9,6 +9,7 @@
 #include "ept/ept.h"
 #include "ept/mtrr.h"
 #include "vmx/caps.h"
+#include "iommu/iommu.h"
 
 struct monitor {
     struct lamina_bootinfo *bi;
@@ -41,17 +42,21 @@ struct monitor {
     bool tsc_adjust;                /* CPUID: IA32_TSC_ADJUST exists */
     volatile bool sealed;           /* loader hypercalls refused from now on */
     volatile uint32_t cpus_virtualized;
-    struct ept_range hidden[3];     /* image and data regions; [2]: the xAPIC page,
-                                       mapped 4 KiB so it can be made read-only */
+    struct ept_range hidden[3 + IOMMU_MAX_HIDDEN];  /* image and data regions; [2]: the
+                                       xAPIC page, mapped 4 KiB so it can be made read-only;
+                                       [3..nhidden): the remapping units' registers (M8) */
+    unsigned nhidden;
 };
 
 extern struct monitor mon;
 
-/* The monitor's memory (image and data) as the guest must never see it. */
+/* The monitor's memory (image and data) as the guest must never see it, and
+ * (M8) the remapping units' register pages, which it must not reach either,
+ * not even through the monitor's own string I/O or page walks. */
 static inline bool monitor_owns(uint64_t pa)
 {
-    for (int i = 0; i < 2; i++)     /* the image and data regions, not the APIC page */
-        if (pa >= mon.hidden[i].base && pa - mon.hidden[i].base < mon.hidden[i].size)
+    for (unsigned i = 0; i < mon.nhidden; i++)  /* all but the APIC page */
+        if (i != 2 && pa >= mon.hidden[i].base && pa - mon.hidden[i].base < mon.hidden[i].size)
             return true;
     return false;
 }

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/monitor.h"
 #include "core/xsetbv.h"
+#include "iommu/iommu.h"
 #include "vmx/init_state.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
@@ -1174,6 +1175,8 @@ void vmx_exit_handler(struct guest_regs *r)
     }
     unsigned slot = x.reason < EXIT_REASON_SLOTS ? x.reason : EXIT_REASON_SLOTS - 1;
     x.pc->exits[slot]++;
+    /* M8 hook: blocked DMAs into the event log, before a hypercall reads it. */
+    iommu_exit(x.pc->index, x.reason == EXIT_REASON_VMCALL);
 
     if (x.pc->trace_budget) {
         x.pc->trace_budget--;
