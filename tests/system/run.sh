@@ -35,7 +35,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
     qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-bad-policy qemu-sha256-match
     qemu-sha256-mismatch qemu-dma qemu-dma-48)
 # Run only when named exactly (never by '*' or another glob).
@@ -483,6 +483,52 @@ scenario_bochs_sha256_match() { sha256_match bochs-sha256-match bochs; }
 scenario_bochs_sha256_mismatch() { sha256_mismatch bochs-sha256-mismatch bochs; }
 
 # ------------------------------------------------------------ M8: DMA protection
+# dmarinj.efi (as BOOTX64.EFI) installs a DMAR of VARIANT on Bochs, which has
+# no IOMMU, and starts Lamina (\EFI\BOOT\lamina.efi), which must judge it.
+dmarinj_disk() { # IMG VARIANT CONF
+    local img=$1 txt lamina=$LAMINA_EFI
+    txt=$(dirname "$img")/dmarinj.txt
+    mkdir -p "$(dirname "$img")"
+    printf '%s\n' "$2" >"$txt"
+    LAMINA_EFI=$(dirname "$PROBE_EFI")/dmarinj.efi lamina_disk_with "$img" "$3" 40 \
+        "$lamina:/EFI/BOOT/lamina.efi" "$txt:/EFI/BOOT/dmarinj.txt" \
+        "$PROBE_EFI:/EFI/lamina/probe.efi"
+}
+
+# auto: a DMAR whose unit does not answer is refused, named, and the monitor
+# runs without DMA protection; the table stays visible (nothing to hide).
+scenario_bochs_dmar_refused_auto() {
+    local name=bochs-dmar-refused-auto dir rc
+    dir=$(sys_dir "$name")
+    disk_for "$name" dmarinj_disk no-unit "$CONF_OK" || return
+    run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+        'lamina: fatal|guest stopped|on-error halt|dmarinj: FAIL'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" '^dmarinj: installed a DMAR \(no-unit\)'
+    expect_line "$name" 'lamina: warn: dma protection off: DMAR entry 0 \(DRHD\): remapping unit at 0xfed90000: ' \
+        "the refused unit is named, and auto goes on without"
+    expect_line "$name" 'lamina: info: summary: cpus 1 virtualized, .*dma protection off \(0 units' \
+        "summary: dma protection off"
+    expect_no_line "$name" 'ACPI DMAR hidden' "the DMAR stays visible: the OS may use its IOMMU"
+    expect_line "$name" "$PROBE_CLEAN" "probe summary: N>0 passed, 0 failed"
+}
+
+# required: a DMAR the parser refuses fails the hand-off with the entry and
+# field named; on-error halt.
+scenario_bochs_dmar_refused_required() {
+    local name=bochs-dmar-refused-required dir rc
+    dir=$(sys_dir "$name")
+    disk_for "$name" dmarinj_disk bad-rmrr "${CONF_OK/on-error boot/on-error halt}"$'\n''dma-protection required' || return
+    LINGER=5 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" 'on-error halt' \
+        'probe: start|lamina: fatal|dmarinj: FAIL'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" 'lamina: error: vt-x unavailable: dma-protection required: DMAR entry 1 \(RMRR at offset 0x48\): limit 0x7f000ffe is not the end of a 4 KiB page' \
+        "table, entry and field named"
+    expect_line "$name" 'lamina: info: on-error halt: not starting the guest'
+    expect_no_line "$name" 'lamina: info: summary:' "no CPU was virtualized"
+}
 # dma.efi (test-guests/dma.c) drives QEMU's VT-d model with the monitor's own
 # iommu/ code: QEMU has no VMX, so Lamina falls back to on-error boot and the
 # program runs natively; edu's DMA is the bus master. OPTIONS: its
