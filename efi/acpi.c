@@ -2,6 +2,7 @@
  * and the reset register, from the FADT (ACPI 6.5 5.2.9). The monitor traps
  * them to print its final summary; it does not change what they do. */
 #include "efi/loader.h"
+#include "iommu/dmar.h"
 
 struct __attribute__((packed)) sdt_header {
     char signature[4];
@@ -126,37 +127,13 @@ void acpi_find_dmar(struct lamina_bootinfo *bi)
     bi->dmar_len = dmar ? dmar->length : 0;
 }
 
-/* Remove every entry of `root` that points at a table signed sig and fix
- * the root's checksum; the number removed. */
-static int drop_entries(struct sdt_header *root, unsigned size, const char sig[4])
-{
-    UINT8 *entries = (UINT8 *)(root + 1);
-    UINTN n = (root->length - sizeof(*root)) / size, kept = 0;
-    for (UINTN i = 0; i < n; i++) {
-        const struct sdt_header *h = (const void *)(UINTN)root_entry(root, size, i);
-        if (h && CompareMem(h->signature, sig, 4) == 0)
-            continue;
-        CopyMem(entries + kept * size, entries + i * size, size);
-        kept++;
-    }
-    if (kept == n)
-        return 0;
-    SetMem(entries + kept * size, (n - kept) * size, 0);
-    root->length -= (UINT32)((n - kept) * size);
-    root->checksum = 0;
-    UINT8 sum = 0;
-    for (UINT32 i = 0; i < root->length; i++)
-        sum += ((const UINT8 *)root)[i];
-    root->checksum = (UINT8)-sum;
-    return (int)(n - kept);
-}
-
 /* M8: the OS must not find the remapping units the monitor owns: the DMAR
  * leaves the XSDT and the RSDT (ACPI 6.5 5.2.7, 5.2.8), checksums fixed. */
 void acpi_hide_dmar(void)
 {
     struct sdt_header *xsdt, *rsdt;
     find_roots(&xsdt, &rsdt);
-    int n = (xsdt ? drop_entries(xsdt, 8, "DMAR") : 0) + (rsdt ? drop_entries(rsdt, 4, "DMAR") : 0);
+    int x = xsdt ? dmar_unlink(xsdt, 8) : 0, r = rsdt ? dmar_unlink(rsdt, 4) : 0;
+    int n = (x > 0 ? x : 0) + (r > 0 ? r : 0);
     lprint(L_INFO, L"ACPI DMAR hidden from the guest (%d root table entries removed)", n);
 }

@@ -551,7 +551,7 @@ on-error boot" "$(guest_efi dma)" || return
         protect-regs allowed-write-lands-regs sentinel-unchanged-regs \
         unmap-invalidated-blocks-regs remap-invalidated-lands-regs map-below-rmrr-page \
         outside-map-blocked outside-map-fault map-with-rmrr rmrr-parsed rmrr-device-works \
-        translation-off-again; do
+        translation-off-again dmar-hidden; do
         expect_line "$name" "^dma: PASS $c( |\$)" "dma.efi: $c"
     done
     # The fault records name edu (00:03.0 on q35 here), the page and the reason.

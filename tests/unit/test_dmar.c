@@ -393,6 +393,47 @@ static void test_refused_rmrrs(void **state)
     refused(&t, "DMAR entry 1 (RMRR at offset 0x40): limit 0xffffffffffffffff ends the address space");
 }
 
+static uint8_t sum(const uint8_t *p, size_t n)
+{
+    uint8_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s = (uint8_t)(s + p[i]);
+    return s;
+}
+
+/* An XSDT with FACP, DMAR, APIC, a zero entry and a second DMAR: both
+ * DMARs go, the rest keeps its order, length and checksum are right. */
+static void test_unlink_from_xsdt(void **state)
+{
+    (void)state;
+    static uint8_t facp[36] = "FACP", apic[36] = "APIC", dmar2[48] = "DMAR";
+    uint64_t ptrs[] = { (uintptr_t)facp, (uintptr_t)qemu_dmar, (uintptr_t)apic, 0, (uintptr_t)dmar2 };
+    uint8_t xsdt[36 + 5 * 8];
+    memset(xsdt, 0, sizeof(xsdt));
+    memcpy(xsdt, "XSDT", 4);
+    xsdt[4] = sizeof(xsdt);
+    memcpy(xsdt + 36, ptrs, sizeof(ptrs));
+    xsdt[9] = (uint8_t)-sum(xsdt, sizeof(xsdt));
+    assert_int_equal(dmar_unlink(xsdt, 8), 2);
+    assert_int_equal(xsdt[4], 36 + 3 * 8);
+    assert_int_equal(sum(xsdt, xsdt[4]), 0);
+    uint64_t left[3];
+    memcpy(left, xsdt + 36, sizeof(left));
+    assert_int_equal(left[0], (uintptr_t)facp);
+    assert_int_equal(left[1], (uintptr_t)apic);
+    assert_int_equal(left[2], 0);
+    for (size_t i = xsdt[4]; i < sizeof(xsdt); i++)
+        assert_int_equal(xsdt[i], 0);
+    /* Nothing left to remove: unchanged. */
+    uint8_t copy[sizeof(xsdt)];
+    memcpy(copy, xsdt, sizeof(xsdt));
+    assert_int_equal(dmar_unlink(xsdt, 8), 0);
+    assert_memory_equal(copy, xsdt, sizeof(xsdt));
+    xsdt[4] = 20;
+    assert_int_equal(dmar_unlink(xsdt, 8), -1);
+    assert_int_equal(dmar_unlink(copy, 5), -1);
+}
+
 /* The message buffer: truncated, always terminated, never overrun. */
 static void test_small_error_buffer(void **state)
 {
@@ -418,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_refused_scopes),
         cmocka_unit_test(test_refused_rmrrs),
         cmocka_unit_test(test_small_error_buffer),
+        cmocka_unit_test(test_unlink_from_xsdt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
