@@ -13,7 +13,8 @@
 static struct dma_prot dma;
 static bool active;                     /* planned, then built and enabled */
 static uint64_t planned_pages;
-static uint32_t exits_since_poll[LAMINA_MAX_CPUS];
+/* Exits since the last poll, per CPU, a cache line each: every exit writes one. */
+static struct { uint32_t n; } __attribute__((aligned(64))) exits_since_poll[LAMINA_MAX_CPUS];
 static volatile uint32_t poll_busy;
 static struct log_ratelimit overflow_rl = { .burst = 8 };
 
@@ -112,9 +113,9 @@ void iommu_exit(uint32_t cpu, bool now)
 {
     if (!active || !dma.enabled || cpu >= LAMINA_MAX_CPUS)
         return;
-    if (!now && ++exits_since_poll[cpu] < IOMMU_POLL_EXITS)
+    if (!now && ++exits_since_poll[cpu].n < IOMMU_POLL_EXITS)
         return;
-    exits_since_poll[cpu] = 0;
+    exits_since_poll[cpu].n = 0;
     /* One CPU drains at a time; the others do not wait (never in an exit). */
     if (__atomic_exchange_n(&poll_busy, 1, __ATOMIC_ACQUIRE))
         return;
