@@ -1,5 +1,4 @@
 #include "core/apic.h"
-#include "core/arch.h"
 
 int apic_init_targets(uint32_t icr_low, uint32_t dest, bool x2apic, uint32_t self,
                       const uint32_t *apic_ids, uint32_t ncpus, uint64_t *targets)
@@ -36,39 +35,3 @@ int apic_ipi_targets(uint32_t icr_low, uint32_t dest, bool x2apic, uint32_t self
     return 0;
 }
 
-#ifndef LAMINA_UNIT_TEST
-bool apic_x2apic_mode(void)
-{
-    return rdmsr(MSR_IA32_APIC_BASE) & APIC_BASE_EXTD;
-}
-
-void apic_mmio_write(uint64_t apic_base, uint32_t reg, uint32_t value)
-{
-    *(volatile uint32_t *)(uintptr_t)(apic_base + reg) = value;
-}
-
-uint32_t apic_mmio_read(uint64_t apic_base, uint32_t reg)
-{
-    return *(volatile uint32_t *)(uintptr_t)(apic_base + reg);
-}
-
-void apic_send_nmi(uint64_t apic_base, uint32_t apic_id)
-{
-    apic_send_ipi(apic_base, apic_id, (ICR_MODE_NMI << 8) | ICR_LEVEL_ASSERT);
-}
-
-void apic_send_ipi(uint64_t apic_base, uint32_t apic_id, uint32_t low)
-{
-    if (apic_x2apic_mode()) {
-        wrmsr(MSR_X2APIC_ICR, ((uint64_t)apic_id << 32) | low);
-        return;
-    }
-    /* xAPIC: ICR high holds what the guest last wrote; put it back after. */
-    uint32_t high = apic_mmio_read(apic_base, APIC_REG_ICR_HIGH);
-    apic_mmio_write(apic_base, APIC_REG_ICR_HIGH, apic_id << 24);
-    apic_mmio_write(apic_base, APIC_REG_ICR_LOW, low);
-    for (int i = 0; i < 100000 && (apic_mmio_read(apic_base, APIC_REG_ICR_LOW) & ICR_BUSY); i++)
-        cpu_relax();
-    apic_mmio_write(apic_base, APIC_REG_ICR_HIGH, high);
-}
-#endif

@@ -1,5 +1,8 @@
-/* x86 instruction wrappers for the monitor. Each is one instruction; the unit tests
- * never include this file: pure code takes MSR and CPUID values as arguments instead. */
+/* x86 instruction wrappers for the monitor, each one instruction. These are the
+ * monitor's seam to the hardware: built with LAMINA_UNIT_TEST, the ones an exit
+ * handler reaches (MSRs, CPUID, ports, control and debug registers, the TSC,
+ * physical memory, halting) are plain functions that tests/unit/fake_hw.c
+ * implements, so the handlers run on the host. */
 #ifndef LAMINA_ARCH_H
 #define LAMINA_ARCH_H
 
@@ -16,8 +19,6 @@
 #define MSR_IA32_DEBUGCTL          0x1d9
 #define MSR_IA32_PAT               0x277
 #define MSR_IA32_RTIT_CTL          0x570   /* Intel PT control: hidden from the guest */
-#define MSR_IA32_VMX_BASIC         0x480
-#define MSR_IA32_VMX_LAST          0x493   /* IA32_VMX_PROCBASED_CTLS3 ... end of the VMX block */
 #define MSR_X2APIC_ICR             0x830
 #define MSR_EFER                   0xc0000080
 #define MSR_FS_BASE                0xc0000100
@@ -46,6 +47,36 @@
 
 #define PAT_DEFAULT 0x0007040600070406ull
 
+#ifdef LAMINA_UNIT_TEST
+uint64_t rdmsr(uint32_t msr);
+void wrmsr(uint32_t msr, uint64_t v);
+void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4]);
+uint64_t read_cr0(void);
+uint64_t read_cr2(void);
+uint64_t read_cr3(void);
+uint64_t read_cr4(void);
+void write_cr0(uint64_t v);
+void write_cr2(uint64_t v);
+void write_cr3(uint64_t v);
+void write_cr4(uint64_t v);
+uint64_t read_dr7(void);
+uint64_t read_rflags(void);
+void write_rflags(uint64_t v);
+uint64_t rdtsc(void);
+void outb(uint16_t port, uint8_t v);
+uint8_t inb(uint16_t port);
+void outw(uint16_t port, uint16_t v);
+uint16_t inw(uint16_t port);
+void outl(uint16_t port, uint32_t v);
+uint32_t inl(uint16_t port);
+void wbinvd(void);
+void xsetbv(uint32_t xcr, uint64_t v);
+uint64_t read_dr6(void);
+void write_dr6(uint64_t v);
+void write_dr0_3(uint64_t v);
+void *phys_ptr(uint64_t pa);
+void halt_forever(void) __attribute__((noreturn));
+#else
 static inline uint64_t rdmsr(uint32_t msr)
 {
     uint32_t lo, hi;
@@ -99,6 +130,47 @@ static inline uint64_t rdtsc(void)
     return ((uint64_t)hi << 32) | lo;
 }
 
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+
+static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
+static inline uint16_t inw(uint16_t port) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" :: "a"(v), "Nd"(port)); }
+static inline uint32_t inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+
+static inline __attribute__((noreturn)) void halt_forever(void)
+{
+    for (;;)
+        __asm__ volatile("cli; hlt" ::: "memory");
+}
+
+
+static inline void wbinvd(void) { __asm__ volatile("wbinvd" ::: "memory"); }
+
+static inline void xsetbv(uint32_t xcr, uint64_t v)
+{
+    __asm__ volatile("xsetbv" :: "c"(xcr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+static inline uint64_t read_dr6(void)
+{
+    uint64_t v;
+    __asm__ volatile("mov %%dr6, %0" : "=r"(v));
+    return v;
+}
+
+static inline void write_dr6(uint64_t v) { __asm__ volatile("mov %0, %%dr6" :: "r"(v)); }
+
+/* DR0-DR3 all set to v (the INIT state clears them). */
+static inline void write_dr0_3(uint64_t v)
+{
+    __asm__ volatile("mov %0, %%dr0; mov %0, %%dr1; mov %0, %%dr2; mov %0, %%dr3" :: "r"(v));
+}
+
+/* The monitor's identity map: physical address pa is at virtual address pa. */
+static inline void *phys_ptr(uint64_t pa) { return (void *)(uintptr_t)pa; }
+#endif
+
 struct __attribute__((packed)) dtr {
     uint16_t limit;
     uint64_t base;
@@ -122,22 +194,8 @@ DEFINE_SEG_READER(gs)
 static inline uint16_t read_tr(void) { uint16_t v; __asm__ volatile("str %0" : "=r"(v)); return v; }
 static inline uint16_t read_ldtr(void) { uint16_t v; __asm__ volatile("sldt %0" : "=r"(v)); return v; }
 
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
-static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-
-static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
-static inline uint16_t inw(uint16_t port) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" :: "a"(v), "Nd"(port)); }
-static inline uint32_t inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
-
-static inline __attribute__((noreturn)) void halt_forever(void)
-{
-    for (;;)
-        __asm__ volatile("cli; hlt" ::: "memory");
-}
 
 /* Fault-tolerant MSR access (core/fixup.S): 0 on success, -1 if the instruction raised #GP. */
 int rdmsr_safe(uint32_t msr, uint64_t *v);

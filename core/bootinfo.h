@@ -53,7 +53,7 @@ struct lamina_summary {
     uint32_t cpus_virtualized;
     uint32_t dma_units;         /* remapping units translating (0: no DMA protection) */
     uint64_t dma_table_pages;   /* their root, context, queue and map pages */
-    uint64_t ept_1g, ept_2m, ept_4k, ept_tables;
+    uint64_t map_1g, map_2m, map_4k, map_tables;    /* guest-physical map (EPT) pages */
     uint64_t reserved_bytes;
     uint64_t handoff_ticks;
 };

@@ -1,5 +1,5 @@
 /* What the guest sees of CPUID. Vendor-neutral filtering of the host's answer:
- * the monitor executes CPUID itself (it exits unconditionally, SDM 3C 25.1.2) and
+ * the monitor executes CPUID itself (it exits unconditionally, SDM 3C 26.1.2) and
  * passes the result through these functions before writing the guest's registers. */
 #ifndef LAMINA_CPUID_H
 #define LAMINA_CPUID_H
@@ -51,5 +51,12 @@ void cpuid_filter(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r, bool st
  *   leaf 7, subleaf 0:  ECX bit 4 (OSPKE)    = guest CR4.PKE (bit 22).
  * Other leaves are left alone. Call after cpuid_filter. */
 void cpuid_fix_osxsave(struct cpuid_regs *r, uint32_t leaf, uint32_t subleaf, uint64_t guest_cr4);
+
+/* Whether cpuid_fix_osxsave can change leaf's answer (so the caller need not
+ * fetch the guest's CR4 for any other leaf). */
+static inline bool cpuid_depends_on_cr4(uint32_t leaf)
+{
+    return leaf == 1 || leaf == 7;
+}
 
 #endif

@@ -6,15 +6,13 @@
 #include "core/arch.h"
 #include "core/log.h"
 #include "core/monitor.h"
-#include "core/io.h"
-#include "ept/memtype.h"
+#include "core/vcpu.h"
 #include "iommu/iommu.h"
-#include "vmx/vmx.h"
 
 #define PAGE 4096ull
 #define PAGES(bytes) (((bytes) + PAGE - 1) / PAGE)
-#define PERCPU_PAGES (2 + HOST_STACK_SIZE / PAGE + HOST_IST_SIZE / PAGE)
-#define SHARED_PAGES 5     /* MSR bitmap, I/O bitmaps A and B, sink page, IDT */
+#define PERCPU_PAGES (HOST_STACK_SIZE / PAGE + HOST_IST_SIZE / PAGE)
+#define SHARED_PAGES 2     /* sink page, IDT */
 
 /* Image offset 0: lets a test guest recognise monitor memory if it ever saw it. */
 __attribute__((section(".marker"), used))
@@ -38,35 +36,41 @@ struct percpu *percpu_of(uint32_t index)
     return &mon.cpus[index];
 }
 
-/* Table pages the EPT will need: a counting run, plus room for the data
- * region (not yet placed) to be mapped with 4 KiB pages and split at both ends. */
-static uint64_t plan_ept_pages(uint64_t other_pages)
-{
-    struct ept_pool count = { 0 };
-    struct ept_range known[3 + IOMMU_MAX_HIDDEN];   /* all but the data region, not placed yet */
-    unsigned n = 0;
-    for (unsigned i = 0; i < mon.nhidden; i++)
-        if (i != 1)
-            known[n++] = mon.hidden[i];
-    struct ept_params p = {
-        .mtrr = &mon.mtrr, .limit = mon.bi->phys_limit,
-        .hidden = known, .nhidden = n, .allow_1g = mon.ept_1g,
-    };
-    uint64_t root;
-    struct ept_stats st;
-    ept_build(&p, &count, &root, &st);
-    uint64_t data_pages = other_pages + count.used;
-    return count.used + data_pages / 512 + 1 + data_pages / (512 * 512) + 1 + 4 +
-           EPT_RESERVE_PAGES;
-}
-
 static uint64_t shared_pages(void)
 {
     uint64_t pages = SHARED_PAGES;
-    pages += (uint64_t)host_paging_pages(mon.bi->phys_limit, mon.ept_1g);
+    pages += (uint64_t)host_paging_pages(mon.bi->phys_limit, mon.host_1g);
     pages += PAGES(sizeof(struct percpu) * mon.bi->ncpus);
     pages += PERCPU_PAGES * (uint64_t)mon.bi->ncpus;
     return pages;
+}
+
+/* What the processor offers that the core's decisions rest on (CPUID, the
+ * MTRRs, the local APIC). Changes nothing. */
+static void probe_processor(void)
+{
+    uint32_t r[4];
+    cpuid(0x80000008, 0, r);
+    mon.maxphyaddr = r[0] & 0xff;
+    mtrr_read(&mon.mtrr, rdmsr, mon.maxphyaddr);
+    cpuid(1, 0, r);
+    if (r[2] & (1u << 26)) {           /* XSAVE */
+        cpuid(0xd, 0, r);
+        mon.xcr0_supported = ((uint64_t)r[3] << 32) | r[0];
+    }
+    cpuid(7, 0, r);
+    mon.la57 = r[2] & (1u << 16);
+    mon.tsc_adjust = r[1] & (1u << 1);
+    cpuid(0x80000001, 0, r);
+    mon.nx = r[3] & (1u << 20);
+    mon.host_1g = r[3] & (1u << 26);
+    /* With several CPUs the guest's INIT IPIs go through the monitor
+     * (core/ipi.c). In x2APIC mode the ICR is an MSR (trapped); in xAPIC
+     * mode its page is made read-only to the guest and the stores emulated. */
+    uint64_t apic = rdmsr(MSR_IA32_APIC_BASE);
+    mon.apic_base = apic & 0x000ffffffffff000ull;
+    mon.trap_xapic = mon.bi->ncpus > 1 && (apic & APIC_BASE_EN) && !(apic & APIC_BASE_EXTD) &&
+                     mon.apic_base < mon.bi->phys_limit;
 }
 
 static int api_plan(uint64_t *data_bytes)
@@ -78,19 +82,20 @@ static int api_plan(uint64_t *data_bytes)
                      LAMINA_MAX_CPUS);
         return -1;
     }
-    if (vmx_probe_bsp() != 0)
+    probe_processor();
+    if (be_probe() != 0)
         return -1;
     mon.hidden[0].base = bi->image_base;
     mon.hidden[0].size = bi->image_size;
     if (mon.trap_xapic)
-        mon.hidden[2] = (struct ept_range){ .base = mon.apic_base, .size = PAGE };
+        mon.hidden[2] = (struct mem_range){ .base = mon.apic_base, .size = PAGE };
     /* M8 hook: DMA protection (iommu/iommu.h): table pages, register pages hidden. */
     uint64_t dma_pages;
     if (iommu_plan(bi, &dma_pages) != 0)
         return -1;
     mon.nhidden = 3 + iommu_hidden(&mon.hidden[3], IOMMU_MAX_HIDDEN);
-    uint64_t other = shared_pages() + dma_pages;
-    *data_bytes = (other + plan_ept_pages(other)) * PAGE;
+    uint64_t core = shared_pages() + dma_pages;
+    *data_bytes = (core + be_plan_pages(core)) * PAGE;
     return 0;
 }
 
@@ -111,21 +116,15 @@ static int api_setup(void)
     mon.hidden[1].base = bi->data_base;
     mon.hidden[1].size = bi->data_size;
 
-    uint64_t *host_pt = (uint64_t *)bump_alloc(&cur, host_paging_pages(bi->phys_limit, mon.ept_1g));
-    host_paging_build(host_pt, bi->phys_limit, mon.ept_1g);
+    uint64_t *host_pt = (uint64_t *)bump_alloc(&cur, host_paging_pages(bi->phys_limit, mon.host_1g));
+    host_paging_build(host_pt, bi->phys_limit, mon.host_1g);
     mon.host_cr3 = (uint64_t)(uintptr_t)host_pt;
-    mon.msr_bitmap = bump_alloc(&cur, 1);
-    mon.io_bitmap_a = bump_alloc(&cur, 1);
-    mon.io_bitmap_b = bump_alloc(&cur, 1);
     mon.sink_page = bump_alloc(&cur, 1);
     mon.idt = (uint64_t *)bump_alloc(&cur, 1);
     host_idt_build(mon.idt);
-    vmx_msr_bitmap_init(mon.msr_bitmap);
-    memtype_trap_mtrrs(mon.msr_bitmap);
     mon.pm1_cnt[0] = bi->pm1a_cnt;
     mon.pm1_cnt[1] = bi->pm1b_cnt;
     mon.reset_port = bi->reset_port;
-    io_bitmap_init(mon.io_bitmap_a, mon.io_bitmap_b);
 
     mon.cpus = (struct percpu *)bump_alloc(&cur, PAGES(sizeof(struct percpu) * bi->ncpus));
     for (uint32_t i = 0; i < bi->ncpus; i++) {
@@ -134,9 +133,6 @@ static int api_setup(void)
         pc->index = i;
         pc->apic_id = bi->report->cpu[i].apic_id;
         mon.apic_ids[i] = pc->apic_id;
-        pc->vpid = i + 1;
-        pc->vmxon_region = bump_alloc(&cur, 1);
-        pc->vmcs = bump_alloc(&cur, 1);
         pc->stack = bump_alloc(&cur, HOST_STACK_SIZE / PAGE);
         pc->ist_stack = bump_alloc(&cur, HOST_IST_SIZE / PAGE);
         host_gdt_build(pc);
@@ -146,31 +142,20 @@ static int api_setup(void)
     if (iommu_setup(bi, &cur) != 0)
         return -1;
     mon.nhidden = 3 + iommu_hidden(&mon.hidden[3], IOMMU_MAX_HIDDEN);
-
     if (cur > end) {
         report_error("monitor data region too small (%lu KiB short)", (cur - end) / 1024);
         return -1;
     }
-    struct ept_pool pool = { .base = (uint8_t *)(uintptr_t)cur, .npages = (end - cur) / PAGE };
-    struct ept_params p = {
-        .mtrr = &mon.mtrr, .limit = bi->phys_limit,
-        .hidden = mon.hidden, .nhidden = mon.nhidden, .allow_1g = mon.ept_1g,
-    };
-    if (ept_build(&p, &pool, &mon.ept_root, &mon.ept_stats) != 0) {
-        report_error("out of memory for EPT tables (%lu pages reserved)", (unsigned long)pool.npages);
+    /* The backend's structures and its guest-physical map, from the rest. */
+    if (be_setup(&cur, end) != 0)
         return -1;
-    }
     /* The xAPIC page: readable as ever, stores exit (INIT IPI emulation). */
-    if (mon.trap_xapic &&
-        ept_set_page_typed(mon.ept_root, mon.apic_base, mon.apic_base, EPT_R | EPT_X, MT_UC) != 0) {
+    if (mon.trap_xapic && be_map_page(mon.apic_base, mon.apic_base, BE_R | BE_X, MT_UC) != 0) {
         report_error("cannot map the local APIC page at 0x%lx read-only", mon.apic_base);
         return -1;
     }
-    mon.eptp = ept_eptp(mon.ept_root);
-    /* What the build left of the pool stays in reserve for MTRR-driven splits. */
-    mon.ept_reserve = (struct ept_pool){
-        .base = pool.base + pool.used * PAGE, .npages = pool.npages - pool.used,
-    };
+    msr_intercepts_init();
+    io_intercepts_init();
     log_info("monitor at 0x%lx (%lu KiB image, %lu KiB data), EPT covers 0-0x%lx",
              bi->image_base, bi->image_size / 1024, bi->data_size / 1024, bi->phys_limit);
     const struct lamina_policy *pol = &bi->policy;
@@ -192,8 +177,8 @@ static struct lamina_monitor_api api = {
     .bootinfo = &boot_info,
     .plan = api_plan,
     .setup = api_setup,
-    .cpu_check = vmx_cpu_check,
-    .cpu_launch = vmx_cpu_launch,
+    .cpu_check = be_cpu_check,
+    .cpu_launch = be_cpu_launch,
     .rollback = api_rollback,
 };
 
@@ -210,18 +195,20 @@ void monitor_seal(void)
 {
     struct lamina_bootinfo *bi = mon.bi;
     struct lamina_summary *s = &bi->report->summary;
+    struct be_map_stats ms;
+    be_map_stats(&ms);
     s->cpus_virtualized = mon.cpus_virtualized;
-    s->ept_1g = mon.ept_stats.pages_1g;
-    s->ept_2m = mon.ept_stats.pages_2m;
-    s->ept_4k = mon.ept_stats.pages_4k;
-    s->ept_tables = mon.ept_stats.tables;
+    s->map_1g = ms.pages_1g;
+    s->map_2m = ms.pages_2m;
+    s->map_4k = ms.pages_4k;
+    s->map_tables = ms.tables;
     s->reserved_bytes = bi->image_size + bi->data_size;
     s->handoff_ticks = rdtsc() - bi->tsc_start;
     iommu_summary(&s->dma_units, &s->dma_table_pages);     /* M8 hook */
     mon.sealed = true;
-    log_info("summary: cpus %u virtualized, ept pages 1g=%lu 2m=%lu 4k=%lu, reserved %lu KiB, "
+    log_info("summary: cpus %u virtualized, %s pages 1g=%lu 2m=%lu 4k=%lu, reserved %lu KiB, "
              "hand-off %lu tsc ticks, dma protection %s (%u units, %lu KiB tables)",
-             s->cpus_virtualized, s->ept_1g, s->ept_2m, s->ept_4k, s->reserved_bytes / 1024,
-             s->handoff_ticks, s->dma_units ? "on" : "off", s->dma_units,
-             s->dma_table_pages * 4);
+             s->cpus_virtualized, ms.name, s->map_1g, s->map_2m, s->map_4k,
+             s->reserved_bytes / 1024, s->handoff_ticks, s->dma_units ? "on" : "off",
+             s->dma_units, s->dma_table_pages * 4);
 }

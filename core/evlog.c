@@ -20,17 +20,8 @@
 #include <stdbool.h>
 #include <string.h>
 #include "core/evlog.h"
-#include "core/exit_reasons.h"
 
-#ifdef LAMINA_UNIT_TEST
 #include <stdio.h>
-#define sniprintf snprintf
-#else
-#include <stdio.h>
-#include "core/arch.h"
-#include "core/log.h"
-#include "core/monitor.h"
-#endif
 
 _Static_assert((EVLOG_SLOTS & (EVLOG_SLOTS - 1)) == 0, "EVLOG_SLOTS is a power of two");
 
@@ -189,11 +180,9 @@ int evlog_format(const struct lamina_event *e, char *buf, size_t size)
     case LAMINA_EV_MONITOR_MEM:
         m = sniprintf(p, left, " gpa 0x%lx", (unsigned long)e->value);
         break;
-    case LAMINA_EV_VMX_INSN: {
-        const char *insn = lamina_exit_reason_name(e->index);
-        m = sniprintf(p, left, " %s (reason %u)", insn ? insn : "unknown", e->index);
+    case LAMINA_EV_VIRT_INSN:
+        m = sniprintf(p, left, " %s", lamina_insn_name(e->index));
         break;
-    }
     case LAMINA_EV_DMA_FAULT:   /* M8: DMA blocked by a remapping unit */
         m = sniprintf(p, left, " %02x:%02x.%u %s addr 0x%lx reason 0x%x unit %u",
                       LAMINA_EV_DMA_SID(e->index) >> 8, (LAMINA_EV_DMA_SID(e->index) >> 3) & 31,
@@ -211,39 +200,3 @@ int evlog_format(const struct lamina_event *e, char *buf, size_t size)
                   (unsigned long)e->cr3, lamina_event_action_name(e->action));
     return m < 0 ? m : n + m;
 }
-
-/* ---------------------------------------------------------- monitor side */
-#ifndef LAMINA_UNIT_TEST
-/* A guest can cause events at will (a port loop): the serial line gets the
- * first ones and then one in 1024 (core/log.c), the ring gets them all. */
-static struct log_ratelimit event_rl = { .burst = 64 };
-
-void evlog_record(uint16_t cpu, uint8_t kind, uint8_t action, uint32_t index,
-                  uint64_t value, uint8_t width, uint64_t rip, uint64_t cr3)
-{
-    struct lamina_event e;
-    memset(&e, 0, sizeof(e));
-    e.tsc = rdtsc();
-    e.value = value;
-    e.rip = rip;
-    e.cr3 = cr3;
-    e.index = index;
-    e.cpu = cpu;
-    e.kind = kind;
-    e.width = width;
-    e.action = action;
-    evlog_put(&e);      /* e.seq is set even when the slot had to be dropped */
-
-    uint8_t level = mon.bi->policy.event_level;
-    uint32_t suppressed;
-    if (level == POLICY_EVENTS_NONE || level > LOG_DEBUG || !log_ratelimit_pass(&event_rl, &suppressed))
-        return;
-    char line[200];
-    evlog_format(&e, line, sizeof(line));
-    if (suppressed)
-        log_msg((enum log_level)level, "%s (%u events not printed before this one)", line,
-                suppressed);
-    else
-        log_msg((enum log_level)level, "%s", line);
-}
-#endif

@@ -2,8 +2,9 @@
  * shared by all CPUs. Writers never block and never allocate: each claims a
  * sequence number with one atomic add and overwrites the oldest slot when the
  * ring is full. Readers (the READ_LOG hypercall) copy with a cursor and are
- * told how many events they lost. Each event is also printed on the log port
- * at the policy's event level, rate-limited. */
+ * told how many events they lost. The monitor records an event with
+ * vcpu_event (core/vcpu.c), which also prints it on the log port at the
+ * policy's event level, rate-limited. Pure: the unit tests link it alone. */
 #ifndef LAMINA_EVLOG_H
 #define LAMINA_EVLOG_H
 
@@ -13,10 +14,6 @@
 #include "core/lamina_hypercall.h"
 
 #define EVLOG_SLOTS 1024     /* a power of two */
-
-/* Record one event; tsc, seq are filled in here. rip and cr3 are the guest's. */
-void evlog_record(uint16_t cpu, uint8_t kind, uint8_t action, uint32_t index,
-                  uint64_t value, uint8_t width, uint64_t rip, uint64_t cr3);
 
 /* Copy up to `max` events with seq >= *cursor into out, oldest first.
  * Returns the number copied; *cursor becomes the seq after the last one
@@ -36,6 +33,12 @@ bool evlog_put(struct lamina_event *e);
  * value 0x1 width 8 rip 0x... cr3 0x... denied"); snprintf's return value. */
 int evlog_format(const struct lamina_event *e, char *buf, size_t size);
 
+/* core/vcpu.c: record one event and print it at the policy's event level,
+ * rate-limited; rip and cr3 are where the guest was (vcpu_event fills them
+ * from the exit; a blocked DMA, iommu/iommu.c, passes 0). */
+void evlog_record(uint16_t cpu, uint8_t kind, uint8_t action, uint32_t index, uint64_t value,
+                  uint8_t width, uint64_t rip, uint64_t cr3);
+
 #ifdef LAMINA_UNIT_TEST
 void evlog_reset(void);     /* empty the ring again */
 /* A writer stopped between its two steps: claim a seq (NULL: dropped) ... */
@@ -43,9 +46,5 @@ void *evlog_test_claim(uint64_t *seq);
 /* ... and publish its record later. */
 void evlog_test_publish(void *slot, struct lamina_event *e, uint64_t seq);
 #endif
-
-/* vmx/exit.c: record an event at the guest instruction that caused the
- * current VM exit (its RIP and CR3 from the VMCS). */
-void guest_event(uint8_t kind, uint8_t action, uint32_t index, uint64_t value, uint8_t width);
 
 #endif

@@ -4,7 +4,7 @@
  * SDM 3C 25.7.1, 25.8.1). While the guest runs they are in the processor, but
  * once an RDMSR or WRMSR of one exits (the policy traps it), the processor
  * holds the HOST's value: the monitor must read and write the VMCS field, and
- * make the checks WRMSR would make, or the next VM entry fails (SDM 3C 26.3.1).
+ * make the checks WRMSR would make, or the next VM entry fails (SDM 3C 27.3.1).
  * Pure code: the unit tests call it directly. */
 #ifndef LAMINA_GUEST_MSR_H
 #define LAMINA_GUEST_MSR_H

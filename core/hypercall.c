@@ -132,15 +132,14 @@ static long hc_stats(const struct hc_env *env, struct hc_regs *r)
     memset(&s, 0, sizeof(s));
     s.cpu = (uint32_t)cpu;
     s.ncpus = env->ncpus;
-    s.nreasons = LAMINA_STATS_REASONS;
+    s.nkinds = LAMINA_EXIT_KINDS;
     evlog_counts(&s.events_recorded, &s.events_overwritten);
-    _Static_assert(LAMINA_STATS_REASONS <= EXIT_REASON_SLOTS, "reason slots");
     for (uint32_t c = 0; c < env->ncpus; c++) {
         if (cpu != LAMINA_ALL_CPUS && c != cpu)
             continue;
         /* Other CPUs update theirs meanwhile: each 64-bit load is whole. */
         const volatile struct percpu *pc = &env->cpus[c];
-        for (unsigned i = 0; i < LAMINA_STATS_REASONS; i++) {
+        for (unsigned i = 0; i < LAMINA_EXIT_KINDS; i++) {
             s.exits[i] += pc->exits[i];
             s.ticks[i] += pc->ticks[i];
         }
@@ -219,38 +218,3 @@ void hypercall_dispatch(const struct hc_env *env, struct hc_regs *r)
     }
     r->rax = (uint64_t)st;
 }
-
-/* ------------------------------------------------------------ VMX root */
-#ifndef LAMINA_UNIT_TEST
-#include "core/monitor.h"
-
-/* Guest RAM is identity-mapped in the monitor's page tables. */
-static void write_identity(void *opaque, uint64_t gpa, const void *src, size_t n)
-{
-    (void)opaque;
-    memcpy((void *)(uintptr_t)gpa, src, n);
-}
-
-void hypercall_vmcall(struct guest_regs *g, const struct gwalk_ctx *walk, unsigned cpl,
-                      bool addr32)
-{
-    struct hc_mem mem = {
-        .map = mon.bi->memmap, .nmap = mon.bi->nmemmap,
-        .mon_base = { mon.hidden[0].base, mon.hidden[1].base },
-        .mon_size = { mon.hidden[0].size, mon.hidden[1].size },
-        .phys_limit = mon.bi->phys_limit, .apic_page = mon.apic_base,
-    };
-    if (mem.nmap > LAMINA_MAX_MEMMAP)
-        mem.nmap = LAMINA_MAX_MEMMAP;
-    struct hc_env env = {
-        .walk = walk, .cpl = cpl, .addr32 = addr32, .mem = &mem, .policy = &mon.bi->policy,
-        .ncpus = mon.bi->ncpus, .cpus = mon.cpus, .write_phys = write_identity,
-    };
-    struct hc_regs r = { g->rax, g->rdi, g->rsi, g->rdx };
-    hypercall_dispatch(&env, &r);
-    g->rax = r.rax;
-    g->rdi = r.rdi;
-    g->rsi = r.rsi;
-    g->rdx = r.rdx;
-}
-#endif

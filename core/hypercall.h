@@ -1,7 +1,7 @@
 /* The public hypercalls (core/lamina_hypercall.h): argument checking and
- * dispatch. Pure apart from hypercall_vmcall: guest memory is reached through
- * the gwalk_ctx's read callback and env->write_phys, so the checker and the
- * dispatcher run in the host unit tests and the fuzzer as they run in VMX root.
+ * dispatch. Pure: guest memory is reached through the gwalk_ctx's read
+ * callback and env->write_phys, so the checker and the dispatcher run in the
+ * host unit tests and the fuzzer as they run in VMX root (core/vcpu.c).
  * Nothing here allocates; the largest object is struct hc_buf on the stack. */
 #ifndef LAMINA_HYPERCALL_IMPL_H
 #define LAMINA_HYPERCALL_IMPL_H
@@ -75,12 +75,5 @@ struct hc_regs {
 
 /* Run the hypercall in *r (RBX was LAMINA_HC_MAGIC); results per the ABI. */
 void hypercall_dispatch(const struct hc_env *env, struct hc_regs *r);
-
-#ifndef LAMINA_UNIT_TEST
-struct guest_regs;
-/* VMX root glue: the calling CPU's state from its VMCS and the monitor's. */
-void hypercall_vmcall(struct guest_regs *g, const struct gwalk_ctx *walk, unsigned cpl,
-                      bool addr32);
-#endif
 
 #endif

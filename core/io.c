@@ -1,21 +1,22 @@
+/* Port I/O the monitor traps: the ports of the policy's io rules
+ * (core/policy.h), the log port's UART under serial-exclusive, and the ports
+ * that end the guest (ACPI PM1 control, the reset ports), to print the final
+ * exit summary before the machine powers off or resets.
+ * A denied access, and any access to the monitor's own UART, is a floating
+ * bus: reads return all ones of the access width, writes are dropped. Any
+ * other access reaches the hardware unchanged; under a log rule it is also
+ * recorded in the event log. INS/OUTS run element by element through
+ * core/io_string.c. */
+#include <string.h>
 #include "core/arch.h"
 #include "core/evlog.h"
-#include "core/io.h"
+#include "core/io_string.h"
 #include "core/log.h"
 #include "core/monitor.h"
 #include "core/shutdown.h"
+#include "core/vcpu.h"
 
 static volatile bool summary_done;
-
-static void trap_port(uint8_t *a, uint8_t *b, uint16_t port, unsigned n)
-{
-    /* SDM 3C 25.6.4: bitmap A covers ports 0-0x7fff, B 0x8000-0xffff. */
-    for (unsigned i = 0; i < n; i++) {
-        uint16_t p = (uint16_t)(port + i);
-        uint8_t *map = p < 0x8000 ? a : b;
-        map[(p & 0x7fff) / 8] |= 1u << (p % 8);
-    }
-}
 
 /* The log port's eight UART registers, when serial-exclusive gives them to the monitor. */
 static bool monitor_port(uint16_t port)
@@ -24,22 +25,22 @@ static bool monitor_port(uint16_t port)
     return mon.bi->policy.serial_exclusive && com && port >= com && port - com < 8;
 }
 
-void io_bitmap_init(uint8_t *bitmap_a, uint8_t *bitmap_b)
+void io_intercepts_init(void)
 {
     const struct lamina_policy *p = &mon.bi->policy;
     for (uint32_t i = 0; i < p->nrules && i < POLICY_MAX_RULES; i++) {
         const struct policy_rule *r = &p->rule[i];
         if (r->space == POLICY_IO && r->first <= r->last && r->last <= 0xffff)
-            trap_port(bitmap_a, bitmap_b, (uint16_t)r->first, r->last - r->first + 1);
+            be_intercept_io((uint16_t)r->first, r->last - r->first + 1);
     }
     if (p->serial_exclusive && mon.bi->serial_port)
-        trap_port(bitmap_a, bitmap_b, mon.bi->serial_port, 8);
+        be_intercept_io(mon.bi->serial_port, 8);
     for (int i = 0; i < 2; i++)
         if (mon.pm1_cnt[i])
-            trap_port(bitmap_a, bitmap_b, mon.pm1_cnt[i], 2);
+            be_intercept_io(mon.pm1_cnt[i], 2);
     if (mon.reset_port)
-        trap_port(bitmap_a, bitmap_b, mon.reset_port, 1);
-    trap_port(bitmap_a, bitmap_b, PORT_RESET_CONTROL, 1);
+        be_intercept_io(mon.reset_port, 1);
+    be_intercept_io(PORT_RESET_CONTROL, 1);
 }
 
 static void final_summary(struct percpu *pc, const char *what, uint16_t port, uint32_t value)
@@ -86,29 +87,179 @@ static void io_perform(struct percpu *pc, uint16_t port, unsigned size, bool in,
         outl(port, *value);
 }
 
-/* Ports the guest may not touch: its own view is a floating bus (reads all
- * ones, writes lost), as for a port nothing decodes. */
-static void deny(uint16_t port, unsigned size, bool in, uint32_t *value)
-{
-    if (in)
-        *value = size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
-    guest_event(in ? LAMINA_EV_IO_IN : LAMINA_EV_IO_OUT, LAMINA_ACT_DENIED, port, *value,
-                (uint8_t)size);
-}
-
-void io_access(struct percpu *pc, uint16_t port, unsigned size, bool in, uint32_t *value)
+void io_access(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *value)
 {
     unsigned dir = in ? POLICY_READ : POLICY_WRITE;
+    uint8_t kind = in ? LAMINA_EV_IO_IN : LAMINA_EV_IO_OUT;
     const struct policy_rule *rule = policy_lookup_io(&mon.bi->policy, port, size, dir);
     bool mine = false;
     for (unsigned i = 0; i < size; i++)
         mine |= monitor_port((uint16_t)(port + i));
     if (mine || (rule && rule->action == POLICY_DENY)) {
-        deny(port, size, in, value);
+        /* A floating bus: reads all ones, writes lost. */
+        if (in)
+            *value = size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+        vcpu_event(v, kind, LAMINA_ACT_DENIED, port, *value, (uint8_t)size);
         return;
     }
-    io_perform(pc, port, size, in, value);
+    io_perform(v->pc, port, size, in, value);
     if (rule)
-        guest_event(in ? LAMINA_EV_IO_IN : LAMINA_EV_IO_OUT, LAMINA_ACT_LOGGED, port, *value,
-                    (uint8_t)size);
+        vcpu_event(v, kind, LAMINA_ACT_LOGGED, port, *value, (uint8_t)size);
+}
+
+void vcpu_io(struct vcpu *v, uint16_t port, unsigned size, bool in)
+{
+    static const uint64_t mask[5] = { 0, 0xff, 0xffff, 0, 0xffffffff };
+    uint32_t value = (uint32_t)(v->r->rax & mask[size]);
+    io_access(v, port, size, in, &value);
+    if (in) {
+        /* IN to EAX zero-extends into RAX; to AL/AX it keeps the rest. */
+        v->r->rax = size == 4 ? value : (v->r->rax & ~mask[size]) | value;
+    }
+    be_skip_instruction(v);
+}
+
+/* ------------------------------------------------ string I/O (INS/OUTS) */
+
+/* Guest-physical access for string I/O. Monitor pages read as zeros and
+ * writes to them are dropped: what the guest would get from the sink page
+ * (core/memory.c) if the access had run natively. */
+static struct log_ratelimit strio_rl = { .burst = 8 };
+
+static int strio_read_phys(void *opaque, uint64_t gpa, void *buf, size_t len)
+{
+    (void)opaque;
+    if (gpa + len > mon.bi->phys_limit)
+        return -1;
+    if (monitor_owns(gpa) || monitor_owns(gpa + len - 1)) {
+        memset(buf, 0, len);
+        return 0;
+    }
+    memcpy(buf, phys_ptr(gpa), len);
+    return 0;
+}
+
+static int strio_write_phys(void *opaque, uint64_t gpa, const void *buf, size_t len)
+{
+    struct vcpu *v = opaque;
+    if (gpa + len > mon.bi->phys_limit)
+        return -1;
+    /* The xAPIC page is read-only to the guest so that INIT IPIs can be
+     * emulated: an INS there would reach the ICR behind the monitor's back.
+     * Only MOV/XCHG stores to it are emulated; like any other form, this one
+     * stops the guest. */
+    if (memory_is_trapped_apic(gpa, len))
+        return -1;
+    if (monitor_owns(gpa) || monitor_owns(gpa + len - 1)) {
+        uint32_t suppressed;
+        if (log_ratelimit_pass(&strio_rl, &suppressed))
+            log_warn("cpu %u: guest INS into monitor memory at gpa 0x%lx denied",
+                     v->pc->index, gpa);
+        return 0;
+    }
+    memcpy(phys_ptr(gpa), buf, len);
+    return 0;
+}
+
+static void strio_port(void *opaque, uint16_t port, unsigned size, bool in, uint32_t *value)
+{
+    io_access(opaque, port, size, in, value);
+}
+
+/* Address size and segment of the INS/OUTS that exited: from the backend
+ * where the processor reports them, else decoded from the bytes. */
+static int strio_insn(struct vcpu *v, struct ios_state *s, unsigned mode)
+{
+    unsigned as, seg;
+    if (be_string_io_info(v, &as, &seg) == 0) {
+        s->addr_size = (uint8_t)as;
+        s->seg = (uint8_t)seg;
+        return 0;
+    }
+    uint64_t rip = guest_get(v, GV_RIP);
+    struct guest_seg cs;
+    be_guest_seg(v, SREG_CS, &cs);
+    uint64_t la = mode == 64 ? rip : (cs.base + rip) & 0xffffffffull;
+    uint8_t code[15];
+    struct gwalk_fault f;
+    size_t len = be_insn_len(v);
+    if (len == 0 || len > sizeof(code) ||
+        gwalk_read(&s->walk, la, code, len, GW_FETCH, s->cpl, &f) != 0)
+        return -1;
+    struct ios_decoded d;
+    if (ios_decode(code, len, mode, &d) != 0 || d.len != len)
+        return -1;
+    s->addr_size = d.addr_size;
+    s->seg = d.seg;
+    return 0;
+}
+
+/* Elements per exit: a 512-byte sector as words fits in one; longer strings
+ * re-execute with RIP on the instruction, so interrupts get a window. */
+#define STRIO_MAX_ELEMS 256
+#define RFLAGS_DF (1ull << 10)
+#define RFLAGS_RF (1ull << 16)
+#define RFLAGS_VM (1ull << 17)
+
+void vcpu_string_io(struct vcpu *v, uint16_t port, unsigned size, bool in, bool rep)
+{
+    struct ios_state s;
+    memset(&s, 0, sizeof(s));
+    uint64_t rflags = guest_get(v, GV_RFLAGS);
+    unsigned mode = (unsigned)guest_get(v, GV_CODE_SIZE);
+    s.long64 = mode == 64;
+    s.in = in;
+    s.rep = rep;
+    s.op_size = (uint8_t)size;
+    s.port = port;
+    uint64_t pdpte[4];
+    vcpu_walk_ctx(v, &s.walk, pdpte);
+    s.walk.read_phys = strio_read_phys;
+    s.pe = s.walk.cr0 & CR0_PE;
+    s.v86 = rflags & RFLAGS_VM;
+    s.df = rflags & RFLAGS_DF;
+    s.cpl = (unsigned)guest_get(v, GV_CPL);
+    for (unsigned i = 0; i < IOS_NSEG; i++) {
+        struct guest_seg g;
+        be_guest_seg(v, (enum guest_sreg)i, &g);
+        s.segs[i] = (struct ios_seg){ .base = g.base, .limit = g.limit, .ar = g.ar };
+    }
+    s.rcx = v->r->rcx;
+    s.rsi = v->r->rsi;
+    s.rdi = v->r->rdi;
+    s.write_phys = strio_write_phys;
+    s.port_io = strio_port;
+    s.opaque = v;
+    s.max_elems = STRIO_MAX_ELEMS;
+    if (strio_insn(v, &s, mode) != 0)
+        vcpu_stop(v, "cannot decode the guest's string I/O instruction");
+
+    struct ios_fault f;
+    enum ios_result res = ios_emulate(&s, &f);
+    v->r->rcx = s.rcx;
+    v->r->rsi = s.rsi;
+    v->r->rdi = s.rdi;
+    switch (res) {
+    case IOS_DONE:
+        /* RF is cleared when an instruction completes (SDM 3A 18.3.1.1). */
+        if (rflags & RFLAGS_RF)
+            guest_set(v, GV_RFLAGS, rflags & ~RFLAGS_RF);
+        be_skip_instruction(v);
+        break;
+    case IOS_AGAIN:
+        /* As for a REP interrupted between iterations: RF keeps an instruction
+         * breakpoint on it from firing again (SDM 3A 18.3.1.1). */
+        guest_set(v, GV_RFLAGS, rflags | RFLAGS_RF);
+        break;
+    case IOS_FAULT:
+        /* Fault-class exceptions push RF = 1 (SDM 3A 18.3.1.1); VM entry
+         * delivers with the guest RFLAGS, so set it there. */
+        guest_set(v, GV_RFLAGS, rflags | RFLAGS_RF);
+        if (f.vector == GW_PF_VECTOR)
+            write_cr2(f.cr2);
+        be_inject_exception(v, f.vector, true, f.error_code);
+        break;
+    default:
+        vcpu_stop(v, "string I/O to guest memory that is not RAM");
+    }
 }

@@ -44,7 +44,7 @@
 enum ios_sreg { IOS_ES = 0, IOS_CS, IOS_SS, IOS_DS, IOS_FS, IOS_GS, IOS_NSEG };
 
 /* A segment as the VMCS holds it: the limit in bytes (granularity applied) and the
- * access rights (SDM 3C 24.4.1 table 24-2: type 3:0, S 4, DPL 6:5, P 7, L 13, D/B 14,
+ * access rights (SDM 3C 25.4.1 table 25-2: type 3:0, S 4, DPL 6:5, P 7, L 13, D/B 14,
  * G 15, unusable 16). */
 struct ios_seg { uint64_t base; uint32_t limit; uint32_t ar; };
 

@@ -37,7 +37,9 @@
 #include <stdint.h>
 
 #define LAMINA_HC_MAGIC        0x434848414e494d41ull   /* "AMINAHHC" little-endian */
-#define LAMINA_HC_ABI_VERSION  0x00010000u             /* major 1, minor 0 */
+/* Major version: changes that break a caller (a layout, a meaning); minor: additions
+ * an older caller can ignore. A caller checks the major it speaks (VERSION, RDI). */
+#define LAMINA_HC_ABI_VERSION  0x00020000u             /* major 2, minor 0 */
 #define LAMINA_HC_BUF_MAX      (1u << 20)              /* bytes */
 
 /* Functions (RAX). */
@@ -68,19 +70,84 @@
 #define LAMINA_FEAT_SERIAL_EXCLUSIVE (1u << 4)
 
 #define LAMINA_ALL_CPUS     0xffffffffu
-#define LAMINA_STATS_REASONS 80         /* basic exit reasons counted (SDM 3C appendix C) */
+
+/* Exit kinds: why the monitor ran, whatever the processor's virtualization
+ * extension calls it (struct lamina_stats counts exits and ticks per kind). */
+#define LAMINA_EXIT_CPUID         0
+#define LAMINA_EXIT_IO            1    /* port I/O, string I/O included */
+#define LAMINA_EXIT_MSR_READ      2
+#define LAMINA_EXIT_MSR_WRITE     3
+#define LAMINA_EXIT_CR_ACCESS     4    /* a control-register write the monitor completes */
+#define LAMINA_EXIT_XSETBV        5
+#define LAMINA_EXIT_HYPERCALL     6    /* VMCALL, with or without the magic */
+#define LAMINA_EXIT_VIRT_INSN     7    /* a virtualization or SMX instruction (#UD) */
+#define LAMINA_EXIT_INVD          8
+#define LAMINA_EXIT_MEMORY        9    /* a guest-physical access the monitor stopped */
+#define LAMINA_EXIT_STEP          10   /* end of a one-instruction step */
+#define LAMINA_EXIT_NMI           11
+#define LAMINA_EXIT_EXCEPTION     12   /* another exception the monitor intercepts */
+#define LAMINA_EXIT_INIT          13
+#define LAMINA_EXIT_SIPI          14
+#define LAMINA_EXIT_TRIPLE_FAULT  15
+#define LAMINA_EXIT_OTHER         16   /* anything else (the monitor stops that CPU) */
+#define LAMINA_EXIT_KINDS         32   /* slots in struct lamina_stats; room to grow */
+
+static inline const char *lamina_exit_kind_name(unsigned kind)
+{
+    static const char *const names[] = {
+        [LAMINA_EXIT_CPUID] = "cpuid", [LAMINA_EXIT_IO] = "io",
+        [LAMINA_EXIT_MSR_READ] = "msr-read", [LAMINA_EXIT_MSR_WRITE] = "msr-write",
+        [LAMINA_EXIT_CR_ACCESS] = "cr-access", [LAMINA_EXIT_XSETBV] = "xsetbv",
+        [LAMINA_EXIT_HYPERCALL] = "hypercall", [LAMINA_EXIT_VIRT_INSN] = "virt-insn",
+        [LAMINA_EXIT_INVD] = "invd", [LAMINA_EXIT_MEMORY] = "memory",
+        [LAMINA_EXIT_STEP] = "step", [LAMINA_EXIT_NMI] = "nmi",
+        [LAMINA_EXIT_EXCEPTION] = "exception", [LAMINA_EXIT_INIT] = "init",
+        [LAMINA_EXIT_SIPI] = "sipi", [LAMINA_EXIT_TRIPLE_FAULT] = "triple-fault",
+        [LAMINA_EXIT_OTHER] = "other",
+    };
+    return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : (const char *)0;
+}
 
 struct lamina_stats {
     uint32_t cpu;               /* index asked for, or LAMINA_ALL_CPUS (sums) */
     uint32_t ncpus;
-    uint32_t nreasons;          /* LAMINA_STATS_REASONS */
+    uint32_t nkinds;            /* LAMINA_EXIT_KINDS */
     uint32_t pad;
     uint64_t events_recorded;   /* events ever written to the log */
     uint64_t events_overwritten;/* of those, overwritten since (ring full), or
                                    dropped by a writer that found its slot busy */
-    uint64_t exits[LAMINA_STATS_REASONS];   /* per basic reason: core/exit_reasons.h */
-    uint64_t ticks[LAMINA_STATS_REASONS];   /* TSC ticks spent in the monitor per reason */
+    uint64_t exits[LAMINA_EXIT_KINDS];      /* per exit kind (LAMINA_EXIT_*) */
+    uint64_t ticks[LAMINA_EXIT_KINDS];      /* TSC ticks spent in the monitor per kind */
 };
+
+/* Virtualization and SMX instructions a guest tried (LAMINA_EV_VIRT_INSN index). */
+#define LAMINA_INSN_VMXON      1
+#define LAMINA_INSN_VMXOFF     2
+#define LAMINA_INSN_VMCLEAR    3
+#define LAMINA_INSN_VMPTRLD    4
+#define LAMINA_INSN_VMPTRST    5
+#define LAMINA_INSN_VMREAD     6
+#define LAMINA_INSN_VMWRITE    7
+#define LAMINA_INSN_VMLAUNCH   8
+#define LAMINA_INSN_VMRESUME   9
+#define LAMINA_INSN_INVEPT     10
+#define LAMINA_INSN_INVVPID    11
+#define LAMINA_INSN_VMFUNC     12
+#define LAMINA_INSN_GETSEC     13
+
+static inline const char *lamina_insn_name(unsigned insn)
+{
+    static const char *const names[] = {
+        [LAMINA_INSN_VMXON] = "vmxon", [LAMINA_INSN_VMXOFF] = "vmxoff",
+        [LAMINA_INSN_VMCLEAR] = "vmclear", [LAMINA_INSN_VMPTRLD] = "vmptrld",
+        [LAMINA_INSN_VMPTRST] = "vmptrst", [LAMINA_INSN_VMREAD] = "vmread",
+        [LAMINA_INSN_VMWRITE] = "vmwrite", [LAMINA_INSN_VMLAUNCH] = "vmlaunch",
+        [LAMINA_INSN_VMRESUME] = "vmresume", [LAMINA_INSN_INVEPT] = "invept",
+        [LAMINA_INSN_INVVPID] = "invvpid", [LAMINA_INSN_VMFUNC] = "vmfunc",
+        [LAMINA_INSN_GETSEC] = "getsec",
+    };
+    return insn < sizeof(names) / sizeof(names[0]) && names[insn] ? names[insn] : "unknown";
+}
 
 /* Event kinds. */
 #define LAMINA_EV_IO_IN        1
@@ -88,7 +155,7 @@ struct lamina_stats {
 #define LAMINA_EV_MSR_READ     3
 #define LAMINA_EV_MSR_WRITE    4
 #define LAMINA_EV_MONITOR_MEM  5   /* guest touched monitor memory (index: page number) */
-#define LAMINA_EV_VMX_INSN     6   /* VMX/SMX instruction attempted (index: exit reason) */
+#define LAMINA_EV_VIRT_INSN    6   /* VMX/SMX instruction attempted (index: LAMINA_INSN_*) */
 #define LAMINA_EV_TRIPLE_FAULT 7
 #define LAMINA_EV_DMA_FAULT    8   /* a device's DMA blocked by a remapping unit: index
                                       LAMINA_EV_DMA_SID (bus << 8 | dev << 3 | fn), _UNIT
@@ -111,7 +178,7 @@ static inline const char *lamina_event_kind_name(unsigned kind)
     static const char *const names[] = {
         [LAMINA_EV_IO_IN] = "io-in", [LAMINA_EV_IO_OUT] = "io-out",
         [LAMINA_EV_MSR_READ] = "msr-read", [LAMINA_EV_MSR_WRITE] = "msr-write",
-        [LAMINA_EV_MONITOR_MEM] = "monitor-mem", [LAMINA_EV_VMX_INSN] = "vmx-insn",
+        [LAMINA_EV_MONITOR_MEM] = "monitor-mem", [LAMINA_EV_VIRT_INSN] = "virt-insn",
         [LAMINA_EV_TRIPLE_FAULT] = "triple-fault", [LAMINA_EV_DMA_FAULT] = "dma-fault",
     };
     return kind < sizeof(names) / sizeof(names[0]) && names[kind] ? names[kind] : "unknown";
@@ -132,7 +199,7 @@ struct lamina_event {
     uint64_t value;             /* port value or MSR value (read: what the guest got) */
     uint64_t rip;               /* guest RIP of the instruction */
     uint64_t cr3;               /* guest CR3 */
-    uint32_t index;             /* port, MSR, page or exit reason (see the kind) */
+    uint32_t index;             /* port, MSR, page or instruction (see the kind) */
     uint16_t cpu;
     uint8_t kind;               /* LAMINA_EV_* */
     uint8_t width;              /* bytes: 1, 2, 4 (port), 8 (MSR) */

@@ -6,43 +6,33 @@
 #include <stdbool.h>
 #include "core/bootinfo.h"
 #include "core/percpu.h"
-#include "ept/ept.h"
 #include "ept/mtrr.h"
-#include "vmx/caps.h"
 #include "iommu/iommu.h"
 
+/* A 4 KiB-aligned range of physical memory. */
+struct mem_range { uint64_t base, size; };
+
+/* Vendor-neutral: the backend keeps its own monitor-wide state (vmx/). */
 struct monitor {
     struct lamina_bootinfo *bi;
     uint64_t host_cr3;              /* identity map of [0, phys_limit) for VMX root */
-    uint64_t eptp;
-    uint64_t ept_root;
-    struct ept_stats ept_stats;
-    struct ept_pool ept_reserve;    /* table pages for splits after MTRR writes */
-    volatile uint64_t ept_generation;   /* bumped at each EPT change: CPUs INVEPT */
     unsigned maxphyaddr;
     uint16_t pm1_cnt[2];            /* ACPI PM1a/PM1b control ports (0: none) */
     uint16_t reset_port;            /* ACPI reset register port (0: none) */
     uint64_t apic_base;             /* xAPIC MMIO page (IA32_APIC_BASE) */
-    bool trap_xapic;                /* xAPIC page read-only in the EPT: INIT IPIs emulated */
+    bool trap_xapic;                /* xAPIC page read-only to the guest: INIT IPIs emulated */
     uint32_t apic_ids[LAMINA_MAX_CPUS];
-    uint8_t *msr_bitmap;            /* 4 KiB, SDM 3C 25.6.9 */
-    uint8_t *io_bitmap_a;           /* ports 0x0000-0x7fff */
-    uint8_t *io_bitmap_b;           /* ports 0x8000-0xffff */
     uint8_t *sink_page;             /* what the guest sees instead of a monitor page */
     uint64_t *idt;                  /* host IDT, shared by all CPUs */
     struct percpu *cpus;
     struct mtrr_state mtrr;
-    struct vmx_caps caps;
-    struct vmx_controls ctl;
-    bool ept_1g;
-    bool wait_for_sipi;
-    bool has_mtf;                   /* monitor trap flag may be set */
     uint64_t xcr0_supported;
     bool la57, nx;                  /* CPUID: 57-bit linear addresses, EFER.NXE */
     bool tsc_adjust;                /* CPUID: IA32_TSC_ADJUST exists */
+    bool host_1g;                   /* CPUID: 1 GiB pages for the monitor's own map */
     volatile bool sealed;           /* loader hypercalls refused from now on */
     volatile uint32_t cpus_virtualized;
-    struct ept_range hidden[3 + IOMMU_MAX_HIDDEN];  /* image and data regions; [2]: the
+    struct mem_range hidden[3 + IOMMU_MAX_HIDDEN];  /* image and data regions; [2]: the
                                        xAPIC page, mapped 4 KiB so it can be made read-only;
                                        [3..nhidden): the remapping units' registers (M8) */
     unsigned nhidden;
@@ -60,6 +50,10 @@ static inline bool monitor_owns(uint64_t pa)
             return true;
     return false;
 }
+
+/* core/entry.c */
+void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void monitor_seal(void);
 
 /* core/host.c */
 int host_paging_pages(uint64_t limit, bool use_1g);

@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include "core/log.h"
 
-void lamina_sbrk_panic(void) __attribute__((noreturn));
+void lamina_sbrk_panic(void) __attribute__((noreturn, noinline, used));
 void lamina_sbrk_panic(void)
 {
     panic("the monitor tried to allocate heap memory (sbrk): no heap exists");

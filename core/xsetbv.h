@@ -1,5 +1,5 @@
 /* Validating a guest's XSETBV before the monitor executes it on the guest's behalf
- * (XSETBV exits unconditionally, SDM 3C 25.1.2). Rules: SDM 2 XSETBV, SDM 1 13.3. */
+ * (XSETBV exits unconditionally, SDM 3C 26.1.2). Rules: SDM 2 XSETBV, SDM 1 13.3. */
 #ifndef LAMINA_XSETBV_H
 #define LAMINA_XSETBV_H
 

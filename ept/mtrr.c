@@ -292,3 +292,12 @@ uint8_t mtrr_type_of_range(const struct mtrr_state *s, uint64_t base, uint64_t s
     }
     return var_type_of_range(s, base, size);
 }
+
+bool mtrr_is_msr(uint32_t msr)
+{
+    return msr == MSR_IA32_MTRR_DEF_TYPE ||
+           (msr >= MSR_IA32_MTRR_PHYSBASE(0) && msr <= MSR_IA32_MTRR_PHYSMASK(MTRR_MAX_VAR / 2 - 1)) ||
+           msr == MSR_IA32_MTRR_FIX64K_00000 || msr == MSR_IA32_MTRR_FIX16K_80000 ||
+           msr == MSR_IA32_MTRR_FIX16K_A0000 ||
+           (msr >= MSR_IA32_MTRR_FIX4K_C0000 && msr <= MSR_IA32_MTRR_FIX4K_C0000 + 7);
+}

@@ -83,4 +83,8 @@ uint8_t mtrr_type_of_page(const struct mtrr_state *s, uint64_t addr);
  * wrapping past 2^64 returns MT_MIXED (so a caller falls back to smaller pages). */
 uint8_t mtrr_type_of_range(const struct mtrr_state *s, uint64_t base, uint64_t size);
 
+/* Whether msr is an MTRR the guest may write (IA32_MTRR_DEF_TYPE, the variable
+ * pairs, the fixed ranges); IA32_MTRRCAP is read-only. */
+bool mtrr_is_msr(uint32_t msr);
+
 #endif

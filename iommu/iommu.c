@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include "core/evlog.h"
 #include "core/log.h"
+#include "core/monitor.h"
 #include "iommu/dma.h"
 #include "iommu/hw.h"
 #include "iommu/iommu.h"
-#include "vmx/vmx.h"
 
 #define PAGE 4096ull
 
@@ -83,14 +83,14 @@ int iommu_setup(const struct lamina_bootinfo *bi, uint64_t *cursor)
     return 0;
 }
 
-unsigned iommu_hidden(struct ept_range *out, unsigned max)
+unsigned iommu_hidden(struct mem_range *out, unsigned max)
 {
     struct vtd_range regs[IOMMU_MAX_HIDDEN];
     if (!active)
         return 0;
     unsigned n = dma_reg_ranges(&dma, regs, max < IOMMU_MAX_HIDDEN ? max : IOMMU_MAX_HIDDEN);
     for (unsigned i = 0; i < n; i++)
-        out[i] = (struct ept_range){ regs[i].base, regs[i].size };
+        out[i] = (struct mem_range){ regs[i].base, regs[i].size };
     return n;
 }
 

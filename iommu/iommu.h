@@ -5,9 +5,12 @@
  *                             pages the tables take
  *   api_setup (core/entry.c)  iommu_setup: the tables, from the data region,
  *                             and translation on, before the EPT is built
- *   plan, setup               iommu_hidden: the register pages the EPT hides
+ *   plan, setup               iommu_hidden: the register pages the backend's
+ *                             guest-physical map hides (mon.hidden[3..nhidden),
+ *                             vmx/setup.c hidden_ranges)
  *   rollback  (core/entry.c)  iommu_rollback: translation off (hand-off failed)
- *   VM exit   (vmx/exit.c)    iommu_exit: drain the fault records now and then
+ *   VM exit   (core/backend.h vcpu_begin)  iommu_exit: drain the fault
+ *                             records now and then
  *   seal      (core/entry.c)  iommu_summary: units translating, table pages
  *
  * Runs in firmware context (plan, setup, enable, rollback) and in VMX root
@@ -18,7 +21,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "core/bootinfo.h"
-#include "ept/ept.h"
+
+struct mem_range;           /* core/monitor.h */
 
 #define IOMMU_MAX_HIDDEN 16     /* register ranges the EPT hides (DMAR_MAX_UNITS) */
 
@@ -33,7 +37,7 @@ int iommu_setup(const struct lamina_bootinfo *bi, uint64_t *cursor);
 
 /* The register ranges of the units in use (none once DMA protection is off),
  * which the EPT hides like monitor memory: up to max into out; the count. */
-unsigned iommu_hidden(struct ept_range *out, unsigned max);
+unsigned iommu_hidden(struct mem_range *out, unsigned max);
 
 void iommu_rollback(void);
 

@@ -10,6 +10,10 @@
 #   no-uefi-calls           no UEFI symbols (BS/ST/gBS/uefi_call_wrapper/efi_*)
 #   monitor-relocs          tools/check-monitor-relocs.sh (RELATIVE only, ...)
 #   sbrk-is-monitor-panic   sbrk is defined by the monitor next to lamina_sbrk_panic
+#   core-is-vendor-neutral  no file under core/ includes a vmx/ header or the EPT
+#                           format (ept/ept.h), and no product file outside vmx/
+#                           includes a vmx/ header (tests of the backend may)
+#   layering-detector       the include check flags a core file that breaks the rule
 set -uo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILD" >&2; exit 2; }
@@ -121,6 +125,31 @@ else
         "") fail sbrk-is-monitor-panic "sbrk is not defined in $mon (the monitor must provide a panicking sbrk)" ;;
         *)  fail sbrk-is-monitor-panic "sbrk has nm type '$sbrk_type', expected a text symbol (T/t)" ;;
     esac
+fi
+
+# ------------------------------------------ f. the core does not know VT-x
+# layering_violations DIR: "file: line" for each #include that breaks the split.
+layering_violations() {
+    local dir=$1
+    (cd "$dir" && grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"(vmx/[^"]+|ept/ept\.h)"' \
+        --include='*.[chS]' core 2>/dev/null)
+    (cd "$dir" && grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"vmx/[^"]+"' \
+        --include='*.[chS]' . 2>/dev/null | grep -vE '^\./(vmx|tests)/' | grep -vE '^\./core/')
+    return 0
+}
+out=$(layering_violations "$root")
+if [ -n "$out" ]; then
+    fail core-is-vendor-neutral "backend headers included where they must not be:" "$out"
+else
+    pass core-is-vendor-neutral
+fi
+mkdir -p "$tmp/layer/core"
+printf '#include "vmx/vmcs.h"\n' >"$tmp/layer/core/bad.c"
+out=$(layering_violations "$tmp/layer")
+if grep -q 'core/bad.c' <<<"$out"; then
+    pass layering-detector
+else
+    fail layering-detector "the include check missed core/bad.c including vmx/vmcs.h"
 fi
 
 exit $failed

@@ -32,7 +32,7 @@ int vmx_adjust(uint64_t cap, uint32_t want, uint32_t required, uint32_t *out);
  *   proc:  I/O bitmaps, MSR bitmaps, secondary controls (all required); nothing else
  *          (without the TRUE MSRs, CR3-load/store exiting are forced on: default1)
  *   proc2: EPT, VPID, unrestricted guest (required); RDTSCP, INVPCID, XSAVES/XRSTORS,
- *          user wait and pause if allowed (with them 0 the instructions #UD, SDM 3C 25.3)
+ *          user wait and pause if allowed (with them 0 the instructions #UD, SDM 3C 26.3)
  *   exit:  save debug controls, host address-space size, save/load IA32_PAT,
  *          save/load IA32_EFER (all required)
  *   entry: load debug controls, load IA32_PAT, load IA32_EFER (required); the
@@ -42,7 +42,7 @@ int vmx_compute_controls(const struct vmx_caps *c, struct vmx_controls *out, con
 
 /* CR0/CR4 values adjusted to the VMX fixed bits (SDM 3C A.7, A.8): fixed0 bits set,
  * bits clear in fixed1 cleared. With `unrestricted` (the unrestricted-guest control
- * will be 1), CR0.PE and CR0.PG are exempt from fixed0 (SDM 3C 26.3.1.1). */
+ * will be 1), CR0.PE and CR0.PG are exempt from fixed0 (SDM 3C 27.3.1.1). */
 uint64_t vmx_fix_cr0(const struct vmx_caps *c, uint64_t cr0, bool unrestricted);
 uint64_t vmx_fix_cr4(const struct vmx_caps *c, uint64_t cr4);
 

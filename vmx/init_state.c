@@ -14,7 +14,7 @@
 #define INIT_DR6                0xffff0ff0ull
 #define INIT_DR7                0x400ull
 
-/* Access rights in the VMCS format (SDM 3C 24.4.1): present, DPL 0, byte granular,
+/* Access rights in the VMCS format (SDM 3C 25.4.1): present, DPL 0, byte granular,
  * 16-bit (D/B = 0), as real mode needs. */
 #define AR_CODE  (SEG_TYPE_CODE_XR_ACCESSED | VMX_AR_S | VMX_AR_P)  /* 0x9b */
 #define AR_DATA  (SEG_TYPE_DATA_RW_ACCESSED | VMX_AR_S | VMX_AR_P)  /* 0x93 */
@@ -49,7 +49,7 @@ static void put_seg(struct init_state *s, uint32_t sel_field, uint32_t limit_fie
 int init_state_build(struct init_state *s, const struct vmx_caps *caps,
                      uint32_t cpu_signature, bool wait_for_sipi)
 {
-    /* SDM 3C 26.3.1.5: the activity state must be one the processor supports. */
+    /* SDM 3C 27.3.1.5: the activity state must be one the processor supports. */
     if (wait_for_sipi && !vmx_wait_for_sipi(caps))
         return -1;
 
@@ -68,7 +68,7 @@ int init_state_build(struct init_state *s, const struct vmx_caps *caps,
     put_seg(s, GUEST_GS_SELECTOR, GUEST_GS_LIMIT, GUEST_GS_AR_BYTES, GUEST_GS_BASE,
             0, 0, INIT_SEG_LIMIT, AR_DATA);
     /* Table 9-1 gives LDTR and TR "present, R/W" with limit FFFFH. VM entry wants a
-     * usable LDTR to be an LDT and TR to be a busy TSS (SDM 3C 26.3.1.2). */
+     * usable LDTR to be an LDT and TR to be a busy TSS (SDM 3C 27.3.1.2). */
     put_seg(s, GUEST_LDTR_SELECTOR, GUEST_LDTR_LIMIT, GUEST_LDTR_AR_BYTES, GUEST_LDTR_BASE,
             0, 0, INIT_SEG_LIMIT, AR_LDT);
     put_seg(s, GUEST_TR_SELECTOR, GUEST_TR_LIMIT, GUEST_TR_AR_BYTES, GUEST_TR_BASE,

@@ -2,19 +2,19 @@
  * Reset/INIT") as guest state for VM entry with the unrestricted-guest control (SDM 3C
  * 26.3.1), and the change a start-up IPI makes to it (SDM 3A 8.4.3, 10.6.1).
  *
- * An INIT signal in VMX non-root operation causes a VM exit (reason 3, SDM 3C 25.2);
+ * An INIT signal in VMX non-root operation causes a VM exit (reason 3, SDM 3C 26.2);
  * the monitor then loads this state into the guest's VMCS with one VMWRITE per entry
  * of init_state.vmcs[], loads the few registers the VMCS does not hold, and resumes the
  * guest in the wait-for-SIPI activity state. A SIPI then exits (reason 4) and the
  * monitor writes the init_sipi_fields(). The caller also has to:
- *   - clear the "IA-32e mode guest" entry control (EFER.LMA = 0 here, SDM 3C 26.3.1.1);
+ *   - clear the "IA-32e mode guest" entry control (EFER.LMA = 0 here, SDM 3C 27.3.1.1);
  *   - set CR0_GUEST_HOST_MASK / CR4_GUEST_HOST_MASK to include at least
  *     vmx_cr0_host_owned(caps, true) / vmx_cr4_host_owned(caps), so that the guest
  *     reads the INIT values from the read shadows in the table (CR0.NE, CR4.VMXE);
  *   - cancel any pending event injection (VM_ENTRY_INTR_INFO_FIELD = 0).
  * Left alone, as INIT leaves them unchanged (SDM 3A 9.1: caches, MSRs, MTRRs, x87 state):
  * IA32_PAT, IA32_DEBUGCTL, the SYSENTER MSRs, XCR0. IA32_EFER is nevertheless set to 0
- * (as KVM does): LMA must be 0 for a guest that is not in IA-32e mode (SDM 3C 26.3.1.1)
+ * (as KVM does): LMA must be 0 for a guest that is not in IA-32e mode (SDM 3C 27.3.1.1)
  * and the restarted processor's start-up code expects LME clear. */
 #ifndef LAMINA_VMX_INIT_STATE_H
 #define LAMINA_VMX_INIT_STATE_H
@@ -56,7 +56,7 @@ struct init_state {
  *        (read/write accessed data, present; SS DPL 0 as CR0.PE = 0 requires);
  *   LDTR: selector 0, base 0, limit 0xFFFF, 0x82 (usable LDT, present);
  *   TR:  selector 0, base 0, limit 0xFFFF, 0x8B (32-bit busy TSS, present: TR must be
- *        usable and busy for VM entry, SDM 3C 26.3.1.2);
+ *        usable and busy for VM entry, SDM 3C 27.3.1.2);
  *   GDTR, IDTR: base 0, limit 0xFFFF;
  *   RIP 0xFFF0, RSP 0, RFLAGS 0x2, DR7 0x400, IA32_EFER 0;
  *   CR0 read shadow 0x60000010 and GUEST_CR0 = vmx_fix_cr0(caps, 0x60000010, true);
@@ -66,7 +66,7 @@ struct init_state {
  *   starts at the reset vector at once).
  * gpr[GPR_RDX] = cpu_signature (the processor's CPUID.1:EAX, SDM 3A 9.1.3).
  * Returns -1 (and builds nothing) if wait_for_sipi is asked for but the activity
- * state is not supported (vmx_wait_for_sipi(caps) false, SDM 3C 26.3.1.5); else 0. */
+ * state is not supported (vmx_wait_for_sipi(caps) false, SDM 3C 27.3.1.5); else 0. */
 int init_state_build(struct init_state *s, const struct vmx_caps *caps,
                      uint32_t cpu_signature, bool wait_for_sipi);
 

@@ -1,21 +1,91 @@
+/* The VT-x backend's own state and the helpers its files share. Only vmx/
+ * includes this (`make gates` checks it); the core sees core/backend.h. */
 #ifndef LAMINA_VMX_H
 #define LAMINA_VMX_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include "core/backend.h"
 #include "core/percpu.h"
+#include "ept/ept.h"
+#include "vmx/caps.h"
+#include "vmx/vmcs.h"
 
-/* vmx/vmx.c */
-int vmx_probe_bsp(void);
-int vmx_cpu_check(uint32_t cpu);
-int vmx_cpu_launch(uint32_t cpu, uint64_t guest_rip, uint64_t guest_rsp);
-void vmx_msr_bitmap_init(uint8_t *bitmap);
+/* Monitor-wide VT-x state, built at setup. */
+struct vmx_state {
+    struct vmx_caps caps;
+    struct vmx_controls ctl;
+    bool has_mtf;                   /* the monitor trap flag may be set */
+    bool wait_for_sipi;             /* the wait-for-SIPI activity state exists */
+    bool ept_1g;                    /* EPT may map 1 GiB pages */
+    uint64_t cr0_mask, cr4_mask;    /* CR0/CR4 guest/host masks: host-owned bits */
+    uint64_t eptp;
+    uint64_t ept_root;
+    struct ept_stats ept_stats;
+    struct ept_pool ept_reserve;    /* table pages for splits after MTRR writes */
+    volatile uint64_t ept_generation;   /* bumped at each EPT retype: CPUs INVEPT */
+    uint8_t *msr_bitmap;            /* 4 KiB, SDM 3C 25.6.9 */
+    uint8_t *io_bitmap_a;           /* ports 0x0000-0x7fff, SDM 3C 25.6.4 */
+    uint8_t *io_bitmap_b;           /* ports 0x8000-0xffff */
+};
+extern struct vmx_state vmx;
+
+/* Per-CPU VT-x state, kept in struct percpu's backend words. */
+struct vmx_cpu {
+    uint8_t *vmxon_region;          /* 4 KiB */
+    uint8_t *vmcs;                  /* 4 KiB */
+    uint64_t ept_generation;        /* vmx.ept_generation last flushed for */
+    uint32_t vpid;
+    bool in_vmx;                    /* VMXON done on this CPU */
+    bool stepping;                  /* single-stepping with RFLAGS.TF (no MTF) */
+    bool guest_tf;                  /* the guest's own RFLAGS.TF when stepping began */
+    bool smi_block_quirk;           /* Bochs 2.7: SMI blocking reported after SIPI */
+};
+_Static_assert(sizeof(struct vmx_cpu) <= sizeof(((struct percpu *)0)->backend),
+               "struct vmx_cpu fits in struct percpu's backend words");
+
+static inline struct vmx_cpu *vmx_cpu(struct percpu *pc)
+{
+    return (struct vmx_cpu *)(void *)pc->backend;
+}
+
+#define INTR_INFO_VALID       INTR_INFO_VALID_MASK
+#define INTR_INFO_DELIVER_ERR INTR_INFO_DELIVER_CODE_MASK
+#define INTR_TYPE_NMI         INTR_TYPE_NMI_INTR
+#define INTR_TYPE_HW_EXC      INTR_TYPE_HARD_EXCEPTION
+#define ACTIVITY_ACTIVE        0
+#define ACTIVITY_WAIT_FOR_SIPI 3
+#define INTERRUPTIBILITY_STI_MOVSS 3u
+#define INTERRUPTIBILITY_SMI   (1u << 2)
+#define INTERRUPTIBILITY_NMI   (1u << 3)
+#define RFLAGS_TF (1ull << 8)
+
+/* vmx/ept_exit.c: INVEPT of the monitor's EPT on this CPU. */
+void vmx_flush_ept(void);
+/* vmx/guest.c: INVVPID of this CPU's guest linear translations. */
+void vmx_flush_vpid(struct percpu *pc);
+
+/* vmx/exit.c: one handler per basic exit reason. */
+void vmx_handle_cr_access(struct vcpu *v);         /* vmx/cr.c */
+void vmx_handle_exception_nmi(struct vcpu *v);     /* vmx/init.c */
+void vmx_handle_init(struct vcpu *v);
+void vmx_handle_sipi(struct vcpu *v);
+void vmx_handle_ept_violation(struct vcpu *v);     /* vmx/ept_exit.c */
+void vmx_handle_ept_misconfig(struct vcpu *v);
+void vmx_handle_mtf(struct vcpu *v);
+void vmx_handle_step_db(struct vcpu *v);
+void vmx_handle_io(struct vcpu *v);                /* vmx/guest.c */
+
+/* vmx/vmx.c and vmx/setup.c */
+int vmx_check_cpu(uint32_t cpu, struct vmx_caps *caps, struct vmx_controls *ctl);
+void vmx_cpu_error(uint32_t cpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* vmx/vmx_asm.S */
 int vmx_launch(void);                 /* returns only on failure: 1 VMfailValid, 2 VMfailInvalid */
 void vmx_exit_entry(void);            /* HOST_RIP */
 void cpu_unblock_nmi(void);
 
-/* State to resume natively at after VMXOFF (vmx/exit.c fills it). The layout is
+/* State to resume natively at after VMXOFF (vmx/guest.c fills it). The layout is
  * used by vmx_devirt_jump in vmx_asm.S: keep the offsets in step. */
 struct devirt_ctx {
     uint64_t rip, cs, rflags, rsp, ss;  /* 0, 8, 16, 24, 32 */
@@ -29,9 +99,5 @@ struct devirt_ctx {
     struct guest_regs regs;             /* 136 */
 };
 void vmx_devirt_jump(struct devirt_ctx *ctx) __attribute__((noreturn));
-
-/* core/entry.c */
-void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void monitor_seal(void);
 
 #endif

@@ -1,4 +1,4 @@
-/* VM entry and exit paths. SDM 3C 27 (VM exits) and 28 (VM entries): on an
+/* VM entry and exit paths. SDM 3C 28 (VM exits) and 27 (VM entries): on an
  * exit only RSP and RIP come from the VMCS host area; the general-purpose
  * registers still hold the guest's values and are saved here first. */
 

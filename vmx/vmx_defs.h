@@ -1,11 +1,13 @@
 /* VMX architectural constants: VMCS field encodings (SDM 3C appendix B), control
- * bits (SDM 3C 24.6, 24.7, 24.8), capability-MSR layouts (SDM 3C appendix A),
- * exit reasons (SDM 3C appendix C), VM-instruction errors (SDM 3C 30.4) and the
- * formats of the exit-information fields (SDM 3C 27.2).
+ * bits (SDM 3C 25.6, 25.7, 25.8), capability-MSR layouts (SDM 3C appendix A),
+ * exit reasons (SDM 3C appendix C), VM-instruction errors (SDM 3C 31.4) and the
+ * formats of the exit-information fields (SDM 3C 28.2).
  *
- * Section numbers in vmx/ and core/cpuid, core/xsetbv follow the SDM editions in
- * which chapter 24 is "Virtual Machine Control Structures", 26 "VM Entries" and
- * 27 "VM Exits" (newer editions shift these chapters by one).
+ * Every Vol. 3C citation in the project follows the SDM's current numbering:
+ * chapter 24 "Introduction to Virtual Machine Extensions", 25 "Virtual Machine
+ * Control Structures", 26 "VMX Non-Root Operation", 27 "VM Entries", 28 "VM
+ * Exits", 29 "VMX Support for Address Translation", 31 "VMX Instruction
+ * Reference" (editions before 2023 number each of these one lower).
  *
  * Names follow KVM's arch/x86/include/asm/vmx.h where one exists, so they read
  * familiarly; the values come from the SDM. The file is also usable from
@@ -38,6 +40,7 @@
 #define MSR_IA32_VMX_TRUE_ENTRY_CTLS      0x490
 #define MSR_IA32_VMX_VMFUNC               0x491
 #define MSR_IA32_VMX_PROCBASED_CTLS3      0x492
+#define MSR_IA32_VMX_LAST                 0x493           /* IA32_VMX_EXIT_CTLS2: end of the block */
 
 /* IA32_VMX_BASIC, SDM 3C A.1 */
 #define VMX_BASIC_REVISION_MASK           0x7fffffff
@@ -96,14 +99,14 @@
 #define VM_ENTRY_DEFAULT1                 0x000011ff
 
 /* ------------------------------------------------------ VM-execution controls */
-/* Pin-based, SDM 3C 24.6.1 */
+/* Pin-based, SDM 3C 25.6.1 */
 #define PIN_BASED_EXT_INTR_EXITING        0x00000001
 #define PIN_BASED_NMI_EXITING             0x00000008
 #define PIN_BASED_VIRTUAL_NMIS            0x00000020
 #define PIN_BASED_VMX_PREEMPTION_TIMER    0x00000040
 #define PIN_BASED_POSTED_INTR             0x00000080
 
-/* Primary processor-based, SDM 3C 24.6.2 */
+/* Primary processor-based, SDM 3C 25.6.2 */
 #define CPU_BASED_INTR_WINDOW_EXITING     0x00000004
 #define CPU_BASED_USE_TSC_OFFSETTING      0x00000008
 #define CPU_BASED_HLT_EXITING             0x00000080
@@ -127,7 +130,7 @@
 #define CPU_BASED_PAUSE_EXITING           0x40000000
 #define CPU_BASED_ACTIVATE_SECONDARY_CONTROLS 0x80000000
 
-/* Secondary processor-based, SDM 3C 24.6.2 */
+/* Secondary processor-based, SDM 3C 25.6.2 */
 #define SECONDARY_EXEC_VIRTUALIZE_APIC_ACCESSES 0x00000001
 #define SECONDARY_EXEC_ENABLE_EPT         0x00000002
 #define SECONDARY_EXEC_DESC               0x00000004      /* descriptor-table exiting */
@@ -155,7 +158,7 @@
 #define SECONDARY_EXEC_ENABLE_USR_WAIT_PAUSE 0x04000000   /* UMONITOR/UMWAIT/TPAUSE */
 
 /* ---------------------------------------------------------- VM-exit controls */
-/* SDM 3C 24.7.1 */
+/* SDM 3C 25.7.1 */
 #define VM_EXIT_SAVE_DEBUG_CONTROLS       0x00000004
 #define VM_EXIT_HOST_ADDR_SPACE_SIZE      0x00000200
 #define VM_EXIT_LOAD_IA32_PERF_GLOBAL_CTRL 0x00001000
@@ -175,7 +178,7 @@
 #define VM_EXIT_ACTIVATE_SECONDARY_CONTROLS 0x80000000
 
 /* --------------------------------------------------------- VM-entry controls */
-/* SDM 3C 24.8.1 */
+/* SDM 3C 25.8.1 */
 #define VM_ENTRY_LOAD_DEBUG_CONTROLS      0x00000004
 #define VM_ENTRY_IA32E_MODE               0x00000200
 #define VM_ENTRY_SMM                      0x00000400
@@ -191,7 +194,7 @@
 #define VM_ENTRY_LOAD_IA32_PKRS           0x00400000
 
 /* ------------------------------------------------------- VMCS field encodings */
-/* SDM 3C appendix B. Encoding bits (SDM 3C 24.11.2): 0 access type (1 = high half
+/* SDM 3C appendix B. Encoding bits (SDM 3C 25.11.2): 0 access type (1 = high half
  * of a 64-bit field), 9:1 index, 11:10 type, 14:13 width. */
 #define VMCS_FIELD_HIGH(f)                ((f) | 1)
 #define VMCS_FIELD_TYPE(f)                (((f) >> 10) & 3)
@@ -402,7 +405,7 @@
 #define HOST_INTR_SSP_TABLE               0x6c1c
 
 /* ------------------------------------------------------- guest-state formats */
-/* Segment access rights in the VMCS, SDM 3C 24.4.1 */
+/* Segment access rights in the VMCS, SDM 3C 25.4.1 */
 #define VMX_AR_TYPE_MASK                  0x0000f
 #define VMX_AR_TYPE_ACCESSED              0x00001
 #define VMX_AR_TYPE_WRITABLE              0x00002     /* data; readable for code */
@@ -426,26 +429,26 @@
 #define SEG_TYPE_TSS16_BUSY               3
 #define SEG_TYPE_TSS_BUSY                 11
 
-/* Activity state, SDM 3C 24.4.2 */
+/* Activity state, SDM 3C 25.4.2 */
 #define GUEST_ACTIVITY_ACTIVE             0
 #define GUEST_ACTIVITY_HLT                1
 #define GUEST_ACTIVITY_SHUTDOWN           2
 #define GUEST_ACTIVITY_WAIT_SIPI          3
 
-/* Interruptibility state, SDM 3C 24.4.2 */
+/* Interruptibility state, SDM 3C 25.4.2 */
 #define GUEST_INTR_STATE_STI              0x00000001
 #define GUEST_INTR_STATE_MOV_SS           0x00000002
 #define GUEST_INTR_STATE_SMI              0x00000004
 #define GUEST_INTR_STATE_NMI              0x00000008
 #define GUEST_INTR_STATE_ENCLAVE_INTR     0x00000010
 
-/* Pending debug exceptions, SDM 3C 24.4.2 */
+/* Pending debug exceptions, SDM 3C 25.4.2 */
 #define GUEST_PENDING_DBG_B0_3            0x0000000f
 #define GUEST_PENDING_DBG_ENABLED_BP      0x00001000
 #define GUEST_PENDING_DBG_BS              0x00004000
 #define GUEST_PENDING_DBG_RTM             0x00010000
 
-/* EPT pointer, SDM 3C 24.6.11 */
+/* EPT pointer, SDM 3C 25.6.11 */
 #define VMX_EPTP_MT_UC                    0x0
 #define VMX_EPTP_MT_WB                    0x6
 #define VMX_EPTP_PWL_4                    0x18        /* (walk length - 1) << 3 */
@@ -453,8 +456,8 @@
 #define VMX_EPTP_AD_ENABLE                0x40
 
 /* --------------------------------------------------- event injection / info */
-/* VM-entry interruption information (SDM 3C 24.8.3), VM-exit interruption and
- * IDT-vectoring information (SDM 3C 24.9.2, 24.9.3) share this layout. */
+/* VM-entry interruption information (SDM 3C 25.8.3), VM-exit interruption and
+ * IDT-vectoring information (SDM 3C 25.9.2, 25.9.3) share this layout. */
 #define INTR_INFO_VECTOR_MASK             0x000000ff
 #define INTR_INFO_INTR_TYPE_MASK          0x00000700
 #define INTR_INFO_DELIVER_CODE_MASK       0x00000800
@@ -469,7 +472,7 @@
 #define INTR_TYPE_OTHER_EVENT             0x00000700
 
 /* -------------------------------------------------------------- exit reasons */
-/* Exit-reason field, SDM 3C 24.9.1: basic reason in bits 15:0 */
+/* Exit-reason field, SDM 3C 25.9.1: basic reason in bits 15:0 */
 #define VMX_EXIT_REASON_BASIC_MASK        0x0000ffff
 #define VMX_EXIT_REASONS_SGX_ENCLAVE_MODE 0x08000000
 #define VMX_EXIT_REASONS_PENDING_MTF      0x10000000
@@ -554,7 +557,7 @@
 #define EXIT_REASON_MAX                   77
 
 /* -------------------------------------------------- VM-instruction errors */
-/* SDM 3C 30.4 */
+/* SDM 3C 31.4 */
 #define VMXERR_VMCALL_IN_VMX_ROOT                 1
 #define VMXERR_VMCLEAR_INVALID_ADDRESS            2
 #define VMXERR_VMCLEAR_VMXON_POINTER              3
@@ -582,7 +585,7 @@
 #define VMXERR_INVALID_OPERAND_TO_INVEPT_INVVPID   28
 
 /* ------------------------------------------------------ exit qualifications */
-/* Control-register accesses, SDM 3C 27.2.1 */
+/* Control-register accesses, SDM 3C 28.2.1 */
 #define CR_ACCESS_CR_NUM(q)               ((q) & 0xf)
 #define CR_ACCESS_TYPE(q)                 (((q) >> 4) & 3)
 #define CR_ACCESS_TYPE_MOV_TO_CR          0
@@ -593,12 +596,12 @@
 #define CR_ACCESS_GPR(q)                  (((q) >> 8) & 0xf)
 #define CR_ACCESS_LMSW_DATA(q)            (((q) >> 16) & 0xffff)
 
-/* MOV DR, SDM 3C 27.2.1 */
+/* MOV DR, SDM 3C 28.2.1 */
 #define DR_ACCESS_DR_NUM(q)               ((q) & 7)
 #define DR_ACCESS_FROM_DR                 0x10        /* 0 = MOV to DR */
 #define DR_ACCESS_GPR(q)                  (((q) >> 8) & 0xf)
 
-/* I/O instructions, SDM 3C 27.2.1 */
+/* I/O instructions, SDM 3C 28.2.1 */
 #define IO_QUAL_SIZE(q)                   (((q) & 7) + 1)     /* bytes */
 #define IO_QUAL_IN                        0x08
 #define IO_QUAL_STRING                    0x10
@@ -606,7 +609,7 @@
 #define IO_QUAL_IMMEDIATE                 0x40
 #define IO_QUAL_PORT(q)                   (((q) >> 16) & 0xffff)
 
-/* EPT violations, SDM 3C 27.2.1 */
+/* EPT violations, SDM 3C 28.2.1 */
 #define EPT_VIOLATION_READ                0x001
 #define EPT_VIOLATION_WRITE               0x002
 #define EPT_VIOLATION_FETCH               0x004
@@ -617,7 +620,7 @@
 #define EPT_VIOLATION_GLA_TRANSLATED      0x100
 #define EPT_VIOLATION_NMI_UNBLOCKING      0x1000
 
-/* Task switches, SDM 3C 27.2.1 */
+/* Task switches, SDM 3C 28.2.1 */
 #define TASK_SWITCH_SELECTOR(q)           ((q) & 0xffff)
 #define TASK_SWITCH_SOURCE(q)             (((q) >> 30) & 3)
 

@@ -2,7 +2,7 @@
  * lamina.conf needs `hypercall-user yes`).
  *
  *   lamina-ctl status            ABI version, features, CPU count
- *   lamina-ctl stats [CPU]       VM exits and TSC ticks per reason, per CPU and total
+ *   lamina-ctl stats [CPU]       VM exits and TSC ticks per exit kind, per CPU and total
  *   lamina-ctl log [-f] [CURSOR] events from CURSOR (default 0); -f keeps polling
  *
  * Every output line starts with "lamina-ctl: ". Exit status: 0 done, 1 Lamina
@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "core/exit_reasons.h"
 #include "core/lamina_hypercall.h"
 
 #define EXIT_REFUSED 1
@@ -140,13 +139,14 @@ static void *pinned(size_t size)
 }
 
 
-static void reason_name(unsigned r, char *buf, size_t size)
+/* A kind this program does not know (a newer minor ABI) is shown by number. */
+static void kind_name(unsigned k, char *buf, size_t size)
 {
-    const char *name = lamina_exit_reason_name(r);
+    const char *name = lamina_exit_kind_name(k);
     if (name)
         snprintf(buf, size, "%s", name);
     else
-        snprintf(buf, size, "reason-%u", r);
+        snprintf(buf, size, "kind-%u", k);
 }
 
 static int cmd_status(void)
@@ -193,13 +193,14 @@ static int cmd_stats(int argc, char **argv)
             get_stats(&all[1 + c], c);
     }
     uint64_t total = 0, ticks = 0;
-    for (unsigned r = 0; r < LAMINA_STATS_REASONS; r++) {
+    unsigned nkinds = all->nkinds < LAMINA_EXIT_KINDS ? all->nkinds : LAMINA_EXIT_KINDS;
+    for (unsigned r = 0; r < nkinds; r++) {
         const struct lamina_stats *t = only == LAMINA_ALL_CPUS ? all : &all[1];
         if (!t->exits[r])
             continue;
         char name[40], per[256] = "";
         size_t n = 0;
-        reason_name(r, name, sizeof(name));
+        kind_name(r, name, sizeof(name));
         for (uint32_t c = 0; c < ncpus && only == LAMINA_ALL_CPUS && n < sizeof(per); c++)
             n += snprintf(per + n, sizeof(per) - n, " cpu%u %" PRIu64 "/%" PRIu64, c,
                           all[1 + c].exits[r], all[1 + c].ticks[r]);
@@ -231,12 +232,9 @@ static void print_event(const struct lamina_event *e)
     case LAMINA_EV_MONITOR_MEM:
         snprintf(what, sizeof(what), "gpa 0x%" PRIx64, e->value);
         break;
-    case LAMINA_EV_VMX_INSN: {
-        char r[40];
-        reason_name(e->index, r, sizeof(r));
-        snprintf(what, sizeof(what), "%s (reason %u)", r, e->index);
+    case LAMINA_EV_VIRT_INSN:
+        snprintf(what, sizeof(what), "%s", lamina_insn_name(e->index));
         break;
-    }
     case LAMINA_EV_DMA_FAULT:
         snprintf(what, sizeof(what), "%02x:%02x.%u %s addr 0x%" PRIx64 " reason 0x%x unit %u",
                  LAMINA_EV_DMA_SID(e->index) >> 8, (LAMINA_EV_DMA_SID(e->index) >> 3) & 31,

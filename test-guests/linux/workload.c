@@ -12,7 +12,7 @@
  *   workload vmxon                execute VMXON in ring 3: it must raise #UD
  *                                 (SIGILL), as on a CPU without VMX; under
  *                                 Lamina it exits to the monitor, which logs
- *                                 a vmx-insn event and injects the #UD
+ *                                 a virt-insn event and injects the #UD
  *
  * Checks print one line "linux: PASS ..." or "linux: FAIL ..." and exit 0 on
  * PASS, 1 on FAIL; /init counts them by exit status. Usage errors exit 2.

@@ -237,12 +237,17 @@ static void test_format(void **unused)
                            "rip 0xffffffff81000000 cr3 0x1000 denied");
     assert_int_equal(n, (int)strlen(b));
 
-    e.kind = LAMINA_EV_VMX_INSN;
-    e.index = 27;
+    e.kind = LAMINA_EV_VIRT_INSN;
+    e.index = LAMINA_INSN_VMXON;
     e.action = LAMINA_ACT_LOGGED;
     evlog_format(&e, b, sizeof(b));
-    assert_string_equal(b, "event 12 cpu 1 vmx-insn vmxon (reason 27) rip 0xffffffff81000000 "
+    assert_string_equal(b, "event 12 cpu 1 virt-insn vmxon rip 0xffffffff81000000 "
                            "cr3 0x1000 logged");
+    e.index = 200;      /* an instruction this monitor does not name */
+    evlog_format(&e, b, sizeof(b));
+    assert_string_equal(b, "event 12 cpu 1 virt-insn unknown rip 0xffffffff81000000 "
+                           "cr3 0x1000 logged");
+    e.index = 27;
     e.kind = LAMINA_EV_MONITOR_MEM;
     e.value = 0x7f001234;
     evlog_format(&e, b, sizeof(b));

@@ -321,7 +321,7 @@ static void test_stats(void **unused)
     read_back(la, &s, sizeof(s));
     assert_int_equal(s.cpu, LAMINA_ALL_CPUS);
     assert_int_equal(s.ncpus, 2);
-    assert_int_equal(s.nreasons, LAMINA_STATS_REASONS);
+    assert_int_equal(s.nkinds, LAMINA_EXIT_KINDS);
     assert_int_equal(s.exits[10], 12);
     assert_int_equal(s.ticks[10], 1200);
     assert_int_equal(s.exits[30], 1);

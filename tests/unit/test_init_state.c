@@ -1,5 +1,5 @@
 /* vmx/init_state.c: the INIT/SIPI guest state, checked value by value against SDM 3A
- * table 9-1 and against the VM-entry guest-state checks (SDM 3C 26.3.1) that apply to
+ * table 9-1 and against the VM-entry guest-state checks (SDM 3C 27.3.1) that apply to
  * an unrestricted guest that is not in IA-32e mode. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,7 +34,7 @@ static const struct vmx_caps skx = {
 
 #define SIGNATURE 0x00050654u      /* Skylake-X CPUID.1:EAX */
 
-/* ------------------------------------------------ SDM 3C 26.3.1 as a checker */
+/* ------------------------------------------------ SDM 3C 27.3.1 as a checker */
 
 struct seg {
     uint64_t sel, base, limit, ar;
@@ -57,7 +57,7 @@ static unsigned ar_type(uint64_t ar) { return ar & VMX_AR_TYPE_MASK; }
 static unsigned ar_dpl(uint64_t ar) { return (ar & VMX_AR_DPL_MASK) >> VMX_AR_DPL_SHIFT; }
 static bool usable(uint64_t ar) { return !(ar & VMX_AR_UNUSABLE); }
 
-/* SDM 3C 26.3.1.2, "Bit 15 (G)" */
+/* SDM 3C 27.3.1.2, "Bit 15 (G)" */
 static bool granularity_ok(uint64_t limit, uint64_t ar)
 {
     if ((limit & 0xfff) != 0xfff && (ar & VMX_AR_G))

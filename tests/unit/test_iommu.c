@@ -17,6 +17,7 @@
 
 #include "core/evlog.h"
 #include "core/log.h"
+#include "core/monitor.h"
 #include "iommu/iommu.h"
 #include "iommu/hw.h"
 #include "tests/unit/dmar_tb.h"
@@ -143,7 +144,7 @@ static void test_off(void **state)
     assert_int_equal(iommu_plan(&bi, &pages), 0);
     assert_int_equal(pages, 0);
     assert_string_equal(last_log, "info: dma protection off (dma-protection off)");
-    struct ept_range r[4];
+    struct mem_range r[4];
     assert_int_equal(iommu_hidden(r, 4), 0);
     assert_int_equal(U.srtp, 0);                    /* the unit is not touched */
 }
@@ -173,7 +174,7 @@ static void test_refused_table(void **state)
     bi.dma_mode = LAMINA_DMA_REQUIRED;
     assert_int_equal(iommu_plan(&bi, &pages), -1);
     assert_non_null(strstr(report, "dma-protection required: DMAR: checksum"));
-    struct ept_range r[4];
+    struct mem_range r[4];
     assert_int_equal(iommu_hidden(r, 4), 0);
 }
 
@@ -188,7 +189,7 @@ static void test_on(void **state)
     assert_true(pages >= 4);
     assert_true(U.gsts & VTD_GSTS_TES);
     assert_true(U.rt_latched >= bi.data_base && U.rt_latched < bi.data_base + bi.data_size);
-    struct ept_range r[4];
+    struct mem_range r[4];
     assert_int_equal(iommu_hidden(r, 4), 1);
     assert_int_equal(r[0].base, UNIT);
     assert_int_equal(r[0].size, 4096);
@@ -262,7 +263,7 @@ static void test_enable_fails(void **state)
     bi.dma_mode = LAMINA_DMA_AUTO;
     assert_int_equal(plan_and_setup(&pages), 0);
     assert_non_null(strstr(last_log, "warn: dma protection off: remapping unit at 0xfed90000"));
-    struct ept_range r[4];
+    struct mem_range r[4];
     assert_int_equal(iommu_hidden(r, 4), 0);
     uint32_t units;
     uint64_t tables;

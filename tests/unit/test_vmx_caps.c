@@ -539,7 +539,7 @@ struct field_case { uint32_t enc; unsigned width, type; };
 static void test_field_encodings_consistent(void **state)
 {
     (void)state;
-    /* Every encoding's width and type bits (SDM 3C 24.11.2) agree with the
+    /* Every encoding's width and type bits (SDM 3C 25.11.2) agree with the
      * appendix-B table it belongs to: catches a mistyped digit. */
     static const struct field_case f[] = {
 #define W16 VMCS_FIELD_WIDTH_16
@@ -664,7 +664,7 @@ static void test_exit_reason_numbers(void **state)
     assert_int_equal(EXIT_REASON_XSETBV, 55);
     assert_int_equal(EXIT_REASON_XRSTORS, 64);
     assert_int_equal(EXIT_REASON_BUS_LOCK, 74);
-    assert_true(EXIT_REASON_MAX < 80);      /* fits percpu.h EXIT_REASON_SLOTS */
+    assert_true(EXIT_REASON_MAX < 80);
 }
 
 int main(void)

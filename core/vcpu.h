@@ -1,0 +1,48 @@
+/* Helpers the core's exit handlers share (core/vcpu.c, msr.c, io.c, ipi.c,
+ * memory.c). The handlers themselves are declared in core/backend.h. */
+#ifndef LAMINA_VCPU_H
+#define LAMINA_VCPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/backend.h"
+#include "core/gwalk.h"
+
+#define VECTOR_DB 1
+#define VECTOR_UD 6
+#define VECTOR_GP 13
+
+static inline void vcpu_inject_ud(struct vcpu *v) { be_inject_exception(v, VECTOR_UD, false, 0); }
+static inline void vcpu_inject_gp(struct vcpu *v) { be_inject_exception(v, VECTOR_GP, true, 0); }
+
+/* The guest's paging as the control structure holds it, for gwalk (core/gwalk.h);
+ * pdpte: room for the four PAE PDPTEs, which c may point at. */
+void vcpu_walk_ctx(struct vcpu *v, struct gwalk_ctx *c, uint64_t pdpte[4]);
+
+/* Guest-physical memory as the monitor sees it (identity-mapped), for gwalk's
+ * read_phys: the monitor's own pages and anything beyond the map read as -1. */
+int vcpu_read_phys(void *opaque, uint64_t gpa, void *buf, size_t len);
+
+/* Put this CPU into the INIT state (be_enter_init_state and the core's own
+ * bookkeeping). */
+void vcpu_enter_init(struct vcpu *v);
+
+/* core/ipi.c: a WRMSR of the x2APIC ICR, and a store to the trapped xAPIC page. */
+void ipi_icr_msr_write(struct vcpu *v, uint64_t value);
+void ipi_xapic_store(struct vcpu *v, uint64_t gpa);
+
+/* core/memory.c: whether a guest access of len bytes at gpa touches the
+ * xAPIC page the monitor traps. */
+bool memory_is_trapped_apic(uint64_t gpa, uint64_t len);
+
+/* core/io.c: one IN or OUT of 1, 2 or 4 bytes, as the policy allows. */
+void io_access(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *value);
+
+/* Setup: the intercepts the core needs (core/msr.c, core/io.c). */
+void msr_intercepts_init(void);
+void io_intercepts_init(void);
+
+/* core/stats.c: exits by kind, all CPUs, on the log port. */
+void stats_log_exits(void);
+
+#endif

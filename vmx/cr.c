@@ -1,0 +1,94 @@
+/* Control-register exits. With unrestricted guest only the bits VMX fixes are
+ * host-owned (CR0.NE, CR4.VMXE and their like): a MOV to CR0/CR4 or an LMSW
+ * that changes one exits, and the monitor completes it as hardware would.
+ * The guest reads its own values from the read shadows (SDM 3C 26.3). */
+#include "core/arch.h"
+#include "core/vcpu.h"
+#include "vmx/vmx.h"
+
+#define CR4_PCIDE (1ull << 17)
+
+static uint64_t read_gpr(struct vcpu *v, unsigned n)
+{
+    /* SDM 3C 28.2.1 table 28-3 register numbering matches struct guest_regs
+     * order; RSP (4) is in the VMCS. */
+    return n == 4 ? guest_get(v, GV_RSP) : ((uint64_t *)v->r)[n];
+}
+
+/* 64-bit mode: IA-32e mode and CS.L (SDM 3A 5.2.1). */
+static bool guest_64bit(struct vcpu *v)
+{
+    return guest_get(v, GV_CODE_SIZE) == 64;
+}
+
+/* A MOV to CR0 that touched a host-owned bit: apply it as hardware would. */
+static void write_guest_cr0(struct vcpu *v, uint64_t val)
+{
+    if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD))) {
+        vcpu_inject_gp(v);
+        return;
+    }
+    uint64_t old = vmcs_read(CR0_READ_SHADOW);
+    uint64_t efer = vmcs_read(GUEST_IA32_EFER);
+    /* SDM 2A MOV CR, 3A 10.8.5: paging cannot be turned off in 64-bit mode
+     * (only from compatibility mode) or with CR4.PCIDE set, nor turned on
+     * with EFER.LME but without CR4.PAE. Hardware checks these; the write
+     * exits here only because it also changed a host-owned bit (NE). PG,
+     * PAE and PCIDE are the guest's own bits: their current values are in
+     * GUEST_CR0/GUEST_CR4, the read shadows only hold host-owned ones. */
+    uint64_t cr4 = vmcs_read(GUEST_CR4), cur_pg = vmcs_read(GUEST_CR0) & CR0_PG;
+    bool pg_off = !(val & CR0_PG) && cur_pg, pg_on = (val & CR0_PG) && !cur_pg;
+    if ((pg_off && (guest_64bit(v) || (cr4 & CR4_PCIDE))) ||
+        (pg_on && (efer & EFER_LME) && !(cr4 & CR4_PAE))) {
+        vcpu_inject_gp(v);
+        return;
+    }
+    uint64_t entry = vmcs_read(VM_ENTRY_CONTROLS);
+    /* SDM 3A 10.8.5: setting PG with EFER.LME activates IA-32e mode. */
+    if ((val & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME)) {
+        efer |= EFER_LMA;
+        entry |= VM_ENTRY_IA32E_MODE;
+    } else if (!(val & CR0_PG) && (old & CR0_PG)) {
+        efer &= ~EFER_LMA;
+        entry &= ~VM_ENTRY_IA32E_MODE;
+    }
+    vmcs_write(GUEST_IA32_EFER, efer);
+    vmcs_write(VM_ENTRY_CONTROLS, entry);
+    vmcs_write(CR0_READ_SHADOW, val);
+    vmcs_write(GUEST_CR0, vmx_fix_cr0(&vmx.caps, val, true));
+    v->gv_valid &= ~((1u << GV_CR0) | (1u << GV_EFER) | (1u << GV_CODE_SIZE));
+    be_guest_tlb_flush(v);
+    be_skip_instruction(v);
+}
+
+static void write_guest_cr4(struct vcpu *v, uint64_t val)
+{
+    /* The guest sees no VMX, so CR4.VMXE is reserved to it; so are bits the CPU lacks. */
+    if ((val & CR4_VMXE) || (val & ~vmx.caps.cr4_fixed1)) {
+        vcpu_inject_gp(v);
+        return;
+    }
+    vmcs_write(CR4_READ_SHADOW, val);
+    vmcs_write(GUEST_CR4, vmx_fix_cr4(&vmx.caps, val) | CR4_VMXE);
+    v->gv_valid &= ~(1u << GV_CR4);
+    be_guest_tlb_flush(v);
+    be_skip_instruction(v);
+}
+
+/* SDM 3C 28.2.1 table 28-3: exit qualification for control-register accesses. */
+void vmx_handle_cr_access(struct vcpu *v)
+{
+    uint64_t qual = vmcs_read(EXIT_QUALIFICATION);
+    unsigned cr = qual & 0xf, type = (qual >> 4) & 3, reg = (qual >> 8) & 0xf;
+    if (type == 0 && cr == 0) {
+        write_guest_cr0(v, read_gpr(v, reg));
+    } else if (type == 0 && cr == 4) {
+        write_guest_cr4(v, read_gpr(v, reg));
+    } else if (type == 3) {
+        /* LMSW loads CR0 bits 3:0 but cannot clear PE (SDM 2A LMSW). */
+        uint64_t src = (qual >> 16) & 0xf, old = vmcs_read(CR0_READ_SHADOW);
+        write_guest_cr0(v, (old & ~0xeull) | (src & 0xe) | ((old | src) & 1));
+    } else {
+        vcpu_stop(v, "unexpected control-register access exit");
+    }
+}
