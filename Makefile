@@ -71,7 +71,7 @@ EFI_LIBS   := -L$(EFI_LIB) -lefi -lgnuefi
 EFI_SECTIONS := -j .text -j .sdata -j .data -j .dynamic -j .dynsym \
 	-j .rel -j .rela -j .rel.* -j .rela.* -j .reloc
 
-LOADER_SRCS := $(wildcard efi/*.c guest-loader/*.c) core/policy.c iommu/dmar.c iommu/msg.c
+LOADER_SRCS := $(wildcard efi/*.c guest-loader/*.c) core/policy.c iommu/dmar_unlink.c
 LOADER_ASMS := $(wildcard efi/*.S)
 LOADER_OBJS := $(patsubst %,$(BUILD)/efi/%.o,$(LOADER_SRCS) $(LOADER_ASMS))
 
@@ -109,7 +109,7 @@ $(BUILD)/test-guests/%.so: $(BUILD)/tg/test-guests/%.c.o $(TG_LIB_OBJS)
 $(BUILD)/test-guests/%.efi: $(BUILD)/test-guests/%.so
 	$(V)$(OBJCOPY) $(EFI_SECTIONS) --target efi-app-x86_64 --subsystem=10 $< $@
 # dma.efi drives QEMU's IOMMU model with the monitor's own VT-d code.
-TG_IOMMU_OBJS := $(patsubst %,$(BUILD)/tg/%.o,iommu/dmar.c iommu/vtd.c iommu/dma.c iommu/msg.c iommu/hw.c)
+TG_IOMMU_OBJS := $(patsubst %,$(BUILD)/tg/%.o,iommu/dmar.c iommu/dmar_unlink.c iommu/vtd.c iommu/dma.c iommu/msg.c iommu/hw.c)
 $(BUILD)/test-guests/dma.so: $(TG_IOMMU_OBJS)
 
 # ------------------------------------------------------------- Linux guest

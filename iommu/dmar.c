@@ -424,37 +424,3 @@ int dmar_parse(const void *table, size_t len, struct dmar_info *out, char *err, 
         clear(out);     /* a refused table leaves nothing half-read */
     return rc;
 }
-
-int dmar_unlink(void *root, unsigned entry_size)
-{
-    uint8_t *r = root;
-    uint32_t len = rd32(r + 4);
-    if (len < 36 || (entry_size != 4 && entry_size != 8))
-        return -1;
-    uint32_t n = (len - 36) / entry_size, kept = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t *e = r + 36 + i * entry_size;
-        uint64_t a = entry_size == 8 ? rd64(e) : rd32(e);
-        const uint8_t *t = (const uint8_t *)(uintptr_t)a;
-        if (a && t[0] == 'D' && t[1] == 'M' && t[2] == 'A' && t[3] == 'R')
-            continue;
-        for (unsigned k = 0; k < entry_size; k++)
-            r[36 + kept * entry_size + k] = e[k];
-        kept++;
-    }
-    if (kept == n)
-        return 0;
-    for (uint32_t i = 36 + kept * entry_size; i < 36 + n * entry_size; i++)
-        r[i] = 0;
-    len -= (n - kept) * entry_size;
-    r[4] = (uint8_t)len;
-    r[5] = (uint8_t)(len >> 8);
-    r[6] = (uint8_t)(len >> 16);
-    r[7] = (uint8_t)(len >> 24);
-    uint8_t sum = 0;
-    r[9] = 0;
-    for (uint32_t i = 0; i < len; i++)
-        sum = (uint8_t)(sum + r[i]);
-    r[9] = (uint8_t)-sum;
-    return (int)(n - kept);
-}
