@@ -109,7 +109,8 @@ int dmar_parse(const void *table, size_t len, struct dmar_info *out, char *err, 
 /* Hide the DMAR from an OS (M8): remove from an ACPI root table (the XSDT
  * with entry_size 8, the RSDT with 4; ACPI 6.5 5.2.7-5.2.8) every entry that
  * points at a table signed "DMAR", close the gap, and fix the root's length
- * and checksum. Entries are physical addresses, reached identity mapped; a
+ * and checksum; each such table is renamed "LDMR" (its checksum still
+ * right), so that no root table rebuilt later lists a DMAR. Entries are physical addresses, reached identity mapped; a
  * zero entry is kept. Returns the number of entries removed (0: nothing
  * changed), or -1 if the root is not a sane table (length below its header). */
 int dmar_unlink(void *root, unsigned entry_size);

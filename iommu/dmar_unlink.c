@@ -21,9 +21,20 @@ int dmar_unlink(void *root, unsigned entry_size)
     for (uint32_t i = 0; i < n; i++) {
         uint8_t *e = r + 36 + i * entry_size;
         uint64_t a = rd(e, entry_size);
-        const uint8_t *t = (const uint8_t *)(uintptr_t)a;
-        if (a && t[0] == 'D' && t[1] == 'M' && t[2] == 'A' && t[3] == 'R')
+        uint8_t *t = (uint8_t *)(uintptr_t)a;
+        if (a && t[0] == 'D' && t[1] == 'M' && t[2] == 'A' && t[3] == 'R') {
+            /* Renamed too, checksum kept: firmware that rebuilds the root
+             * table from its own list (a later InstallAcpiTable) cannot
+             * bring a "DMAR" back. */
+            static const uint8_t hidden[4] = { 'L', 'D', 'M', 'R' };
+            int delta = 0;
+            for (unsigned k = 0; k < 4; k++) {
+                delta += hidden[k] - t[k];
+                t[k] = hidden[k];
+            }
+            t[9] = (uint8_t)(t[9] - delta);
             continue;
+        }
         for (unsigned k = 0; k < entry_size; k++)
             r[36 + kept * entry_size + k] = e[k];
         kept++;

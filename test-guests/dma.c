@@ -410,6 +410,8 @@ static void rmrr_checks(const uint8_t *dmar, const struct edu *e, const struct p
 
 /* The loader's last step with DMA protection on (efi/acpi.c, dmar_unlink):
  * the DMAR leaves QEMU's XSDT, which stays a valid table with the others. */
+static const uint8_t *dmar_at_start;
+
 static void hide_checks(void)
 {
     static EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
@@ -430,9 +432,11 @@ static void hide_checks(void)
         const uint8_t *t = (const uint8_t *)(uintptr_t) * (const uint64_t *)(xsdt + off);
         facp |= t && tg_mem_eq(t, "FACP", 4);
     }
-    if (n == 1 && !find_dmar() && sum_ok(xsdt, after) && after == before - 8 && facp)
-        tg_passf("dmar-hidden", "XSDT %u -> %u bytes, checksum good, FACP still there", before,
-                 after);
+    const uint8_t *renamed = dmar_at_start;
+    if (n == 1 && !find_dmar() && sum_ok(xsdt, after) && after == before - 8 && facp &&
+        tg_mem_eq(renamed, "LDMR", 4) && sum_ok(renamed, *(const uint32_t *)(renamed + 4)))
+        tg_passf("dmar-hidden", "XSDT %u -> %u bytes, checksum good, FACP still there, the table "
+                 "renamed LDMR", before, after);
     else
         tg_fail("dmar-hidden", "removed %d, XSDT %u -> %u bytes, checksum %s, DMAR %s, FACP %s", n,
                 before, after, sum_ok(xsdt, after) ? "good" : "bad", find_dmar() ? "found" : "gone",
@@ -446,6 +450,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     bool regs_first = tg_option_given(image, L"regs-only");
 
     const uint8_t *dmar = find_dmar();
+    dmar_at_start = dmar;
     struct dmar_info info;
     if (!dmar) {
         tg_fail("dmar-found", "no ACPI DMAR table (QEMU without -device intel-iommu?)");

@@ -406,8 +406,9 @@ static uint8_t sum(const uint8_t *p, size_t n)
 static void test_unlink_from_xsdt(void **state)
 {
     (void)state;
-    static uint8_t facp[36] = "FACP", apic[36] = "APIC", dmar2[48] = "DMAR";
-    uint64_t ptrs[] = { (uintptr_t)facp, (uintptr_t)qemu_dmar, (uintptr_t)apic, 0, (uintptr_t)dmar2 };
+    static uint8_t facp[36] = "FACP", apic[36] = "APIC", dmar2[48] = "DMAR", dmar1[120];
+    memcpy(dmar1, qemu_dmar, sizeof(dmar1));
+    uint64_t ptrs[] = { (uintptr_t)facp, (uintptr_t)dmar1, (uintptr_t)apic, 0, (uintptr_t)dmar2 };
     uint8_t xsdt[36 + 5 * 8];
     memset(xsdt, 0, sizeof(xsdt));
     memcpy(xsdt, "XSDT", 4);
@@ -424,6 +425,13 @@ static void test_unlink_from_xsdt(void **state)
     assert_int_equal(left[2], 0);
     for (size_t i = xsdt[4]; i < sizeof(xsdt); i++)
         assert_int_equal(xsdt[i], 0);
+    /* The tables themselves are renamed, their checksums still right. */
+    assert_memory_equal(dmar1, "LDMR", 4);
+    assert_int_equal(sum(dmar1, sizeof(dmar1)), 0);
+    assert_memory_equal(dmar2, "LDMR", 4);
+    assert_memory_equal(dmar1 + 4, qemu_dmar + 4, 5);
+    assert_memory_equal(dmar1 + 10, qemu_dmar + 10, sizeof(dmar1) - 10);
+    assert_memory_equal(facp, "FACP", 4);
     /* Nothing left to remove: unchanged. */
     uint8_t copy[sizeof(xsdt)];
     memcpy(copy, xsdt, sizeof(xsdt));
