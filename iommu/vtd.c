@@ -54,6 +54,10 @@ static enum cover cover(const struct builder *b, uint64_t a, uint64_t size)
     return COVER_MIXED;
 }
 
+/* A zeroed page from the pool; NULL in counting mode (only counted);
+ * NO_PAGE when the pool is used up. */
+#define NO_PAGE ((uint64_t *)(uintptr_t)1)
+
 static uint64_t *take_page(struct vtd_pool *pool)
 {
     if (!pool->base) {
@@ -61,14 +65,12 @@ static uint64_t *take_page(struct vtd_pool *pool)
         return NULL;
     }
     if (pool->used >= pool->npages)
-        return (uint64_t *)(uintptr_t)1;        /* out of pages: see callers */
+        return NO_PAGE;
     uint64_t *pg = (uint64_t *)(void *)(pool->base + pool->used++ * PAGE);
     for (unsigned i = 0; i < ENTRIES; i++)
         pg[i] = 0;          /* not present (9.8: R = W = 0) */
     return pg;
 }
-
-#define NO_PAGE ((uint64_t *)(uintptr_t)1)
 
 static void put(uint64_t *tab, unsigned i, uint64_t v)
 {
