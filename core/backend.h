@@ -26,7 +26,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "core/guest_msr.h"
+#include "core/lamina_hypercall.h"
 #include "core/percpu.h"
+#include "iommu/iommu.h"
 
 /* ------------------------------------------------------------- the guest view
  * Fields of the guest state the core reads, each fetched from the control
@@ -204,6 +206,8 @@ static inline void vcpu_begin(struct vcpu *v, struct percpu *pc, struct guest_re
     v->injected = false;
     v->kind = (uint8_t)kind;
     pc->exits[kind]++;
+    /* M8 hook: blocked DMAs into the event log, before a hypercall reads it. */
+    iommu_exit(pc->index, kind == LAMINA_EXIT_HYPERCALL);
 }
 
 static inline void vcpu_set_kind(struct vcpu *v, unsigned kind)

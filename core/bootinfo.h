@@ -13,10 +13,17 @@
 #include "core/policy.h"
 
 #define LAMINA_API_MAGIC      0x414e494d414cULL /* "LAMINA" */
-#define LAMINA_API_VERSION    2
+#define LAMINA_API_VERSION    3
 #define LAMINA_MAX_CPUS       64
 #define LAMINA_MAX_MEMMAP     512
 #define LAMINA_ERR_LEN        192
+
+/* dma-protection in lamina.conf (iommu/iommu.c decides what follows). */
+enum lamina_dma_mode {
+    LAMINA_DMA_AUTO = 0,        /* on where a DMAR exists, a warning where none does */
+    LAMINA_DMA_REQUIRED = 1,    /* no DMAR or a refused one: the hand-off fails */
+    LAMINA_DMA_OFF = 2,
+};
 
 /* One UEFI memory map entry, reduced to what the monitor needs. */
 struct lamina_memrange {
@@ -44,7 +51,8 @@ struct lamina_cpu_info {
 /* Summary figures of the hand-off. */
 struct lamina_summary {
     uint32_t cpus_virtualized;
-    uint32_t pad;
+    uint32_t dma_units;         /* remapping units translating (0: no DMA protection) */
+    uint64_t dma_table_pages;   /* their root, context, queue and map pages */
     uint64_t map_1g, map_2m, map_4k, map_tables;    /* guest-physical map (EPT) pages */
     uint64_t reserved_bytes;
     uint64_t handoff_ticks;
@@ -72,9 +80,11 @@ struct lamina_bootinfo {
     uint64_t loader_secret;     /* VMCALL key for loader-only calls until sealed */
     uint16_t pm1a_cnt, pm1b_cnt;   /* ACPI PM1 control ports from the FADT (0: none) */
     uint16_t reset_port;           /* ACPI reset register, if in I/O space (0: none) */
-    uint16_t pad2;
+    uint8_t  dma_mode;             /* enum lamina_dma_mode, from lamina.conf */
+    uint8_t  pad2;
+    uint32_t dmar_len;             /* ACPI DMAR table, found by the loader (0: none) */
     uint32_t nmemmap;
-    uint32_t pad1;
+    uint64_t dmar_base;
     struct lamina_report *report;      /* loader memory, see above */
     struct lamina_policy policy;       /* from lamina.conf (core/policy.h) */
     struct lamina_memrange memmap[LAMINA_MAX_MEMMAP];
@@ -97,6 +107,10 @@ struct lamina_monitor_api {
      * Returns (natively) -1 on failure. Once a CPU is a guest it can no longer
      * call into (or even read) monitor memory: launch the APs before the BSP. */
     int (*cpu_launch)(uint32_t cpu, uint64_t guest_rip, uint64_t guest_rsp);
+    /* BSP, firmware context, after setup() returned (either way) when the
+     * hand-off fails: undo what setup changed outside monitor memory (the
+     * remapping units' translation), before the loader frees the regions. */
+    void (*rollback)(void);
 };
 
 /* The ELF entry point of the monitor. */

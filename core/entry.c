@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/monitor.h"
 #include "core/vcpu.h"
+#include "iommu/iommu.h"
 
 #define PAGE 4096ull
 #define PAGES(bytes) (((bytes) + PAGE - 1) / PAGE)
@@ -89,7 +90,12 @@ static int api_plan(uint64_t *data_bytes)
     mon.hidden[0].size = bi->image_size;
     if (mon.trap_xapic)
         mon.hidden[2] = (struct mem_range){ .base = mon.apic_base, .size = PAGE };
-    uint64_t core = shared_pages();
+    /* M8 hook: DMA protection (iommu/iommu.h): table pages, register pages hidden. */
+    uint64_t dma_pages;
+    if (iommu_plan(bi, &dma_pages) != 0)
+        return -1;
+    mon.nhidden = 3 + iommu_hidden(&mon.hidden[3], IOMMU_MAX_HIDDEN);
+    uint64_t core = shared_pages() + dma_pages;
     *data_bytes = (core + be_plan_pages(core)) * PAGE;
     return 0;
 }
@@ -132,6 +138,11 @@ static int api_setup(void)
         pc->ist_stack = bump_alloc(&cur, HOST_IST_SIZE / PAGE);
         host_gdt_build(pc);
     }
+    /* M8 hook: the DMA remapping tables, and translation on in every unit;
+     * undone by api_rollback if the hand-off fails later. */
+    if (iommu_setup(bi, &cur) != 0)
+        return -1;
+    mon.nhidden = 3 + iommu_hidden(&mon.hidden[3], IOMMU_MAX_HIDDEN);
     if (cur > end) {
         report_error("monitor data region too small (%lu KiB short)", (cur - end) / 1024);
         return -1;
@@ -183,6 +194,12 @@ void monitor_cpu_left(uint32_t cpu)
     __atomic_sub_fetch(&mon.cpus_virtualized, 1, __ATOMIC_SEQ_CST);
 }
 
+/* M8 hook: the hand-off failed after setup: translation off again. */
+static void api_rollback(void)
+{
+    iommu_rollback();
+}
+
 static struct lamina_monitor_api api = {
     .magic = LAMINA_API_MAGIC,
     .version = LAMINA_API_VERSION,
@@ -191,6 +208,7 @@ static struct lamina_monitor_api api = {
     .setup = api_setup,
     .cpu_check = api_cpu_check,
     .cpu_launch = api_cpu_launch,
+    .rollback = api_rollback,
 };
 
 struct lamina_monitor_api *lamina_monitor_entry(void);
@@ -215,8 +233,11 @@ void monitor_seal(void)
     s->map_tables = ms.tables;
     s->reserved_bytes = bi->image_size + bi->data_size;
     s->handoff_ticks = rdtsc() - bi->tsc_start;
+    iommu_summary(&s->dma_units, &s->dma_table_pages);     /* M8 hook */
     mon.sealed = true;
     log_info("summary: cpus %u virtualized, %s pages 1g=%lu 2m=%lu 4k=%lu, reserved %lu KiB, "
-             "hand-off %lu tsc ticks", s->cpus_virtualized, ms.name, s->map_1g, s->map_2m,
-             s->map_4k, s->reserved_bytes / 1024, s->handoff_ticks);
+             "hand-off %lu tsc ticks, dma protection %s (%u units, %lu KiB tables)",
+             s->cpus_virtualized, ms.name, s->map_1g, s->map_2m, s->map_4k,
+             s->reserved_bytes / 1024, s->handoff_ticks, s->dma_units ? "on" : "off",
+             s->dma_units, s->dma_table_pages * 4);
 }

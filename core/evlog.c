@@ -183,6 +183,12 @@ int evlog_format(const struct lamina_event *e, char *buf, size_t size)
     case LAMINA_EV_VIRT_INSN:
         m = sniprintf(p, left, " %s", lamina_insn_name(e->index));
         break;
+    case LAMINA_EV_DMA_FAULT:   /* M8: DMA blocked by a remapping unit */
+        m = sniprintf(p, left, " %02x:%02x.%u %s addr 0x%lx reason 0x%x unit %u",
+                      LAMINA_EV_DMA_SID(e->index) >> 8, (LAMINA_EV_DMA_SID(e->index) >> 3) & 31,
+                      LAMINA_EV_DMA_SID(e->index) & 7, LAMINA_EV_DMA_READ(e->index) ? "read" : "write",
+                      (unsigned long)e->value, e->width, LAMINA_EV_DMA_UNIT(e->index));
+        break;
     default:
         m = sniprintf(p, left, " index 0x%x value 0x%lx", e->index, (unsigned long)e->value);
         break;

@@ -33,6 +33,12 @@ bool evlog_put(struct lamina_event *e);
  * value 0x1 width 8 rip 0x... cr3 0x... denied"); snprintf's return value. */
 int evlog_format(const struct lamina_event *e, char *buf, size_t size);
 
+/* core/vcpu.c: record one event and print it at the policy's event level,
+ * rate-limited; rip and cr3 are where the guest was (vcpu_event fills them
+ * from the exit; a blocked DMA, iommu/iommu.c, passes 0). */
+void evlog_record(uint16_t cpu, uint8_t kind, uint8_t action, uint32_t index, uint64_t value,
+                  uint8_t width, uint64_t rip, uint64_t cr3);
+
 #ifdef LAMINA_UNIT_TEST
 void evlog_reset(void);     /* empty the ring again */
 /* A writer stopped between its two steps: claim a seq (NULL: dropped) ... */

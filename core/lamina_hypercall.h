@@ -157,6 +157,13 @@ static inline const char *lamina_insn_name(unsigned insn)
 #define LAMINA_EV_MONITOR_MEM  5   /* guest touched monitor memory (index: page number) */
 #define LAMINA_EV_VIRT_INSN    6   /* VMX/SMX instruction attempted (index: LAMINA_INSN_*) */
 #define LAMINA_EV_TRIPLE_FAULT 7
+#define LAMINA_EV_DMA_FAULT    8   /* a device's DMA blocked by a remapping unit: index
+                                      LAMINA_EV_DMA_SID (bus << 8 | dev << 3 | fn), _UNIT
+                                      and _READ; value the page address; width the
+                                      VT-d fault reason; rip and cr3 0 (no instruction) */
+#define LAMINA_EV_DMA_SID(index)   ((index) & 0xffffu)
+#define LAMINA_EV_DMA_UNIT(index)  (((index) >> 16) & 0xffu)
+#define LAMINA_EV_DMA_READ(index)  (((index) >> 24) & 1u)    /* else a write */
 
 /* Actions. */
 #define LAMINA_ACT_LOGGED      1   /* allowed and recorded */
@@ -172,7 +179,7 @@ static inline const char *lamina_event_kind_name(unsigned kind)
         [LAMINA_EV_IO_IN] = "io-in", [LAMINA_EV_IO_OUT] = "io-out",
         [LAMINA_EV_MSR_READ] = "msr-read", [LAMINA_EV_MSR_WRITE] = "msr-write",
         [LAMINA_EV_MONITOR_MEM] = "monitor-mem", [LAMINA_EV_VIRT_INSN] = "virt-insn",
-        [LAMINA_EV_TRIPLE_FAULT] = "triple-fault",
+        [LAMINA_EV_TRIPLE_FAULT] = "triple-fault", [LAMINA_EV_DMA_FAULT] = "dma-fault",
     };
     return kind < sizeof(names) / sizeof(names[0]) && names[kind] ? names[kind] : "unknown";
 }

@@ -7,6 +7,7 @@
 #include "core/bootinfo.h"
 #include "core/percpu.h"
 #include "ept/mtrr.h"
+#include "iommu/iommu.h"
 
 /* Vendor-neutral: the backend keeps its own monitor-wide state (vmx/). */
 struct monitor {
@@ -28,17 +29,21 @@ struct monitor {
     bool host_1g;                   /* CPUID: 1 GiB pages for the monitor's own map */
     volatile bool sealed;           /* loader hypercalls refused from now on */
     volatile uint32_t cpus_virtualized;
-    struct mem_range hidden[3];     /* image and data regions; [2]: the xAPIC page,
-                                       mapped 4 KiB so it can be made read-only */
+    struct mem_range hidden[3 + IOMMU_MAX_HIDDEN];  /* image and data regions; [2]: the
+                                       xAPIC page, mapped 4 KiB so it can be made read-only;
+                                       [3..nhidden): the remapping units' registers (M8) */
+    unsigned nhidden;
 };
 
 extern struct monitor mon;
 
-/* The monitor's memory (image and data) as the guest must never see it. */
+/* The monitor's memory (image and data) as the guest must never see it, and
+ * (M8) the remapping units' register pages, which it must not reach either,
+ * not even through the monitor's own string I/O or page walks. */
 static inline bool monitor_owns(uint64_t pa)
 {
-    for (int i = 0; i < 2; i++)     /* the image and data regions, not the APIC page */
-        if (pa >= mon.hidden[i].base && pa - mon.hidden[i].base < mon.hidden[i].size)
+    for (unsigned i = 0; i < mon.nhidden; i++)  /* all but the APIC page */
+        if (i != 2 && pa >= mon.hidden[i].base && pa - mon.hidden[i].base < mon.hidden[i].size)
             return true;
     return false;
 }

@@ -27,17 +27,19 @@ void vcpu_stop(struct vcpu *v, const char *why)
  * first ones and then one in 1024 (core/log.c), the ring gets them all. */
 static struct log_ratelimit event_rl = { .burst = 64 };
 
-void vcpu_event(struct vcpu *v, uint8_t kind, uint8_t action, uint32_t index, uint64_t value,
-                uint8_t width)
+/* Record an event with an explicit place in the guest (rip, cr3); M8: a
+ * blocked DMA has none and passes 0. */
+void evlog_record(uint16_t cpu, uint8_t kind, uint8_t action, uint32_t index, uint64_t value,
+                  uint8_t width, uint64_t rip, uint64_t cr3)
 {
     struct lamina_event e;
     memset(&e, 0, sizeof(e));
     e.tsc = rdtsc();
     e.value = value;
-    e.rip = guest_get(v, GV_RIP);
-    e.cr3 = guest_get(v, GV_CR3);
+    e.rip = rip;
+    e.cr3 = cr3;
     e.index = index;
-    e.cpu = (uint16_t)v->pc->index;
+    e.cpu = cpu;
     e.kind = kind;
     e.width = width;
     e.action = action;
@@ -55,6 +57,13 @@ void vcpu_event(struct vcpu *v, uint8_t kind, uint8_t action, uint32_t index, ui
                 suppressed);
     else
         log_msg((enum log_level)level, "%s", line);
+}
+
+void vcpu_event(struct vcpu *v, uint8_t kind, uint8_t action, uint32_t index, uint64_t value,
+                uint8_t width)
+{
+    evlog_record((uint16_t)v->pc->index, kind, action, index, value, width,
+                 guest_get(v, GV_RIP), guest_get(v, GV_CR3));
 }
 
 /* CPUID exits unconditionally (SDM 3C 26.1.2): the host's answer, filtered. */

@@ -2,6 +2,7 @@
  * and the reset register, from the FADT (ACPI 6.5 5.2.9). The monitor traps
  * them to print its final summary; it does not change what they do. */
 #include "efi/loader.h"
+#include "iommu/dmar.h"
 
 struct __attribute__((packed)) sdt_header {
     char signature[4];
@@ -32,10 +33,12 @@ static BOOLEAN checksum_ok(const void *p, UINT32 len)
     return sum == 0;
 }
 
-static const struct sdt_header *find_fadt(void)
+/* The root tables: the XSDT (ACPI 2.0+) and the RSDT; either may be NULL. */
+static void find_roots(struct sdt_header **xsdt_out, struct sdt_header **rsdt_out)
 {
     static EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
     const UINT8 *rsdp = NULL;
+    *xsdt_out = *rsdt_out = NULL;
     for (UINTN i = 0; i < ST->NumberOfTableEntries; i++) {
         EFI_CONFIGURATION_TABLE *t = &ST->ConfigurationTable[i];
         if (!CompareGuid(&t->VendorGuid, &acpi20))
@@ -44,22 +47,44 @@ static const struct sdt_header *find_fadt(void)
             rsdp = t->VendorTable;
     }
     if (!rsdp || CompareMem(rsdp, "RSD PTR ", 8) != 0 || !checksum_ok(rsdp, 20))
-        return NULL;
+        return;
     UINT64 xsdt = rsdp[15] >= 2 ? *(const UINT64 *)(rsdp + 24) : 0;   /* revision, XsdtAddress */
     UINT32 rsdt = *(const UINT32 *)(rsdp + 16);
-    const struct sdt_header *root = (const void *)(UINTN)(xsdt ? xsdt : rsdt);
-    unsigned entry = xsdt ? 8 : 4;
-    if (!root || !checksum_ok(root, root->length))
+    struct sdt_header *x = (void *)(UINTN)xsdt, *r = (void *)(UINTN)rsdt;
+    if (x && checksum_ok(x, x->length))
+        *xsdt_out = x;
+    if (r && checksum_ok(r, r->length))
+        *rsdt_out = r;
+}
+
+static UINT64 root_entry(const struct sdt_header *root, unsigned size, UINTN i)
+{
+    const UINT8 *e = (const UINT8 *)(root + 1) + i * size;
+    return size == 8 ? *(const UINT64 *)e : *(const UINT32 *)e;
+}
+
+/* The first table with this signature and a good checksum, through the
+ * XSDT, or the RSDT where there is no XSDT. */
+static const struct sdt_header *find_table(const char sig[4])
+{
+    struct sdt_header *xsdt, *rsdt;
+    find_roots(&xsdt, &rsdt);
+    const struct sdt_header *root = xsdt ? xsdt : rsdt;
+    unsigned size = xsdt ? 8 : 4;
+    if (!root)
         return NULL;
-    UINTN n = (root->length - sizeof(*root)) / entry;
-    const UINT8 *entries = (const UINT8 *)(root + 1);
+    UINTN n = (root->length - sizeof(*root)) / size;
     for (UINTN i = 0; i < n; i++) {
-        UINT64 a = entry == 8 ? *(const UINT64 *)(entries + i * 8) : *(const UINT32 *)(entries + i * 4);
-        const struct sdt_header *h = (const void *)(UINTN)a;
-        if (h && CompareMem(h->signature, "FACP", 4) == 0 && checksum_ok(h, h->length))
+        const struct sdt_header *h = (const void *)(UINTN)root_entry(root, size, i);
+        if (h && CompareMem(h->signature, sig, 4) == 0 && checksum_ok(h, h->length))
             return h;
     }
     return NULL;
+}
+
+static const struct sdt_header *find_fadt(void)
+{
+    return find_table("FACP");
 }
 
 static UINT16 io_port_of(const struct sdt_header *fadt, unsigned x_off, unsigned legacy_off)
@@ -91,4 +116,24 @@ void acpi_find_power_ports(struct lamina_bootinfo *bi)
     bi->reset_port = io_port_of(fadt, FADT_RESET_REG, 0);
     lprint(L_DEBUG, L"ACPI FADT: PM1a_CNT 0x%x, PM1b_CNT 0x%x, reset register 0x%x",
            bi->pm1a_cnt, bi->pm1b_cnt, bi->reset_port);
+}
+
+/* M8: the DMA remapping table (VT-d 8.1) for the monitor, which parses and
+ * checks it; its length as the header gives it. */
+void acpi_find_dmar(struct lamina_bootinfo *bi)
+{
+    const struct sdt_header *dmar = find_table("DMAR");
+    bi->dmar_base = (UINT64)(UINTN)dmar;
+    bi->dmar_len = dmar ? dmar->length : 0;
+}
+
+/* M8: the OS must not find the remapping units the monitor owns: the DMAR
+ * leaves the XSDT and the RSDT (ACPI 6.5 5.2.7, 5.2.8), checksums fixed. */
+void acpi_hide_dmar(void)
+{
+    struct sdt_header *xsdt, *rsdt;
+    find_roots(&xsdt, &rsdt);
+    int x = xsdt ? dmar_unlink(xsdt, 8) : 0, r = rsdt ? dmar_unlink(rsdt, 4) : 0;
+    int n = (x > 0 ? x : 0) + (r > 0 ? r : 0);
+    lprint(L_INFO, L"ACPI DMAR hidden from the guest (%d root table entries removed)", n);
 }

@@ -4,6 +4,7 @@
  * Keys are described by the table keys[]; adding a key means writing a
  * handler and adding one row.
  */
+#include "core/bootinfo.h"
 #include "efi/config.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -138,6 +139,7 @@ static int set_serial(struct parser *p, const char *val, size_t n);
 static int set_on_error(struct parser *p, const char *val, size_t n);
 static int set_log_level(struct parser *p, const char *val, size_t n);
 static int set_guest_sha256(struct parser *p, const char *val, size_t n);
+static int set_dma_protection(struct parser *p, const char *val, size_t n);
 static int set_io(struct parser *p, const char *val, size_t n);
 static int set_msr(struct parser *p, const char *val, size_t n);
 static int set_stealth(struct parser *p, const char *val, size_t n);
@@ -152,6 +154,7 @@ static const struct key_desc keys[] = {
     { "on-error",         set_on_error,         0 },
     { "log-level",        set_log_level,        0 },
     { "guest-sha256",     set_guest_sha256,     0 },
+    { "dma-protection",   set_dma_protection,   0 },
     { "io",               set_io,               KEY_REPEATS },
     { "msr",              set_msr,              KEY_REPEATS },
     { "stealth",          set_stealth,          0 },
@@ -467,6 +470,18 @@ static int set_guest_sha256(struct parser *p, const char *val, size_t n)
         out[i] = (uint8_t)(digit_value(val[2 * i], 16) << 4 |
                            digit_value(val[2 * i + 1], 16));
     p->cfg->has_guest_sha256 = true;
+    return 0;
+}
+
+static int set_dma_protection(struct parser *p, const char *val, size_t n)
+{
+    /* Indexed by enum lamina_dma_mode (core/bootinfo.h). */
+    static const char *const names[] = { "auto", "required", "off" };
+    int v = match_enum(p, "dma-protection", val, n, names, ARRAY_LEN(names));
+
+    if (v < 0)
+        return -1;
+    p->cfg->dma_protection = (uint8_t)v;
     return 0;
 }
 
@@ -881,6 +896,7 @@ void config_defaults(struct lamina_config *c)
     c->log_level = CONFIG_LOG_INFO;
     c->has_options = false;
     c->has_guest_sha256 = false;
+    c->dma_protection = LAMINA_DMA_AUTO;
     for (i = 0; i < sizeof(c->guest_sha256); i++)
         c->guest_sha256[i] = 0;
     for (i = 0; i < sizeof(c->policy); i++)

@@ -14,6 +14,7 @@
  *   on-error  boot                      # boot | halt (VT-x unusable)
  *   log-level info                      # error | warn | info | debug
  *   guest-sha256 <64 hex digits>        # optional: refuse any other guest
+ *   dma-protection auto                 # auto | required | off (VT-d, M8)
  *
  * Security policy (struct lamina_policy, core/policy.h; all optional):
  *
@@ -52,6 +53,8 @@
  *   overlap in range and direction and that the most-specific-wins order of
  *   core/policy.c cannot tell apart (same width, both rw or both one
  *   direction). The locked MSRs go to policy.lock_msr in rule order.
+ * - dma-protection: the enum lamina_dma_mode of core/bootinfo.h (auto 0,
+ *   required 1, off 2).
  * - log-events: the core/log.h level of event lines, none = POLICY_EVENTS_NONE.
  * - serial-exclusive yes: the log port's 8 ports are the monitor's alone, so
  *   it needs a serial port and no io rule may cover any of them. These two
@@ -95,13 +98,14 @@ struct lamina_config {
     uint8_t log_level;    /* 0 error, 1 warn, 2 info, 3 debug */
     bool has_options;     /* an options line was present */
     bool has_guest_sha256;                  /* a guest-sha256 line was present */
+    uint8_t dma_protection;                 /* enum lamina_dma_mode: auto, required, off */
     uint8_t guest_sha256[CONFIG_SHA256_LEN];    /* its digest; zeros without one */
     struct lamina_policy policy;            /* io/msr rules, stealth, serial-exclusive,
                                                hypercall-user, log-events */
 };
 
 /* Fill *c with the defaults: no guest, no options, serial 0x3f8, on-error
- * boot, log-level info, no guest-sha256; policy: no rules, stealth,
+ * boot, log-level info, no guest-sha256, dma-protection auto; policy: no rules, stealth,
  * serial-exclusive and hypercall-user no, log-events info. */
 void config_defaults(struct lamina_config *c);
 

@@ -24,6 +24,10 @@ EFI_STATUS monitor_load(EFI_PHYSICAL_ADDRESS *base, UINT64 *size,
 
 /* efi/acpi.c: PM1 control and reset ports from the FADT, into bi. */
 void acpi_find_power_ports(struct lamina_bootinfo *bi);
+/* M8: the ACPI DMAR into bi->dmar_base/len (0 when there is none); and,
+ * once the monitor protects DMA, out of the XSDT and RSDT. */
+void acpi_find_dmar(struct lamina_bootinfo *bi);
+void acpi_hide_dmar(void);
 
 /* efi/mp.c: MP Services, or one CPU without them. */
 struct mp {

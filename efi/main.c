@@ -205,6 +205,9 @@ static int virtualize(struct lamina_config *cfg)
     l.api = *api;
     l.secret = bi->loader_secret;
     acpi_find_power_ports(bi);
+    bi->dma_mode = cfg->dma_protection;     /* M8: the monitor decides what follows */
+    if (cfg->dma_protection != LAMINA_DMA_OFF)
+        acpi_find_dmar(bi);
     if (EFI_ERROR(collect_memory_map(bi))) {
         set_err("cannot read the memory map");
         goto free_image;
@@ -243,6 +246,7 @@ static int virtualize(struct lamina_config *cfg)
         if (launched == 0)
             goto free_all;
         mp_run_aps(&mp, ap_devirt, &l);
+        l.api.rollback();
         /* The TSS of a CPU that left VMX again stays in TR: keep the memory. */
         lprint(L_WARN, L"rolled back %d CPUs; monitor memory stays reserved", launched);
         return -1;
@@ -250,9 +254,12 @@ static int virtualize(struct lamina_config *cfg)
     if (cfg->policy.serial_exclusive)
         log_release_serial();
     loader_vmcall(LAMINA_VMCALL_SEAL, l.secret);
+    if (report.summary.dma_units)
+        acpi_hide_dmar();
     return 0;
 
 free_all:
+    l.api.rollback();       /* the remapping units stop reading the tables first */
     uefi_call_wrapper(BS->FreePages, 2, data_base, EFI_SIZE_TO_PAGES(data_size));
 free_image:
     uefi_call_wrapper(BS->FreePages, 2, img_base, EFI_SIZE_TO_PAGES(img_size));

@@ -137,11 +137,15 @@ int be_cpu_check(uint32_t cpu)
  * region (not yet placed) to be mapped with 4 KiB pages and split at both ends. */
 static uint64_t plan_ept_pages(uint64_t other_pages)
 {
-    const struct mem_range known[2] = { mon.hidden[0], mon.hidden[2] };
+    struct mem_range known[sizeof(mon.hidden) / sizeof(mon.hidden[0])];
+    unsigned n = mon.nhidden;
+    for (unsigned i = 0; i < n; i++)
+        known[i] = mon.hidden[i];
+    known[1].size = 0;      /* the data region: not placed yet */
     struct ept_pool count = { 0 };
     struct ept_params p = {
         .mtrr = &mon.mtrr, .limit = mon.bi->phys_limit,
-        .hidden = known, .nhidden = 2, .allow_1g = vmx.ept_1g,
+        .hidden = known, .nhidden = n, .allow_1g = vmx.ept_1g,
     };
     uint64_t root;
     struct ept_stats st;
@@ -221,7 +225,7 @@ int be_setup(uint64_t *cursor, uint64_t end)
     struct ept_pool pool = { .base = (uint8_t *)(uintptr_t)*cursor, .npages = (end - *cursor) / PAGE };
     struct ept_params p = {
         .mtrr = &mon.mtrr, .limit = mon.bi->phys_limit,
-        .hidden = mon.hidden, .nhidden = 3, .allow_1g = vmx.ept_1g,
+        .hidden = mon.hidden, .nhidden = mon.nhidden, .allow_1g = vmx.ept_1g,
     };
     if (ept_build(&p, &pool, &vmx.ept_root, &vmx.ept_stats) != 0) {
         report_error("out of memory for EPT tables (%lu pages reserved)", (unsigned long)pool.npages);

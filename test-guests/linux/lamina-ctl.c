@@ -235,6 +235,12 @@ static void print_event(const struct lamina_event *e)
     case LAMINA_EV_VIRT_INSN:
         snprintf(what, sizeof(what), "%s", lamina_insn_name(e->index));
         break;
+    case LAMINA_EV_DMA_FAULT:
+        snprintf(what, sizeof(what), "%02x:%02x.%u %s addr 0x%" PRIx64 " reason 0x%x unit %u",
+                 LAMINA_EV_DMA_SID(e->index) >> 8, (LAMINA_EV_DMA_SID(e->index) >> 3) & 31,
+                 LAMINA_EV_DMA_SID(e->index) & 7, LAMINA_EV_DMA_READ(e->index) ? "read" : "write",
+                 e->value, e->width, LAMINA_EV_DMA_UNIT(e->index));
+        break;
     default:
         snprintf(what, sizeof(what), "index 0x%x value 0x%" PRIx64, e->index, e->value);
         break;

@@ -13,6 +13,8 @@
 #       reason and the last 40 lines of the serial log.
 #       LINGER=N (environment): keep the emulator running N more seconds after
 #       the marker, e.g. to show that nothing follows a halt.
+#       QEMU_EXTRA="ARGS" (environment, QEMU only): more arguments, split at
+#       blanks, e.g. "-device intel-iommu -device edu" for the IOMMU tests.
 #   expect_line NAME REGEX [WHAT]             a line of the log matches
 #   expect_no_line NAME REGEX [WHAT]          no line matches
 #   expect_count NAME REGEX OP N [WHAT]       count of matching lines OP N
@@ -333,7 +335,8 @@ start_bochs() { # NAME CPUS DISK
 # variables persist across the reboots of one run. QEMU_DISK=nvme: the disk
 # on an NVMe controller (Debian's cloud kernel has no AHCI built in).
 start_qemu() { # NAME CPUS DISK
-    local dir fw disk reboot=(-no-reboot)
+    local dir fw disk reboot=(-no-reboot) extra=()
+    read -r -a extra <<<"${QEMU_EXTRA:-}"
     dir=$(sys_workdir "$1")
     sys_copy_disk "$3" "$dir" || return 1
     : >"$dir/com1.raw"
@@ -351,7 +354,7 @@ start_qemu() { # NAME CPUS DISK
     # -no-reboot: a triple fault ends the run instead of rebooting forever.
     sys_start "$dir" "$QEMU" -machine q35 -m 512 -smp "$2" -cpu "$QEMU_CPU" \
         "${fw[@]}" "${disk[@]}" \
-        -nographic -serial file:com1.raw -monitor none -net none "${reboot[@]}"
+        -nographic -serial file:com1.raw -monitor none -net none "${reboot[@]}" "${extra[@]}"
 }
 
 run_bochs() { # NAME CPUS DISK TIMEOUT MARKER [FAIL]

@@ -41,9 +41,9 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
     qemu-install-trial qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-bad-policy
-    qemu-sha256-match qemu-sha256-mismatch)
+    qemu-sha256-match qemu-sha256-mismatch qemu-dma qemu-dma-48)
 # Run only when named exactly (never by '*' or another glob).
 EXTRA_SCENARIOS=()
 
@@ -67,10 +67,10 @@ disk_for() {
 }
 
 # Lamina under Bochs (VT-x, EPT): the probe runs virtualized on N CPUs.
-bochs_probe() { # NAME CPUS
+bochs_probe() { # NAME CPUS [MORE-CONF]
     local name=$1 cpus=$2 dir rc
     dir=$(sys_dir "$name")
-    disk_for "$name" lamina_disk "$CONF_OK" || return
+    disk_for "$name" lamina_disk "$CONF_OK${3:+$'\n'$3}" || return
     # Stop early only when nothing more can come: the monitor died or Lamina
     # gave up before starting the guest.
     run_bochs "$name" "$cpus" "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
@@ -100,7 +100,16 @@ bochs_probe() { # NAME CPUS
     expect_line "$name" 'lamina: warn: cpu 0: microcode update refused'
 }
 
-scenario_bochs_1cpu() { bochs_probe bochs-1cpu 1; }
+# M8: Bochs has no IOMMU (and OVMF under Bochs no ACPI tables): under the
+# default dma-protection auto the monitor says so and runs without.
+scenario_bochs_1cpu() {
+    bochs_probe bochs-1cpu 1
+    expect_line bochs-1cpu 'lamina: warn: dma protection off: no ACPI DMAR table' \
+        "dma-protection auto without a DMAR: a warning, and the monitor runs"
+    expect_line bochs-1cpu 'lamina: info: summary: cpus 1 virtualized, .*, dma protection off \(0 units, 0 KiB tables\)' \
+        "summary: dma protection off"
+    expect_no_line bochs-1cpu 'ACPI DMAR hidden' "nothing hidden from the OS"
+}
 
 # smp.efi restarts the AP itself with INIT-SIPI-SIPI, four times (as an OS
 # does at boot, hotplug and resume), through a real-mode trampoline below
@@ -131,8 +140,44 @@ scenario_bochs_smp_2cpu() { bochs_smp bochs-smp-2cpu 2; }
 scenario_bochs_smp_4cpu() { bochs_smp bochs-smp-4cpu 4; }
 
 scenario_bochs_2cpu() {
-    bochs_probe bochs-2cpu 2
+    bochs_probe bochs-2cpu 2 'dma-protection off'
     expect_line bochs-2cpu 'probe: PASS ap-cpuid'
+    expect_line bochs-2cpu 'lamina: info: dma protection off \(dma-protection off\)' \
+        "dma-protection off: not even looked for"
+    expect_no_line bochs-2cpu 'lamina: warn: dma protection' "no warning when it is off"
+}
+
+# M8: dma-protection required without an IOMMU: the hand-off fails and
+# on-error decides, as for any reason VT-x cannot be used.
+scenario_bochs_dma_required_halt() {
+    local name=bochs-dma-required-halt dir rc
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk "${CONF_OK/on-error boot/on-error halt}"$'\n''dma-protection required' || return
+    LINGER=5 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" 'on-error halt' \
+        'probe: start|lamina: fatal'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" 'lamina: error: vt-x unavailable: dma-protection required: no ACPI DMAR table' \
+        "required without a DMAR: refused, reason named"
+    expect_line "$name" 'lamina: info: on-error halt: not starting the guest'
+    expect_no_line "$name" 'lamina: info: summary:' "no CPU was virtualized"
+    expect_no_line "$name" 'probe: start'
+}
+
+scenario_bochs_dma_required_boot() {
+    local name=bochs-dma-required-boot dir rc
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk "$CONF_OK"$'\n''dma-protection required' || return
+    run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+        'lamina: fatal|on-error halt'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" 'lamina: error: vt-x unavailable: dma-protection required: no ACPI DMAR table'
+    expect_order "$name" 'dma-protection required' 'on-error boot: starting the guest without the monitor' \
+        'probe: start' 'probe: no hypervisor present' 'probe: done'
+    expect_no_line "$name" 'lamina: info: summary:' "no CPU was virtualized"
+    # (The probe's own summary is not checked: natively on Bochs's CPU, which
+    # has VMX, its checks written for a CPU without VMX do not all hold.)
 }
 
 # policy.efi under the policy of its header comment: every action on real
@@ -442,6 +487,100 @@ scenario_qemu_sha256_match() { sha256_match qemu-sha256-match qemu; }
 scenario_qemu_sha256_mismatch() { sha256_mismatch qemu-sha256-mismatch qemu; }
 scenario_bochs_sha256_match() { sha256_match bochs-sha256-match bochs; }
 scenario_bochs_sha256_mismatch() { sha256_mismatch bochs-sha256-mismatch bochs; }
+
+# ------------------------------------------------------------ M8: DMA protection
+# dmarinj.efi (as BOOTX64.EFI) installs a DMAR of VARIANT on Bochs, which has
+# no IOMMU, and starts Lamina (\EFI\BOOT\lamina.efi), which must judge it.
+dmarinj_disk() { # IMG VARIANT CONF
+    local img=$1 txt lamina=$LAMINA_EFI
+    txt=$(dirname "$img")/dmarinj.txt
+    mkdir -p "$(dirname "$img")"
+    printf '%s\n' "$2" >"$txt"
+    LAMINA_EFI=$(dirname "$PROBE_EFI")/dmarinj.efi lamina_disk_with "$img" "$3" 40 \
+        "$lamina:/EFI/BOOT/lamina.efi" "$txt:/EFI/BOOT/dmarinj.txt" \
+        "$PROBE_EFI:/EFI/lamina/probe.efi"
+}
+
+# auto: a DMAR whose unit does not answer is refused, named, and the monitor
+# runs without DMA protection; the table stays visible (nothing to hide).
+scenario_bochs_dmar_refused_auto() {
+    local name=bochs-dmar-refused-auto dir rc
+    dir=$(sys_dir "$name")
+    disk_for "$name" dmarinj_disk no-unit "$CONF_OK" || return
+    run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+        'lamina: fatal|guest stopped|on-error halt|dmarinj: FAIL'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" '^dmarinj: installed a DMAR \(no-unit\)'
+    expect_line "$name" 'lamina: warn: dma protection off: DMAR entry 0 \(DRHD\): remapping unit at 0xfed90000: ' \
+        "the refused unit is named, and auto goes on without"
+    expect_line "$name" 'lamina: info: summary: cpus 1 virtualized, .*dma protection off \(0 units' \
+        "summary: dma protection off"
+    expect_no_line "$name" 'ACPI DMAR hidden' "the DMAR stays visible: the OS may use its IOMMU"
+    expect_line "$name" "$PROBE_CLEAN" "probe summary: N>0 passed, 0 failed"
+}
+
+# required: a DMAR the parser refuses fails the hand-off with the entry and
+# field named; on-error halt.
+scenario_bochs_dmar_refused_required() {
+    local name=bochs-dmar-refused-required dir rc
+    dir=$(sys_dir "$name")
+    disk_for "$name" dmarinj_disk bad-rmrr "${CONF_OK/on-error boot/on-error halt}"$'\n''dma-protection required' || return
+    LINGER=5 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" 'on-error halt' \
+        'probe: start|lamina: fatal|dmarinj: FAIL'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" 'lamina: error: vt-x unavailable: dma-protection required: DMAR entry 1 \(RMRR at offset 0x48\): limit 0x7f000ffe is not the end of a 4 KiB page' \
+        "table, entry and field named"
+    expect_line "$name" 'lamina: info: on-error halt: not starting the guest'
+    expect_no_line "$name" 'lamina: info: summary:' "no CPU was virtualized"
+}
+# dma.efi (test-guests/dma.c) drives QEMU's VT-d model with the monitor's own
+# iommu/ code: QEMU has no VMX, so Lamina falls back to on-error boot and the
+# program runs natively; edu's DMA is the bus master. OPTIONS: its
+# LoadOptions; IOMMU: the intel-iommu device's properties.
+qemu_dma() { # NAME OPTIONS IOMMU
+    local name=$1 dir rc c
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk "guest    \EFI\lamina\dma.efi
+options  $2
+serial   0x3f8
+on-error boot" "$(guest_efi dma)" || return
+    QEMU_EXTRA="-device intel-iommu$3 -device edu" run_qemu "$name" 1 "$dir/boot.img" \
+        "$QEMU_TIMEOUT" "$PROBE_SUMMARY" 'lamina: fatal|X64 Exception Type'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" '^dma: PASS dmar-parsed [0-9]+ bytes, haw [0-9]+, .* 1 unit' \
+        "QEMU's DMAR parsed: one remapping unit"
+    for c in edu-found no-translation-reaches-sentinel protect allowed-write-lands \
+        sentinel-unchanged unmap-invalidated-blocks unmap-fault remap-invalidated-lands \
+        protect-regs allowed-write-lands-regs sentinel-unchanged-regs \
+        unmap-invalidated-blocks-regs remap-invalidated-lands-regs map-below-rmrr-page \
+        outside-map-blocked outside-map-fault map-with-rmrr rmrr-parsed rmrr-device-works \
+        translation-off-again dmar-hidden; do
+        expect_line "$name" "^dma: PASS $c( |\$)" "dma.efi: $c"
+    done
+    # The fault records name edu (00:03.0 on q35 here), the page and the reason.
+    for c in sentinel-write-fault sentinel-read-fault sentinel-write-fault-regs sentinel-read-fault-regs; do
+        expect_line "$name" "^dma: PASS $c sid 00:[0-9a-f]{2}\\.0 addr 0x[0-9a-f]+000 reason [56] " \
+            "dma.efi: $c (source id, address, reason)"
+    done
+    expect_line "$name" '^dma: PASS protect .*queued invalidation' "the queue where the unit has one"
+    expect_line "$name" '^dma: PASS protect-regs .*register invalidation' "register-based invalidation"
+    expect_line "$name" '^dma: SKIP second-unit' "QEMU's one unit: the multi-unit path is unit-tested"
+    expect_no_line "$name" '^dma: FAIL'
+    expect_line "$name" "$PROBE_CLEAN" "dma summary: N>0 passed, 0 failed"
+}
+# QEMU's default unit: 39-bit address width (3-level walk), queued invalidation.
+scenario_qemu_dma() {
+    qemu_dma qemu-dma x ''
+    expect_line qemu-dma '^dma: PASS protect .*3-level walk' "aw-bits 39: a 3-level walk"
+}
+# 48-bit address width: the 4-level walk of the same shared map.
+scenario_qemu_dma_48() {
+    qemu_dma qemu-dma-48 x ',aw-bits=48'
+    expect_line qemu-dma-48 '^dma: PASS protect .*4-level walk' "aw-bits 48: a 4-level walk"
+}
 
 # ------------------------------------------------------------ Linux guest
 # (LINUX_DIR, LINUX_CONF, LINUX_CLEAN, LINUX_STOP and linux_disk: lib.sh)

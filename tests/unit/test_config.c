@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "core/bootinfo.h"
 #include "efi/config.h"
 
 #define ERRLEN 256
@@ -61,6 +62,7 @@ static void assert_defaults(const struct lamina_config *c)
     assert_false(c->has_guest_sha256);
     for (i = 0; i < sizeof(c->guest_sha256); i++)
         assert_int_equal(c->guest_sha256[i], 0);
+    assert_int_equal(c->dma_protection, LAMINA_DMA_AUTO);
     assert_policy_defaults(&c->policy);
 }
 
@@ -270,6 +272,28 @@ static void test_on_error(void **state)
         "lamina.conf:2: bad value 'hal' for 'on-error' (expected boot or halt)");
     bad("guest \\a.efi\non-error halted\n",
         "lamina.conf:2: bad value 'halted' for 'on-error' (expected boot or halt)");
+}
+
+/* M8: dma-protection auto | required | off, stored as enum lamina_dma_mode. */
+static void test_dma_protection(void **state)
+{
+    (void)state;
+    ok("guest \\a.efi\n");
+    assert_int_equal(cfg.dma_protection, LAMINA_DMA_AUTO);
+    ok("guest \\a.efi\ndma-protection required\n");
+    assert_int_equal(cfg.dma_protection, LAMINA_DMA_REQUIRED);
+    ok("guest \\a.efi\ndma-protection off   # the OS keeps its IOMMU\n");
+    assert_int_equal(cfg.dma_protection, LAMINA_DMA_OFF);
+    ok("dma-protection auto\nguest \\a.efi\n");
+    assert_int_equal(cfg.dma_protection, LAMINA_DMA_AUTO);
+
+    bad("guest \\a.efi\ndma-protection on\n",
+        "lamina.conf:2: bad value 'on' for 'dma-protection' (expected auto, required or off)");
+    bad("guest \\a.efi\ndma-protection Required\n",
+        "lamina.conf:2: bad value 'Required' for 'dma-protection' (expected auto, required or off)");
+    bad("guest \\a.efi\ndma-protection\n", "lamina.conf:2: missing value for 'dma-protection'");
+    bad("guest \\a.efi\ndma-protection off\ndma-protection auto\n",
+        "lamina.conf:3: duplicate key 'dma-protection' (first set on line 2)");
 }
 
 static void test_log_level(void **state)
@@ -1127,6 +1151,7 @@ int main(void)
         cmocka_unit_test(test_serial_errors),
         cmocka_unit_test(test_on_error),
         cmocka_unit_test(test_log_level),
+        cmocka_unit_test(test_dma_protection),
         cmocka_unit_test(test_guest_slashes),
         cmocka_unit_test(test_guest_errors),
         cmocka_unit_test(test_guest_sha256_valid),

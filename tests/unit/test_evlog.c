@@ -253,6 +253,25 @@ static void test_format(void **unused)
     evlog_format(&e, b, sizeof(b));
     assert_string_equal(b, "event 12 cpu 1 monitor-mem gpa 0x7f001234 rip 0xffffffff81000000 "
                            "cr3 0x1000 logged");
+    /* M8: a blocked DMA, as the monitor records it (no instruction: rip, cr3 0). */
+    e.kind = LAMINA_EV_DMA_FAULT;
+    e.index = 0x0018 | 1u << 24;      /* 00:03.0, unit 0, a read */
+    e.value = 0x7f001000;
+    e.width = 6;
+    e.rip = e.cr3 = 0;
+    e.action = LAMINA_ACT_DENIED;
+    evlog_format(&e, b, sizeof(b));
+    assert_string_equal(b, "event 12 cpu 1 dma-fault 00:03.0 read addr 0x7f001000 reason 0x6 "
+                           "unit 0 rip 0x0 cr3 0x0 denied");
+    e.index = 0x0a11 | 1u << 16;      /* 0a:02.1, unit 1, a write */
+    evlog_format(&e, b, sizeof(b));
+    assert_string_equal(b, "event 12 cpu 1 dma-fault 0a:02.1 write addr 0x7f001000 reason 0x6 "
+                           "unit 1 rip 0x0 cr3 0x0 denied");
+    e.rip = 0xffffffff81000000;
+    e.cr3 = 0x1000;
+    e.index = 0x1b;
+    e.value = 0x7f001234;
+    e.width = 8;
     e.kind = 200;
     e.action = 9;
     evlog_format(&e, b, sizeof(b));

@@ -86,6 +86,7 @@ static int setup(void **state)
     fake_this_cpu = &cpus[0];
     mon.hidden[0] = (struct mem_range){ MON_BASE, MON_SIZE };
     mon.hidden[1] = (struct mem_range){ DATA_BASE, DATA_SIZE };
+    mon.nhidden = 3;        /* image, data, the xAPIC slot (M8: no remapping units) */
     mon.maxphyaddr = 39;
     mon.xcr0_supported = XFEATURE_X87 | XFEATURE_SSE | XFEATURE_YMM;
     mon.nx = true;

@@ -1,0 +1,2 @@
+UNIT_TESTS += test_vtd
+test_vtd_SRCS := iommu/vtd.c iommu/msg.c tests/unit/fake_vtd.c
