@@ -51,7 +51,7 @@ OVMF_FD=${OVMF_FD:-/usr/share/ovmf/OVMF.fd}
 OVMF_CODE_FD=${OVMF_CODE_FD:-/usr/share/OVMF/OVMF_CODE.fd}
 OVMF_VARS_FD=${OVMF_VARS_FD:-/usr/share/OVMF/OVMF_VARS.fd}
 BOCHS=${BOCHS:-bochs}
-BOCHS_FLAVOR=${BOCHS_FLAVOR:-2.7}
+BOCHS_FLAVOR=${BOCHS_FLAVOR:-upstream}
 BOCHS_CPU=${BOCHS_CPU:-corei7_skylake_x}
 QEMU=${QEMU:-qemu-system-x86_64}
 # qemu64 has no VMX; "-hypervisor" clears CPUID.1:ECX[31], which TCG sets by
