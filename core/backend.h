@@ -172,6 +172,10 @@ void be_intercept_msr(uint32_t msr, unsigned dir, bool trap);
 /* ----------------------------------------------------------- other CPUs */
 /* Make the CPU exit soon (an NMI); its exit calls vcpu_nmi(). */
 void be_kick_cpu(struct percpu *target);
+/* An NMI hit VMX root on this CPU (pc->nmi_pending is set): make sure the
+ * guest gets it promptly, even if it halts right after the next entry. May
+ * run at any point of an exit handler (it is called from the NMI handler). */
+void be_nmi_in_root(struct percpu *pc);
 
 /* --------------------------------------------- hand-off (firmware context)
  * be_probe: the BSP's capabilities (report_error and -1 if it cannot run the

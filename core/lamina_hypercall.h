@@ -39,7 +39,7 @@
 #define LAMINA_HC_MAGIC        0x434848414e494d41ull   /* "AMINAHHC" little-endian */
 /* Major version: changes that break a caller (a layout, a meaning); minor: additions
  * an older caller can ignore. A caller checks the major it speaks (VERSION, RDI). */
-#define LAMINA_HC_ABI_VERSION  0x00020000u             /* major 2, minor 0 */
+#define LAMINA_HC_ABI_VERSION  0x00020001u             /* major 2, minor 1 */
 #define LAMINA_HC_BUF_MAX      (1u << 20)              /* bytes */
 
 /* Functions (RAX). */
@@ -90,6 +90,8 @@
 #define LAMINA_EXIT_SIPI          14
 #define LAMINA_EXIT_TRIPLE_FAULT  15
 #define LAMINA_EXIT_OTHER         16   /* anything else (the monitor stops that CPU) */
+#define LAMINA_EXIT_NMI_WINDOW    17   /* the guest may take a waiting NMI (ABI 2.1) */
+#define LAMINA_EXIT_TIMER         18   /* the monitor's timer (ABI 2.1) */
 #define LAMINA_EXIT_KINDS         32   /* slots in struct lamina_stats; room to grow */
 
 static inline const char *lamina_exit_kind_name(unsigned kind)
@@ -103,7 +105,8 @@ static inline const char *lamina_exit_kind_name(unsigned kind)
         [LAMINA_EXIT_STEP] = "step", [LAMINA_EXIT_NMI] = "nmi",
         [LAMINA_EXIT_EXCEPTION] = "exception", [LAMINA_EXIT_INIT] = "init",
         [LAMINA_EXIT_SIPI] = "sipi", [LAMINA_EXIT_TRIPLE_FAULT] = "triple-fault",
-        [LAMINA_EXIT_OTHER] = "other",
+        [LAMINA_EXIT_OTHER] = "other", [LAMINA_EXIT_NMI_WINDOW] = "nmi-window",
+        [LAMINA_EXIT_TIMER] = "timer",
     };
     return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : (const char *)0;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include "core/arch.h"
 #include "core/log.h"
+#include "core/backend.h"
 #include "core/percpu.h"
 
 struct trap_frame {
@@ -25,7 +26,9 @@ static const char *const vector_names[32] = {
 void trap_handler(struct trap_frame *f)
 {
     if (f->vector == 2) {
-        this_cpu()->nmi_pending = true;
+        struct percpu *pc = this_cpu();
+        pc->nmi_pending = true;
+        be_nmi_in_root(pc);
         return;
     }
     if (f->vector == 13 || f->vector == 14) {

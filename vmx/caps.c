@@ -63,11 +63,17 @@ static const char *check_needs(uint64_t cap, const struct need *n, size_t count)
 
 #define NEEDS(cap, arr) check_needs((cap), (arr), sizeof(arr) / sizeof((arr)[0]))
 
+static const struct need pin_needs[] = {
+    { PIN_BASED_NMI_EXITING, "NMI exiting not supported" },
+    { PIN_BASED_VIRTUAL_NMIS, "virtual NMIs not supported" },
+};
+
 static const struct need proc_needs[] = {
     { CPU_BASED_ACTIVATE_SECONDARY_CONTROLS, "secondary processor-based controls not supported" },
     { CPU_BASED_USE_IO_BITMAPS, "I/O bitmaps not supported" },
     { CPU_BASED_USE_MSR_BITMAPS, "MSR bitmaps not supported" },
     { CPU_BASED_USE_TSC_OFFSETTING, "TSC offsetting not supported" },
+    { CPU_BASED_NMI_WINDOW_EXITING, "NMI-window exiting not supported" },
 };
 
 static const struct need proc2_needs[] = {
@@ -93,9 +99,13 @@ static const struct need entry_needs[] = {
 };
 
 /* What Lamina wants of each control word; see caps.h. */
-/* NMI exiting: the monitor kicks a CPU with an NMI to deliver an emulated INIT
- * (core/ipi.c); genuine NMIs are reinjected into the guest (vmx/exit.c). */
-#define LAMINA_PIN_WANT   PIN_BASED_NMI_EXITING
+/* NMI exiting with virtual NMIs: an NMI exits, and the monitor delivers it to
+ * the guest itself, which then blocks and unblocks NMIs exactly as on bare
+ * metal (SDM 3C 25.6.1, 26.7.1); NMI-window exiting (below) waits out the
+ * guest's blocking. The preemption timer, where the CPU has it, makes a
+ * guest entry exit at once when an NMI hit the monitor (vmx/exit.c). */
+#define LAMINA_PIN_REQUIRED  (PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS)
+#define LAMINA_PIN_OPTIONAL  PIN_BASED_VMX_PREEMPTION_TIMER
 #define LAMINA_PROC_WANT  (CPU_BASED_USE_IO_BITMAPS | CPU_BASED_USE_MSR_BITMAPS | \
                            CPU_BASED_USE_TSC_OFFSETTING | \
                            CPU_BASED_ACTIVATE_SECONDARY_CONTROLS)
@@ -166,7 +176,9 @@ int vmx_compute_controls(const struct vmx_caps *c, struct vmx_controls *out, con
     if ((reason = check_basic(c)) != NULL)
         return fail(out, why, reason);
 
-    if (vmx_adjust(pin_cap(c), LAMINA_PIN_WANT, LAMINA_PIN_WANT, &r.pin) != 0)
+    if ((reason = NEEDS(pin_cap(c), pin_needs)) != NULL)
+        return fail(out, why, reason);
+    if (vmx_adjust(pin_cap(c), LAMINA_PIN_OPTIONAL, LAMINA_PIN_REQUIRED, &r.pin) != 0)
         return fail(out, why, "inconsistent pin-based control capabilities");
 
     if ((reason = NEEDS(proc_cap(c), proc_needs)) != NULL)

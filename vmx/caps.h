@@ -28,8 +28,10 @@ int vmx_adjust(uint64_t cap, uint32_t want, uint32_t required, uint32_t *out);
 /* Compute Lamina's controls. On failure returns -1 and sets *why (if why is not NULL)
  * to a static English reason ("EPT not supported", ...); on success returns 0 and sets
  * *why to NULL. *out is zeroed on failure.
- *   pin:   nothing wanted (external interrupts and NMIs are not trapped)
- *   proc:  I/O bitmaps, MSR bitmaps, secondary controls (all required); nothing else
+ *   pin:   NMI exiting and virtual NMIs (required); the VMX-preemption timer if
+ *          allowed (external interrupts are not trapped)
+ *   proc:  I/O bitmaps, MSR bitmaps, TSC offsetting, secondary controls (all
+ *          required); NMI-window exiting must be allowed, but is not set here
  *          (without the TRUE MSRs, CR3-load/store exiting are forced on: default1)
  *   proc2: EPT, VPID, unrestricted guest (required); RDTSCP, INVPCID, XSAVES/XRSTORS,
  *          user wait and pause if allowed (with them 0 the instructions #UD, SDM 3C 26.3)

@@ -52,6 +52,8 @@ static const struct exit_entry exits[] = {
     [EXIT_REASON_INVVPID] = INSN(LAMINA_INSN_INVVPID),
     [EXIT_REASON_VMFUNC] = INSN(LAMINA_INSN_VMFUNC),
     [EXIT_REASON_XSETBV] = CORE(vcpu_xsetbv, LAMINA_EXIT_XSETBV),
+    [EXIT_REASON_NMI_WINDOW] = CORE(vmx_handle_nmi_window, LAMINA_EXIT_NMI_WINDOW),
+    [EXIT_REASON_PREEMPTION_TIMER] = CORE(vmx_handle_timer, LAMINA_EXIT_TIMER),
 };
 #define NEXITS (sizeof(exits) / sizeof(exits[0]))
 
@@ -107,20 +109,73 @@ static void requeue_vectoring(struct vcpu *v)
     v->injected = true;
 }
 
-/* An NMI that hit the monitor, or arrived as an exit, belongs to the guest. */
+/* ------------------------------------------------------------------ NMIs
+ * An NMI that arrives while the guest runs exits (NMI exiting); one that hits
+ * VMX root is caught by the monitor's IDT (core/trap.c). Either way it is the
+ * guest's, and it is delivered here as a virtual NMI (SDM 3C 26.7.1): the
+ * guest's own NMI blocking then behaves as on bare metal (set by delivery,
+ * cleared by its IRET). While the guest blocks NMIs, or STI or MOV SS blocks
+ * events, or another event is being injected, NMI-window exiting brings the
+ * CPU back as soon as it may take the NMI (SDM 3C 26.7.6). */
+
+static void set_nmi_window(struct vmx_cpu *vc, bool on)
+{
+    if (vc->nmi_window == on)
+        return;
+    uint64_t proc = vmcs_read(CPU_BASED_VM_EXEC_CONTROL);
+    vmcs_write(CPU_BASED_VM_EXEC_CONTROL, on ? proc | CPU_BASED_NMI_WINDOW_EXITING
+                                             : proc & ~(uint64_t)CPU_BASED_NMI_WINDOW_EXITING);
+    vc->nmi_window = on;
+}
+
+void vmx_handle_nmi_window(struct vcpu *v)
+{
+    set_nmi_window(vmx_cpu(v->pc), false);      /* the NMI goes in below */
+}
+
+/* The preemption timer ran out: zeroed by an NMI in root (be_nmi_in_root),
+ * or, once in minutes, its idle value; the NMI, if any, goes in below. */
+void vmx_handle_timer(struct vcpu *v)
+{
+    (void)v;
+}
+
+/* core/trap.c, on an NMI in VMX root: whatever the exit handler is doing,
+ * the next entry exits at once (the timer's value is reloaded at each entry),
+ * so the NMI waits no longer than that, even if the guest then halts. */
+void be_nmi_in_root(struct percpu *pc)
+{
+    if (!(vmx.ctl.pin & PIN_BASED_VMX_PREEMPTION_TIMER) || !vmx_cpu(pc)->in_vmx)
+        return;
+    vmwrite(VMX_PREEMPTION_TIMER_VALUE, 0);
+    vmx_cpu(pc)->timer_zeroed = true;
+}
+
 static void deliver_pending_nmi(struct vcpu *v)
 {
     struct percpu *pc = v->pc;
-    if (!pc->nmi_pending || vcpu_pending_init(v) || v->injected)
+    struct vmx_cpu *vc = vmx_cpu(pc);
+    if (vc->timer_zeroed) {
+        /* Before the pending flag is taken: an NMI after this zeroes it again. */
+        vc->timer_zeroed = false;
+        vmcs_write(VMX_PREEMPTION_TIMER_VALUE, PREEMPTION_TIMER_IDLE);
+    }
+    if (!pc->nmi_pending || vcpu_pending_init(v))
         return;
-    if (vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & INTERRUPTIBILITY_NMI)
-        return;     /* still blocked: try again at the next exit */
     if (vmcs_read(GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_FOR_SIPI) {
-        pc->nmi_pending = false;   /* NMIs are dropped while waiting for SIPI */
+        pc->nmi_pending = false;   /* NMIs are blocked in wait-for-SIPI (SDM 3C 27.6.2) */
         return;
     }
+    if (v->injected ||
+        (vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & (INTERRUPTIBILITY_NMI | INTERRUPTIBILITY_STI_MOVSS))) {
+        set_nmi_window(vc, true);
+        return;
+    }
+    if (!__atomic_exchange_n(&pc->nmi_pending, false, __ATOMIC_SEQ_CST))
+        return;
     vmcs_write(VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_NMI | 2);
-    pc->nmi_pending = false;
+    v->injected = true;
+    set_nmi_window(vc, false);
 }
 
 void vmx_exit_handler(struct guest_regs *r);
@@ -147,11 +202,6 @@ void vmx_exit_handler(struct guest_regs *r)
     }
     if (full & (1u << 31))
         vcpu_stop(&v, "VM entry failed on guest state or MSR loading");
-    if (vc->smi_block_quirk) {
-        uint64_t intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
-        if (intr & INTERRUPTIBILITY_SMI)
-            vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr & ~(uint64_t)INTERRUPTIBILITY_SMI);
-    }
     if (!e) {
         char why[64];
         sniprintf(why, sizeof(why), "unexpected VM exit, reason %u", reason);

@@ -42,14 +42,8 @@ void vmx_handle_sipi(struct vcpu *v)
     unsigned n = init_sipi_fields((uint8_t)(vmcs_read(EXIT_QUALIFICATION) & 0xff), f);
     for (unsigned i = 0; i < n; i++)
         vmx_guest_write(v, f[i].field, f[i].value);
-    /* A CPU starting at the SIPI vector has no event blocking. Bochs 2.7
-     * leaves NMIs and SMIs masked after a SIPI VM exit (its wait-for-SIPI
-     * masks are lifted only on the non-VMX path): an IRET unmasks NMIs, and
-     * the SMI-blocking bit it keeps reporting is cleared at each exit (it can
-     * only be set in SMM, where this guest never is: SDM 3C 27.3.1.5). */
+    /* A CPU starting at the SIPI vector has no event blocking. */
     vmcs_write(GUEST_INTERRUPTIBILITY_INFO, 0);
-    cpu_unblock_nmi();
-    vmx_cpu(v->pc)->smi_block_quirk = true;
     vmcs_write(GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
     vcpu_sipi_done(v);
 }
@@ -60,6 +54,10 @@ void vmx_handle_exception_nmi(struct vcpu *v)
     if ((info & INTR_INFO_VALID) && (info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI) {
         vcpu_set_kind(v, LAMINA_EXIT_NMI);
         vcpu_nmi(v);
+        /* An NMI's VM exit leaves NMIs blocked in VMX root until an IRET
+         * (SDM 3C 28.x, "blocking by NMI" after an NMI exit): without one,
+         * every later NMI would wait for good. */
+        cpu_unblock_nmi();
         return;
     }
     if ((info & INTR_INFO_VALID) && (info & INTR_INFO_VECTOR_MASK) == VECTOR_DB &&

@@ -140,6 +140,8 @@ static int setup_vmcs(struct percpu *pc)
     VMW(VM_EXIT_MSR_LOAD_COUNT, 0);
     VMW(VM_ENTRY_MSR_LOAD_COUNT, 0);
     VMW(VM_ENTRY_INTR_INFO_FIELD, 0);
+    if (vmx.ctl.pin & PIN_BASED_VMX_PREEMPTION_TIMER)
+        VMW(VMX_PREEMPTION_TIMER_VALUE, PREEMPTION_TIMER_IDLE);
     VMW(IO_BITMAP_A, (uint64_t)(uintptr_t)vmx.io_bitmap_a);
     VMW(IO_BITMAP_B, (uint64_t)(uintptr_t)vmx.io_bitmap_b);
     VMW(MSR_BITMAP, (uint64_t)(uintptr_t)vmx.msr_bitmap);

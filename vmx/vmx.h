@@ -39,7 +39,8 @@ struct vmx_cpu {
     bool in_vmx;                    /* VMXON done on this CPU */
     bool stepping;                  /* single-stepping with RFLAGS.TF (no MTF) */
     bool guest_tf;                  /* the guest's own RFLAGS.TF when stepping began */
-    bool smi_block_quirk;           /* Bochs 2.7: SMI blocking reported after SIPI */
+    bool nmi_window;                /* NMI-window exiting is on: an NMI waits */
+    volatile bool timer_zeroed;     /* an NMI in VMX root set the preemption timer to 0 */
 };
 _Static_assert(sizeof(struct vmx_cpu) <= sizeof(((struct percpu *)0)->backend),
                "struct vmx_cpu fits in struct percpu's backend words");
@@ -56,8 +57,10 @@ static inline struct vmx_cpu *vmx_cpu(struct percpu *pc)
 #define ACTIVITY_ACTIVE        0
 #define ACTIVITY_WAIT_FOR_SIPI 3
 #define INTERRUPTIBILITY_STI_MOVSS 3u
-#define INTERRUPTIBILITY_SMI   (1u << 2)
 #define INTERRUPTIBILITY_NMI   (1u << 3)
+/* The VMX-preemption timer's value between NMIs: about 2^32 << rate TSC
+ * ticks, minutes on any CPU (SDM 3C 26.5.1); 0 makes the next entry exit. */
+#define PREEMPTION_TIMER_IDLE  0xffffffffu
 #define RFLAGS_TF (1ull << 8)
 
 /* vmx/ept_exit.c: INVEPT of the monitor's EPT on this CPU. */
@@ -84,6 +87,8 @@ void vmx_handle_ept_misconfig(struct vcpu *v);
 void vmx_handle_mtf(struct vcpu *v);
 void vmx_handle_step_db(struct vcpu *v);
 void vmx_handle_io(struct vcpu *v);                /* vmx/guest.c */
+void vmx_handle_nmi_window(struct vcpu *v);        /* vmx/exit.c */
+void vmx_handle_timer(struct vcpu *v);
 
 /* vmx/vmx.c and vmx/setup.c */
 int vmx_check_cpu(uint32_t cpu, struct vmx_caps *caps, struct vmx_controls *ctl);
@@ -92,7 +97,7 @@ void vmx_cpu_error(uint32_t cpu, const char *fmt, ...) __attribute__((format(pri
 /* vmx/vmx_asm.S */
 int vmx_launch(void);                 /* returns only on failure: 1 VMfailValid, 2 VMfailInvalid */
 void vmx_exit_entry(void);            /* HOST_RIP */
-void cpu_unblock_nmi(void);
+void cpu_unblock_nmi(void);           /* IRET to itself: NMIs unblocked in VMX root */
 
 /* State to resume natively at after VMXOFF (vmx/guest.c fills it). The layout is
  * used by vmx_devirt_jump in vmx_asm.S: keep the offsets in step. */

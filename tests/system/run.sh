@@ -672,8 +672,8 @@ bochs_linux() { # NAME CPUS
         "TSC ticks counted per exit reason"
     # lamina-ctl in ring 3 (hypercall-user yes): the hypercalls answer, and
     # the log holds the virt-insn event of /init's VMXON.
-    expect_line "$name" "^linux: lamina-ctl: Lamina ABI 2\\.0 features stats,event-log,user cpus $cpus\$" \
-        "lamina-ctl status: ABI 2.0, user calls allowed, $cpus CPUs"
+    expect_line "$name" "^linux: lamina-ctl: Lamina ABI 2\\.1 features stats,event-log,user cpus $cpus\$" \
+        "lamina-ctl status: ABI 2.1, user calls allowed, $cpus CPUs"
     expect_line "$name" '^linux: lamina-ctl: exits cpuid [1-9][0-9]* ticks [1-9][0-9]* cpu0 [1-9]' \
         "lamina-ctl stats: CPUID exits and ticks"
     expect_line "$name" '^linux: lamina-ctl: exits hypercall [1-9]' "lamina-ctl stats: its own VMCALLs"

@@ -928,28 +928,107 @@ static void nmi_exit(void)
     fake_vmcs_set(VM_EXIT_INTR_INFO, INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2);
     fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
     fake_vmcs_set(GUEST_ACTIVITY_STATE, 0);
+    if (!fake_vmcs_has(CPU_BASED_VM_EXEC_CONTROL))
+        fake_vmcs_set(CPU_BASED_VM_EXEC_CONTROL, 0);
 }
 
-static void guest_nmi_reinjected(void **state)
+#define INFO_NMI (INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2)
+
+static bool nmi_window_on(void)
+{
+    return fake_vmcs_get(CPU_BASED_VM_EXEC_CONTROL) & CPU_BASED_NMI_WINDOW_EXITING;
+}
+
+static bool entry_event(void)
+{
+    return fake_vmcs_has(VM_ENTRY_INTR_INFO_FIELD) &&
+           (fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK);
+}
+
+/* Virtual NMIs: the NMI goes in at once when nothing blocks it. */
+static void guest_nmi_delivered_as_virtual_nmi(void **state)
 {
     (void)state;
     nmi_exit();
     run();
-    assert_int_equal(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD),
-                     INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2);
+    assert_int_equal(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD), INFO_NMI);
     assert_false(cpus[0].nmi_pending);
-    /* Blocked by NMI: kept pending for a later exit. */
-    nmi_exit();
-    fake_vmcs_set(GUEST_INTERRUPTIBILITY_INFO, INTERRUPTIBILITY_NMI);
+    assert_false(nmi_window_on());
+    assert_int_equal(cpus[0].exits[LAMINA_EXIT_NMI], 1);
+}
+
+/* The guest is in its NMI handler (virtual-NMI blocking), or in an STI or
+ * MOV SS shadow: the NMI waits for the NMI window, then goes in. */
+static void guest_nmi_waits_for_the_window(void **state)
+{
+    (void)state;
+    static const uint64_t blocking[] = { INTERRUPTIBILITY_NMI, 1 /* STI */, 2 /* MOV SS */ };
+    for (unsigned i = 0; i < 3; i++) {
+        nmi_exit();
+        fake_vmcs_set(GUEST_INTERRUPTIBILITY_INFO, blocking[i]);
+        run();
+        assert_false(entry_event());
+        assert_true(cpus[0].nmi_pending);
+        assert_true(nmi_window_on());
+        /* Its IRET (or the next instruction) opens the window. */
+        exit_with(EXIT_REASON_NMI_WINDOW, 0);
+        fake_vmcs_set(GUEST_ACTIVITY_STATE, 0);
+        run();
+        assert_int_equal(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD), INFO_NMI);
+        assert_false(cpus[0].nmi_pending);
+        assert_false(nmi_window_on());
+    }
+    assert_int_equal(cpus[0].exits[LAMINA_EXIT_NMI_WINDOW], 3);
+}
+
+/* An event already set up for this entry goes first; the NMI after it. */
+static void nmi_after_an_injected_event(void **state)
+{
+    (void)state;
+    cpus[0].nmi_pending = true;         /* e.g. an NMI that hit VMX root */
+    exit_with(EXIT_REASON_VMCALL, 3);   /* no magic: #UD injected */
+    fake_vmcs_set(GUEST_ACTIVITY_STATE, 0);
+    fake_vmcs_set(CPU_BASED_VM_EXEC_CONTROL, 0);
     run();
-    assert_false(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK);
+    assert_injected(INFO_UD);
     assert_true(cpus[0].nmi_pending);
-    /* Waiting for SIPI: NMIs are dropped. */
+    assert_true(nmi_window_on());
+}
+
+/* Waiting for SIPI: NMIs are blocked; the one pending is dropped. */
+static void nmi_dropped_in_wait_for_sipi(void **state)
+{
+    (void)state;
     nmi_exit();
     fake_vmcs_set(GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_WAIT_SIPI);
     run();
-    assert_false(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK);
+    assert_false(entry_event());
     assert_false(cpus[0].nmi_pending);
+}
+
+/* An NMI that hit VMX root zeroed the preemption timer (so the next entry
+ * exits at once, even if the guest halts); the exit that follows puts the
+ * timer back and delivers the NMI. */
+static void nmi_in_root_comes_back_through_the_timer(void **state)
+{
+    (void)state;
+    vmx.ctl.pin = PIN_BASED_VMX_PREEMPTION_TIMER;
+    vmx_cpu(&cpus[0])->in_vmx = true;
+    cpus[0].nmi_pending = true;
+    be_nmi_in_root(&cpus[0]);
+    assert_int_equal(fake_vmcs_get(VMX_PREEMPTION_TIMER_VALUE), 0);
+    exit_with(EXIT_REASON_PREEMPTION_TIMER, 0);
+    fake_vmcs_set(GUEST_ACTIVITY_STATE, 0);
+    fake_vmcs_set(CPU_BASED_VM_EXEC_CONTROL, 0);
+    run();
+    assert_int_equal(fake_vmcs_get(VMX_PREEMPTION_TIMER_VALUE), PREEMPTION_TIMER_IDLE);
+    assert_int_equal(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD), INFO_NMI);
+    assert_int_equal(cpus[0].exits[LAMINA_EXIT_TIMER], 1);
+    /* Without the timer (a CPU that lacks it) nothing is written. */
+    vmx.ctl.pin = 0;
+    fake_vmcs_set(VMX_PREEMPTION_TIMER_VALUE, 7);
+    be_nmi_in_root(&cpus[0]);
+    assert_int_equal(fake_vmcs_get(VMX_PREEMPTION_TIMER_VALUE), 7);
 }
 
 static void init_kick_that_hit_vmx_root(void **state)
@@ -1235,7 +1314,11 @@ int main(void)
         cmocka_unit_test_setup(unexpected_exit_stops, setup),
         cmocka_unit_test_setup(interrupted_delivery_is_requeued, setup),
         cmocka_unit_test_setup(hidden_page_with_tf_when_the_guest_had_none, setup),
-        cmocka_unit_test_setup(guest_nmi_reinjected, setup),
+        cmocka_unit_test_setup(guest_nmi_delivered_as_virtual_nmi, setup),
+        cmocka_unit_test_setup(guest_nmi_waits_for_the_window, setup),
+        cmocka_unit_test_setup(nmi_after_an_injected_event, setup),
+        cmocka_unit_test_setup(nmi_dropped_in_wait_for_sipi, setup),
+        cmocka_unit_test_setup(nmi_in_root_comes_back_through_the_timer, setup),
         cmocka_unit_test_setup(init_kick_that_hit_vmx_root, setup),
         cmocka_unit_test_setup(cr0_pg_on_activates_ia32e_mode, setup),
         cmocka_unit_test_setup(redelivered_event_keeps_its_length, setup),

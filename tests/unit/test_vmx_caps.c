@@ -52,7 +52,10 @@ static const struct vmx_caps bochs_skx = {
 };
 
 /* Lamina's expected controls on both (TRUE MSRs in use). */
-#define EXP_PIN   (PIN_BASED_DEFAULT1 | PIN_BASED_NMI_EXITING)   /* NMI kicks carry emulated INITs */
+/* NMIs exit and are delivered as virtual NMIs; the preemption timer (allowed
+ * here) forwards an NMI that hit the monitor. */
+#define EXP_PIN   (PIN_BASED_DEFAULT1 | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS | \
+                   PIN_BASED_VMX_PREEMPTION_TIMER)
 #define EXP_PROC  0x9600617au   /* TRUE default1 + TSC offsetting + I/O and MSR bitmaps + secondary */
 #define EXP_PROC2 0x001010aau   /* EPT VPID UG + RDTSCP INVPCID XSAVES */
 #define EXP_EXIT  0x003f6fffu   /* default1 + save debug + host 64-bit + PAT/EFER x4 */
@@ -156,7 +159,9 @@ static void test_named_bits_in_result(void **state)
     assert_null(compute(&skx_real, &o));
     /* nothing trapped that the brief says must not be */
     assert_false(o.pin & PIN_BASED_EXT_INTR_EXITING);
-    assert_true(o.pin & PIN_BASED_NMI_EXITING);     /* the INIT-emulation kick */
+    assert_true(o.pin & PIN_BASED_NMI_EXITING);
+    assert_true(o.pin & PIN_BASED_VIRTUAL_NMIS);
+    assert_false(o.proc & CPU_BASED_NMI_WINDOW_EXITING);   /* only while an NMI waits */
     assert_false(o.proc & (CPU_BASED_HLT_EXITING | CPU_BASED_INVLPG_EXITING |
                            CPU_BASED_RDTSC_EXITING | CPU_BASED_CR3_LOAD_EXITING |
                            CPU_BASED_CR3_STORE_EXITING | CPU_BASED_UNCOND_IO_EXITING |
@@ -340,11 +345,28 @@ static void test_no_true_msrs_missing_exit_pat(void **state)
     expect_failure(&c, "loading IA32_PAT on VM exit not supported");
 }
 
+static void test_no_virtual_nmis(void **state)
+{
+    (void)state;
+    struct vmx_caps c = skx_real;
+    c.true_pin &= ~((uint64_t)PIN_BASED_VIRTUAL_NMIS << 32);
+    expect_failure(&c, "virtual NMIs not supported");
+    c = skx_real;
+    c.true_proc &= ~((uint64_t)CPU_BASED_NMI_WINDOW_EXITING << 32);
+    expect_failure(&c, "NMI-window exiting not supported");
+    c = skx_real;       /* no preemption timer: fine, just not used */
+    c.true_pin &= ~((uint64_t)PIN_BASED_VMX_PREEMPTION_TIMER << 32);
+    struct vmx_controls o;
+    assert_null(compute(&c, &o));
+    assert_false(o.pin & PIN_BASED_VMX_PREEMPTION_TIMER);
+}
+
 static void test_contradictory_pin_msr(void **state)
 {
     (void)state;
     struct vmx_caps c = skx_real;
-    c.true_pin = 0x0000000000000016ull;     /* must-be-1 bits that may not be 1 */
+    /* must-be-1 bits (0x16) that may not be 1, NMI exiting and virtual NMIs allowed */
+    c.true_pin = 0x0000002800000016ull;
     expect_failure(&c, "inconsistent pin-based control capabilities");
 }
 
@@ -686,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_missing_exit_controls),
         cmocka_unit_test(test_missing_entry_controls),
         cmocka_unit_test(test_no_true_msrs_missing_exit_pat),
+        cmocka_unit_test(test_no_virtual_nmis),
         cmocka_unit_test(test_contradictory_pin_msr),
         cmocka_unit_test(test_basic_checks),
         cmocka_unit_test(test_ept_vpid_caps),
