@@ -72,7 +72,8 @@ struct lamina_bootinfo {
     uint32_t ncpus;
     uint16_t serial_port;       /* 0: no serial log */
     uint8_t  log_level;         /* enum log_level (core/log.h) */
-    uint8_t  pad0[5];
+    uint8_t  init_emulation;    /* lamina.conf init-emulation yes (core/ipi.c) */
+    uint8_t  pad0[4];
     uint64_t image_base, image_size;   /* monitor image, reserved */
     uint64_t data_base, data_size;     /* monitor data (EPT, per-CPU), reserved */
     uint64_t phys_limit;        /* EPT and host map cover [0, phys_limit) */

@@ -64,12 +64,16 @@ static void probe_processor(void)
     cpuid(0x80000001, 0, r);
     mon.nx = r[3] & (1u << 20);
     mon.host_1g = r[3] & (1u << 26);
-    /* With several CPUs the guest's INIT IPIs go through the monitor
-     * (core/ipi.c). In x2APIC mode the ICR is an MSR (trapped); in xAPIC
-     * mode its page is made read-only to the guest and the stores emulated. */
+    /* An INIT in VMX non-root exits (SDM 3C 26.2): the target enters the INIT
+     * state itself, and the guest's APIC is its own. Only with init-emulation
+     * (for platforms that keep the INIT pending after its exit, such as Bochs
+     * 2.7) do the guest's INIT IPIs go through the monitor (core/ipi.c): in
+     * x2APIC mode the ICR is an MSR (trapped), in xAPIC mode its page is made
+     * read-only to the guest and the stores emulated. */
     uint64_t apic = rdmsr(MSR_IA32_APIC_BASE);
     mon.apic_base = apic & 0x000ffffffffff000ull;
-    mon.trap_xapic = mon.bi->ncpus > 1 && (apic & APIC_BASE_EN) && !(apic & APIC_BASE_EXTD) &&
+    mon.init_emulation = mon.bi->init_emulation && mon.bi->ncpus > 1;
+    mon.trap_xapic = mon.init_emulation && (apic & APIC_BASE_EN) && !(apic & APIC_BASE_EXTD) &&
                      mon.apic_base < mon.bi->phys_limit;
 }
 

@@ -14,18 +14,19 @@
 #define APIC_BASE_ADDR_MASK 0x000ffffffffff000ul
 
 /* The MSRs whose writes (and, for IA32_TSC_ADJUST, reads) exit whatever the
- * policy says: the x2APIC ICR (INIT IPIs are emulated, core/ipi.c), the
+ * policy says: the x2APIC ICR under init-emulation (core/ipi.c), the
  * microcode trigger (refused), IA32_APIC_BASE (the APIC page may not move),
  * the TSC pair (core/tsc.h), IA32_RTIT_CTL (Intel PT is hidden) and the MTRRs
  * (the guest-physical map follows them). Then the policy's MSRs, in the
  * directions its rules name. */
 void msr_intercepts_init(void)
 {
-    static const uint32_t write_trapped[] = { MSR_X2APIC_ICR, MSR_IA32_BIOS_UPDT_TRIG,
-                                              MSR_IA32_APIC_BASE, MSR_IA32_TSC,
-                                              MSR_IA32_RTIT_CTL };
+    static const uint32_t write_trapped[] = { MSR_IA32_BIOS_UPDT_TRIG, MSR_IA32_APIC_BASE,
+                                              MSR_IA32_TSC, MSR_IA32_RTIT_CTL };
     for (unsigned i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
         be_intercept_msr(write_trapped[i], POLICY_WRITE, true);
+    if (mon.init_emulation)
+        be_intercept_msr(MSR_X2APIC_ICR, POLICY_WRITE, true);
     /* The TSC offset covers RDMSR of the TSC; IA32_TSC_ADJUST is the guest's own. */
     be_intercept_msr(MSR_IA32_TSC_ADJUST, POLICY_READ | POLICY_WRITE, true);
     for (uint32_t m = 0; m < 0x300; m++)
@@ -195,7 +196,7 @@ void vcpu_wrmsr(struct vcpu *v)
         return;
     }
     /* A ruled write is recorded whether or not the processor takes it. */
-    if (msr == MSR_X2APIC_ICR) {
+    if (msr == MSR_X2APIC_ICR && mon.init_emulation) {
         if (rule)
             vcpu_event(v, LAMINA_EV_MSR_WRITE, LAMINA_ACT_LOGGED, msr, val, 8);
         ipi_icr_msr_write(v, val);

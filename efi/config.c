@@ -146,6 +146,7 @@ static int set_stealth(struct parser *p, const char *val, size_t n);
 static int set_serial_exclusive(struct parser *p, const char *val, size_t n);
 static int set_hypercall_user(struct parser *p, const char *val, size_t n);
 static int set_log_events(struct parser *p, const char *val, size_t n);
+static int set_init_emulation(struct parser *p, const char *val, size_t n);
 
 static const struct key_desc keys[] = {
     { "guest",            set_guest,            KEY_REQUIRED },
@@ -161,6 +162,7 @@ static const struct key_desc keys[] = {
     { "serial-exclusive", set_serial_exclusive, 0 },
     { "hypercall-user",   set_hypercall_user,   0 },
     { "log-events",       set_log_events,       0 },
+    { "init-emulation",   set_init_emulation,   0 },
 };
 
 struct parser {
@@ -513,6 +515,14 @@ static int set_serial_exclusive(struct parser *p, const char *val, size_t n)
 static int set_hypercall_user(struct parser *p, const char *val, size_t n)
 {
     return set_flag(p, "hypercall-user", &p->cfg->policy.hypercall_user, val, n);
+}
+
+static int set_init_emulation(struct parser *p, const char *val, size_t n)
+{
+    uint8_t on = 0;
+    int rc = set_flag(p, "init-emulation", &on, val, n);
+    p->cfg->init_emulation = on;
+    return rc;
 }
 
 static int set_log_events(struct parser *p, const char *val, size_t n)
@@ -893,6 +903,7 @@ void config_defaults(struct lamina_config *c)
         c->options[i] = '\0';
     c->serial_port = CONFIG_SERIAL_DEFAULT;
     c->on_error = ON_ERROR_BOOT;
+    c->init_emulation = false;
     c->log_level = CONFIG_LOG_INFO;
     c->has_options = false;
     c->has_guest_sha256 = false;

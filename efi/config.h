@@ -99,13 +99,15 @@ struct lamina_config {
     bool has_options;     /* an options line was present */
     bool has_guest_sha256;                  /* a guest-sha256 line was present */
     uint8_t dma_protection;                 /* enum lamina_dma_mode: auto, required, off */
+    bool init_emulation;                    /* init-emulation yes: INIT IPIs emulated */
     uint8_t guest_sha256[CONFIG_SHA256_LEN];    /* its digest; zeros without one */
     struct lamina_policy policy;            /* io/msr rules, stealth, serial-exclusive,
                                                hypercall-user, log-events */
 };
 
 /* Fill *c with the defaults: no guest, no options, serial 0x3f8, on-error
- * boot, log-level info, no guest-sha256, dma-protection auto; policy: no rules, stealth,
+ * boot, log-level info, no guest-sha256, dma-protection auto, init-emulation no;
+ * policy: no rules, stealth,
  * serial-exclusive and hypercall-user no, log-events info. */
 void config_defaults(struct lamina_config *c);
 

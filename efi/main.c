@@ -196,6 +196,7 @@ static int virtualize(struct lamina_config *cfg)
     bi->ncpus = (uint32_t)mp.ncpus;
     bi->serial_port = cfg->serial_port;
     bi->log_level = cfg->log_level;
+    bi->init_emulation = cfg->init_emulation;
     bi->policy = cfg->policy;
     bi->image_base = img_base;
     bi->image_size = img_size;

@@ -773,6 +773,21 @@ static void test_policy_defaults(void **state)
     assert_int_equal(cfg.policy.event_level, 2);    /* LOG_INFO in core/log.h */
 }
 
+static void test_init_emulation(void **state)
+{
+    (void)state;
+    ok(G);
+    assert_false(cfg.init_emulation);       /* the INIT exit is used by default */
+    ok(G "init-emulation yes\n");
+    assert_true(cfg.init_emulation);
+    ok(G "init-emulation no\n");
+    assert_false(cfg.init_emulation);
+    bad(G "init-emulation maybe\n",
+        "lamina.conf:2: bad value 'maybe' for 'init-emulation' (expected yes or no)");
+    bad(G "init-emulation yes\ninit-emulation no\n",
+        "lamina.conf:3: duplicate key 'init-emulation' (first set on line 2)");
+}
+
 static void test_policy_flags(void **state)
 {
     (void)state;
@@ -1178,6 +1193,7 @@ int main(void)
         cmocka_unit_test(test_length_bounds_text),
         cmocka_unit_test(test_policy_defaults),
         cmocka_unit_test(test_policy_flags),
+        cmocka_unit_test(test_init_emulation),
         cmocka_unit_test(test_log_events),
         cmocka_unit_test(test_io_rules),
         cmocka_unit_test(test_msr_rules),

@@ -763,6 +763,7 @@ static void init_then_sipi(void **state)
 static void x2apic_init_ipi_kicks_the_target(void **state)
 {
     (void)state;
+    mon.init_emulation = true;
     fake_msr_set(MSR_IA32_APIC_BASE, APIC_PAGE | APIC_BASE_EN | APIC_BASE_EXTD);
     fake_msr_set(MSR_X2APIC_ICR, 0);
     exit_with(EXIT_REASON_MSR_WRITE, 2);
@@ -794,6 +795,7 @@ static void x2apic_init_ipi_kicks_the_target(void **state)
 static void x2apic_icr_in_xapic_mode_is_gp(void **state)
 {
     (void)state;
+    mon.init_emulation = true;
     fake_msr_set(MSR_X2APIC_ICR, 0);
     exit_with(EXIT_REASON_MSR_WRITE, 2);
     regs.rcx = MSR_X2APIC_ICR;
@@ -803,10 +805,34 @@ static void x2apic_icr_in_xapic_mode_is_gp(void **state)
     assert_false(cpus[1].init_request);
 }
 
+/* Without init-emulation (the default) an INIT IPI is the guest's own: even
+ * under a policy rule that traps the ICR, the write reaches the APIC as it
+ * is, and the target's INIT exit (not a kick) puts it in the INIT state. */
+static void init_ipi_not_emulated_by_default(void **state)
+{
+    (void)state;
+    bi.policy.nrules = 1;
+    bi.policy.rule[0] = (struct policy_rule){ .first = MSR_X2APIC_ICR, .last = MSR_X2APIC_ICR,
+                                              .space = POLICY_MSR, .action = POLICY_LOG,
+                                              .dir = POLICY_WRITE };
+    fake_msr_set(MSR_IA32_APIC_BASE, APIC_PAGE | APIC_BASE_EN | APIC_BASE_EXTD);
+    fake_msr_set(MSR_X2APIC_ICR, 0);
+    exit_with(EXIT_REASON_MSR_WRITE, 2);
+    regs.rcx = MSR_X2APIC_ICR;
+    regs.rax = (ICR_MODE_INIT << 8) | ICR_LEVEL_ASSERT;
+    regs.rdx = 1;
+    run();
+    assert_skipped(2);
+    assert_false(cpus[1].init_request);
+    assert_int_equal(fake_msr_get(MSR_X2APIC_ICR), (1ull << 32) | regs.rax);
+    assert_int_equal(last_event().action, LAMINA_ACT_LOGGED);
+}
+
 static void xapic_store_of_an_init_ipi(void **state)
 {
     (void)state;
     build_ept();
+    mon.init_emulation = true;
     mon.trap_xapic = true;
     exit_flat32(EXIT_REASON_EPT_VIOLATION, 2);
     fake_vmcs_set(EXIT_QUALIFICATION, 2);
@@ -1308,6 +1334,7 @@ int main(void)
         cmocka_unit_test_setup(init_then_sipi, setup),
         cmocka_unit_test_setup(x2apic_init_ipi_kicks_the_target, setup),
         cmocka_unit_test_setup(x2apic_icr_in_xapic_mode_is_gp, setup),
+        cmocka_unit_test_setup(init_ipi_not_emulated_by_default, setup),
         cmocka_unit_test_setup(xapic_store_of_an_init_ipi, setup),
         cmocka_unit_test_setup(triple_fault_stops_the_guest, setup),
         cmocka_unit_test_setup(vmx_instructions_raise_ud, setup),
