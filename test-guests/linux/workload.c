@@ -9,6 +9,9 @@
  *   workload forkexec N           fork + execve("workload true") + wait, N times
  *   workload pagefault MIB ROUNDS map MIB MiB of anonymous memory, touch every
  *                                 page, check it, unmap; ROUNDS times
+ *   workload oncpu N              pin itself to CPU N, check it runs there and
+ *                                 that CPUID there shows no VMX; print the
+ *                                 APIC ID and the hypervisor bit it sees
  *   workload vmxon                execute VMXON in ring 3: it must raise #UD
  *                                 (SIGILL), as on a CPU without VMX; under
  *                                 Lamina it exits to the monitor, which logs
@@ -20,6 +23,7 @@
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <errno.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -90,6 +94,33 @@ static int cmd_cpuid(void)
             sig[i] = '?';
     }
     puts(sig);
+    return 0;
+}
+
+/* Run on CPU n: sched_getcpu must say so, and CPUID there must show no VMX
+ * (SDM 2, CPUID leaf 1 ECX[5]); 1000 CPUIDs there make a workload on that
+ * CPU. The line gives the APIC ID and hypervisor bit seen, for the test. */
+static int cmd_oncpu(long n)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET((int)n, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+        printf("linux: FAIL oncpu %ld: sched_setaffinity: %s\n", n, strerror(errno));
+        return 1;
+    }
+    int here = sched_getcpu();
+    uint32_t r[4], vmx = 0, hv = 0;
+    for (int i = 0; i < 1000; i++) {
+        cpuid_leaf(1, r);
+        vmx |= r[2] & (1u << 5);
+        hv |= r[2] & CPUID_1_ECX_HYPERVISOR;
+    }
+    if (here != n || vmx) {
+        printf("linux: FAIL oncpu %ld: ran on cpu %d, CPUID.1:ECX.VMX %u\n", n, here, vmx != 0);
+        return 1;
+    }
+    printf("linux: PASS oncpu %ld apic-id %u hypervisor-bit %u\n", n, r[1] >> 24, hv != 0);
     return 0;
 }
 
@@ -232,7 +263,8 @@ static int cmd_vmxon(void)
 
 static int usage(void)
 {
-    fputs("usage: workload cpuid | true | forkexec N | pagefault MIB ROUNDS | vmxon\n", stderr);
+    fputs("usage: workload cpuid | true | forkexec N | pagefault MIB ROUNDS | oncpu N | vmxon\n",
+          stderr);
     return 2;
 }
 
@@ -260,6 +292,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "forkexec") == 0 && argc == 3 &&
         parse_count(argv[2], 1, 10000000, &a) == 0)
         return cmd_forkexec(a);
+    if (strcmp(cmd, "oncpu") == 0 && argc == 3 && parse_count(argv[2], 0, 1023, &a) == 0)
+        return cmd_oncpu(a);
     if (strcmp(cmd, "pagefault") == 0 && argc == 4 &&
         parse_count(argv[2], 1, 4096, &a) == 0 && parse_count(argv[3], 1, 100000, &b) == 0)
         return cmd_pagefault(a, b);

@@ -41,13 +41,16 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-tigerlake-linux-2cpu bochs-hostile bochs-nmi-4cpu bochs-tigerlake-smp-2cpu bochs-tigerlake-2cpu bochs27-smp-init-pending bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
     qemu-install-trial qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-bad-policy
     qemu-sha256-match qemu-sha256-mismatch qemu-dma qemu-dma-48)
-# Run only when named exactly (never by '*' or another glob).
-EXTRA_SCENARIOS=()
+# Run only when named exactly (never by '*' or another glob). Linux on 4
+# CPUs takes over 15 minutes under Bochs on a 2-core machine: too long for
+# CI's 90 minutes beside everything else (bochs-nmi-4cpu and bochs-smp-4cpu
+# keep 4 CPUs in CI); run it with SYSTEM_BOCHS_LINUX_TIMEOUT=2400.
+EXTRA_SCENARIOS=(bochs-linux-4cpu)
 
-CONF_OK=$LAMINA_CONF
+CONF_OK=$LAMINA_CONF${NMI_DBG:+$'\n'log-level debug}
 
 # ---------------------------------------------------------------- scenarios
 # SRC:DEST of test guest NAME.efi (built next to the probe) at \EFI\lamina\.
@@ -138,6 +141,36 @@ bochs_smp() { # NAME CPUS
 scenario_bochs_smp_2cpu() { bochs_smp bochs-smp-2cpu 2; }
 # Four CPUs: the firmware wakes its APs with broadcast INIT and SIPIs.
 scenario_bochs_smp_4cpu() { bochs_smp bochs-smp-4cpu 4; }
+
+# M5: NMIs as the guest sees them (test-guests/nmi.c), on 4 CPUs (so that one
+# NMI has several targets): first natively (the firmware starts nmi.efi
+# itself), then under Lamina; the two runs' nmi: lines must be the same, line
+# by line. Without virtual NMIs the monitor loses every NMI after the first.
+scenario_bochs_nmi_4cpu() {
+    local name=bochs-nmi-4cpu native=bochs-nmi-4cpu/native ndir
+    ndir=$(sys_dir "$native")
+    mkdir -p "$ndir"
+    if ! bash "$SYSTEM_ROOT/tools/mkdisk.sh" "$ndir/boot.img" --size-blocks 40 \
+        "$(dirname "$PROBE_EFI")/nmi.efi:/EFI/BOOT/BOOTX64.EFI" >"$ndir/mkdisk.out" 2>&1; then
+        sys_fail "$name" "native disk: $(tail -n 1 "$ndir/mkdisk.out")"
+        return
+    fi
+    # An exception on an AP (OVMF's handler stops only that CPU) is checked
+    # below; the BSP goes on to its summary.
+    run_bochs "$native" 4 "$ndir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY"
+    expect_run "$native" $?
+    expect_line "$native" "$PROBE_CLEAN" "natively: every NMI check passes"
+    disk_for "$name" lamina_disk "${CONF_OK/probe.efi/nmi.efi}" "$(guest_efi nmi)" || return
+    run_bochs "$name" 4 "$(sys_dir "$name")/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+        'lamina: fatal|guest stopped|lamina: error'
+    expect_run "$name" $?
+    expect_no_line "$name" 'X64 Exception' "no CPU took an exception (a stray NMI)"
+    expect_line "$name" 'lamina: info: summary: cpus 4 virtualized'
+    for check in self-nmi halted-wake mwait-wake nmi-movss nmi-sti nmi-all-but-self nmi-logical; do
+        expect_line "$name" "^nmi: PASS $check " "under Lamina: $check"
+    done
+    expect_same_lines "$name" "$native" '^nmi: ' "nmi.efi's lines natively and under Lamina"
+}
 
 scenario_bochs_2cpu() {
     bochs_probe bochs-2cpu 2 'dma-protection off'
@@ -597,6 +630,11 @@ linux_common_checks() { # NAME OFF [CPUS]
     expect_line "$name" '^linux: PASS forkexec 3000 in [0-9]+ ms$'
     expect_line "$name" '^linux: PASS pagefault-loop 131072 pages'
     expect_line "$name" '^linux: PASS vmxon-ud SIGILL$' "VMXON in ring 3 raises #UD"
+    local i=0
+    while [ "$i" -lt "${3:-1}" ]; do
+        expect_line "$name" "^linux: PASS oncpu $i " "a workload pinned to cpu $i"
+        i=$((i + 1))
+    done
     expect_no_line "$name" '^linux: FAIL'
     expect_line "$name" "$LINUX_CLEAN" "linux summary: N>0 passed, 0 failed"
     expect_order "$name" 'lamina: info: starting guest .*vmlinuz' '^linux: init start' \
@@ -661,6 +699,23 @@ bochs_linux() { # NAME CPUS
     expect_line "$name" '^linux: PASS hypervisor-flag$'
     expect_line "$name" '^linux: PASS no-vmx$'
     linux_common_checks "$name" "$off" "$seen"
+    expect_line "$name" "^linux: PASS every-cpu-flags $seen cpus: hypervisor, no vmx\$" \
+        "every CPU shows hypervisor and no vmx"
+    # Nothing of the APIC is trapped: an idle system makes no memory exits
+    # (an xAPIC store would be one), whatever the CPU count. (Bochs 2.7 needs
+    # init-emulation, which traps the xAPIC page: not there.)
+    expect_line "$name" '^linux: idle 2 s exits:' "the exits of 2 s idle, shown"
+    if [ "$BOCHS_FLAVOR" != 2.7 ]; then
+        expect_no_line "$name" '^linux: idle 2 s exits:.* memory=' "idle: no APIC (memory) exits"
+    fi
+    if [ "$seen" -gt 1 ]; then
+        # Linux restarts CPU 1 with INIT-SIPI-SIPI: it comes back as a guest.
+        expect_line "$name" '^linux: PASS cpu1-offline-online apic-id [0-9]+ hypervisor-bit 1$'
+        expect_line "$name" '^linux: PASS nmi-backtrace every cpu answered$' \
+            "SysRq-L: every CPU answered its NMI"
+        expect_line "$name" "^linux: lamina-ctl: exits cpuid .* cpu$((seen - 1)) [0-9]+/" \
+            "lamina-ctl stats shows every CPU"
+    fi
     # Lamina's final summary: the reset (or ACPI sleep) is seen, exits are
     # counted by reason.
     expect_line "$name" "lamina: info: cpu [0-9]+: $end" "final summary at the reset or power-off"
@@ -801,8 +856,40 @@ scenario_qemu_install_trial() {
     done
 }
 
+# M5: a second CPU model (Tiger Lake: another capability set, SPP, CET,
+# newer AVX-512) for the probe, smp.efi and Linux.
+scenario_bochs_tigerlake_2cpu() {
+    local BOCHS_CPU=tigerlake
+    bochs_probe bochs-tigerlake-2cpu 2
+    if grep -q 'cpu tigerlake$' "$(sys_dir bochs-tigerlake-2cpu)/emulator"; then
+        sys_pass bochs-tigerlake-2cpu "Bochs ran the tigerlake model"
+    else
+        sys_fail bochs-tigerlake-2cpu "Bochs ran $(cat "$(sys_dir bochs-tigerlake-2cpu)/emulator")"
+    fi
+}
+scenario_bochs_tigerlake_smp_2cpu() { local BOCHS_CPU=tigerlake; bochs_smp bochs-tigerlake-smp-2cpu 2; }
+scenario_bochs_tigerlake_linux_2cpu() { local BOCHS_CPU=tigerlake; bochs_linux bochs-tigerlake-linux-2cpu 2; }
+
+# M5: the defect the default INIT handling no longer works around. Debian's
+# Bochs 2.7 keeps an INIT pending after its VM exit: with init-emulation no,
+# smp.efi's first restart of the AP gets no answer there (the same run passes
+# on upstream Bochs: bochs-smp-2cpu). A platform check, so the test fails if
+# 2.7 ever stops showing it.
+scenario_bochs27_smp_init_pending() {
+    local BOCHS_FLAVOR=2.7 name=bochs27-smp-init-pending dir
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk "${CONF_OK/probe.efi/smp.efi}"$'\n''init-emulation no' \
+        "$(guest_efi smp)" || return
+    run_bochs "$name" 2 "$dir/boot.img" "$BOCHS_TIMEOUT" 'smp: (PASS|FAIL) ap1-round1' \
+        'lamina: fatal|guest stopped|lamina: error'
+    expect_run "$name" $?
+    expect_line "$name" '^smp: FAIL ap1-round1 no answer .* after INIT-SIPI-SIPI' \
+        "Bochs 2.7 without init-emulation: the AP never runs after its INIT exit"
+}
+
 scenario_bochs_linux_1cpu() { bochs_linux bochs-linux-1cpu 1; }
 scenario_bochs_linux_2cpu() { bochs_linux bochs-linux-2cpu 2; }
+scenario_bochs_linux_4cpu() { bochs_linux bochs-linux-4cpu 4; }
 
 # ------------------------------------------------------------------ driver
 if [ "${1:-}" = --list ]; then
