@@ -287,3 +287,20 @@ bool gwalk_canonical(const struct gwalk_ctx *c, uint64_t la)
     uint64_t top = la >> (bits - 1);                /* bits 63:(bits-1) */
     return top == 0 || top == (~0ull >> (bits - 1));
 }
+
+/* SDM 3A 5.4.1: loading the PDPTEs (MOV to CR0/CR3/CR4 that leaves PAE paging
+ * on). A present PDPTE with bits 2:1, 8:5 or 63:MAXPHYADDR set makes the
+ * instruction #GP and loads nothing. */
+int gwalk_load_pdptes(const struct gwalk_ctx *c, uint64_t cr3, uint64_t pdpte[4])
+{
+    uint64_t e[4];
+    for (unsigned i = 0; i < 4; i++) {
+        if (read_entry(c, (cr3 & 0xffffffe0u) + 8 * i, &e[i], 8) != W_OK)
+            return -2;
+        if ((e[i] & PTE_P) && (e[i] & (BITS(63, eff_maxphyaddr(c)) | BITS(2, 1) | BITS(8, 5))))
+            return -1;
+    }
+    for (unsigned i = 0; i < 4; i++)
+        pdpte[i] = e[i];
+    return 0;
+}

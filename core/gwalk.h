@@ -91,4 +91,10 @@ int gwalk_read(const struct gwalk_ctx *c, uint64_t la, void *buf, size_t len, en
    (SDM 3A 5.5). A non-canonical access is #GP (or #SS), the caller's to raise. */
 bool gwalk_canonical(const struct gwalk_ctx *c, uint64_t la);
 
+/* The four PDPTEs PAE paging loads from `cr3` (bits 31:5), checked as the
+   processor checks them when a MOV to CR0/CR3/CR4 loads them (SDM 3A 5.4.1):
+   0 and pdpte[] filled; -1 if a present one has a reserved bit set (the
+   instruction is #GP, pdpte[] untouched); -2 if the memory could not be read. */
+int gwalk_load_pdptes(const struct gwalk_ctx *c, uint64_t cr3, uint64_t pdpte[4]);
+
 #endif

@@ -137,6 +137,8 @@ struct lamina_stats {
 #define LAMINA_INSN_INVVPID    11
 #define LAMINA_INSN_VMFUNC     12
 #define LAMINA_INSN_GETSEC     13
+#define LAMINA_INSN_SEAMCALL   14   /* TDX: exit unconditionally where they exist (M6) */
+#define LAMINA_INSN_TDCALL     15
 
 static inline const char *lamina_insn_name(unsigned insn)
 {
@@ -147,7 +149,8 @@ static inline const char *lamina_insn_name(unsigned insn)
         [LAMINA_INSN_VMWRITE] = "vmwrite", [LAMINA_INSN_VMLAUNCH] = "vmlaunch",
         [LAMINA_INSN_VMRESUME] = "vmresume", [LAMINA_INSN_INVEPT] = "invept",
         [LAMINA_INSN_INVVPID] = "invvpid", [LAMINA_INSN_VMFUNC] = "vmfunc",
-        [LAMINA_INSN_GETSEC] = "getsec",
+        [LAMINA_INSN_GETSEC] = "getsec", [LAMINA_INSN_SEAMCALL] = "seamcall",
+        [LAMINA_INSN_TDCALL] = "tdcall",
     };
     return insn < sizeof(names) / sizeof(names[0]) && names[insn] ? names[insn] : "unknown";
 }

@@ -3,6 +3,8 @@
  * that changes one exits, and the monitor completes it as hardware would.
  * The guest reads its own values from the read shadows (SDM 3C 26.3). */
 #include "core/arch.h"
+#include "core/gwalk.h"
+#include "core/monitor.h"
 #include "core/vcpu.h"
 #include "vmx/vmx.h"
 
@@ -19,6 +21,62 @@ static uint64_t read_gpr(struct vcpu *v, unsigned n)
 static bool guest_64bit(struct vcpu *v)
 {
     return guest_get(v, GV_CODE_SIZE) == 64;
+}
+
+static void write_gpr(struct vcpu *v, unsigned n, uint64_t value)
+{
+    if (n == 4)
+        guest_set(v, GV_RSP, value);
+    else
+        ((uint64_t *)v->r)[n] = value;
+}
+
+/* PAE paging (CR0.PG, CR4.PAE, not IA-32e mode) loads the PDPTEs at MOV to
+ * CR3 and at a MOV to CR0/CR4 that leaves it on after changing PG, PAE, PGE,
+ * PSE, CD, NW or SMEP (SDM 3A 5.4.1); under EPT the processor keeps them in
+ * the VMCS (SDM 3C 25.4.2). -1: a reserved bit, the instruction is #GP.
+ * Monitor memory and addresses outside RAM also give -1 (the processor would
+ * read the sink page or MMIO there; no OS puts its PDPT in either). */
+static int load_pdptes(uint64_t cr3)
+{
+    struct gwalk_ctx c = { .read_phys = vcpu_read_phys, .maxphyaddr = (uint8_t)mon.maxphyaddr };
+    uint64_t pdpte[4];
+    if (gwalk_load_pdptes(&c, cr3, pdpte) != 0)
+        return -1;
+    for (int i = 0; i < 4; i++)
+        vmcs_write(GUEST_PDPTR0 + 2 * i, pdpte[i]);
+    return 0;
+}
+
+/* MOV to CR3 (SDM 2A MOV CR; 3A 4.10.4.1). It exits only where CR3-load
+ * exiting cannot be cleared (no TRUE_ capability MSRs, SDM 3C A.3.2). */
+static void write_guest_cr3(struct vcpu *v, uint64_t val)
+{
+    guest_load(v, GV(GV_CR0) | GV(GV_CR4) | GV(GV_EFER) | GV(GV_CODE_SIZE));
+    uint64_t cr4 = guest_get(v, GV_CR4);
+    bool flush = true;
+    if (guest_64bit(v)) {
+        /* With CR4.PCIDE, bit 63 asks for no invalidation and is not stored. */
+        if ((cr4 & CR4_PCIDE) && (val >> 63)) {
+            flush = false;
+            val &= ~(1ull << 63);
+        }
+        if (val >> mon.maxphyaddr) {
+            vcpu_inject_gp(v);
+            return;
+        }
+    } else {
+        val = (uint32_t)val;
+    }
+    if ((guest_get(v, GV_CR0) & CR0_PG) && (cr4 & CR4_PAE) &&
+        !(guest_get(v, GV_EFER) & EFER_LMA) && load_pdptes(val) != 0) {
+        vcpu_inject_gp(v);
+        return;
+    }
+    vmx_guest_write(v, GUEST_CR3, val);
+    if (flush)
+        be_guest_tlb_flush(v);
+    be_skip_instruction(v);
 }
 
 /* A MOV to CR0 that touched a host-owned bit: apply it as hardware would. */
@@ -82,6 +140,12 @@ void vmx_handle_cr_access(struct vcpu *v)
         write_guest_cr0(v, read_gpr(v, reg));
     } else if (type == 0 && cr == 4) {
         write_guest_cr4(v, read_gpr(v, reg));
+    } else if (type == 0 && cr == 3) {
+        write_guest_cr3(v, read_gpr(v, reg));
+    } else if (type == 1 && cr == 3) {
+        /* MOV from CR3: outside 64-bit mode the destination's upper half is 0. */
+        write_gpr(v, reg, guest_64bit(v) ? guest_get(v, GV_CR3) : (uint32_t)guest_get(v, GV_CR3));
+        be_skip_instruction(v);
     } else if (type == 3) {
         /* LMSW loads CR0 bits 3:0 but cannot clear PE (SDM 2A LMSW). */
         uint64_t src = (qual >> 16) & 0xf, old = vmcs_read(CR0_READ_SHADOW);
