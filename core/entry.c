@@ -130,6 +130,7 @@ static int api_setup(void)
     mon.pm1_cnt[0] = bi->pm1a_cnt;
     mon.pm1_cnt[1] = bi->pm1b_cnt;
     mon.reset_port = bi->reset_port;
+    mon.reset_value = bi->reset_value;
 
     mon.cpus = (struct percpu *)bump_alloc(&cur, PAGES(sizeof(struct percpu) * bi->ncpus));
     for (uint32_t i = 0; i < bi->ncpus; i++) {

@@ -16,6 +16,7 @@ struct monitor {
     unsigned maxphyaddr;
     uint16_t pm1_cnt[2];            /* ACPI PM1a/PM1b control ports (0: none) */
     uint16_t reset_port;            /* ACPI reset register port (0: none) */
+    uint8_t reset_value;            /* what to write there to reset (FADT RESET_VALUE) */
     uint64_t apic_base;             /* xAPIC MMIO page (IA32_APIC_BASE) */
     bool init_emulation;            /* the guest's INIT IPIs emulated (core/ipi.c) */
     bool trap_xapic;                /* xAPIC page read-only to the guest: INIT IPIs emulated */

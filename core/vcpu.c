@@ -119,10 +119,17 @@ void vcpu_virt_insn(struct vcpu *v, unsigned insn)
     vcpu_inject_ud(v);
 }
 
+/* A triple fault is a shutdown (SDM 3A 7.15, "interrupt 8"), which a PC's
+ * chipset turns into a reset: so does the monitor, unless on-triple-fault
+ * stop asks to keep the guest state for a look. */
 void vcpu_triple_fault(struct vcpu *v)
 {
-    vcpu_event(v, LAMINA_EV_TRIPLE_FAULT, LAMINA_ACT_STOPPED, 0, 0, 0);
-    vcpu_stop(v, "triple fault in the guest");
+    if (mon.bi->on_triple_fault == LAMINA_TRIPLE_FAULT_STOP) {
+        vcpu_event(v, LAMINA_EV_TRIPLE_FAULT, LAMINA_ACT_STOPPED, 0, 0, 0);
+        vcpu_stop(v, "triple fault in the guest");
+    }
+    vcpu_event(v, LAMINA_EV_TRIPLE_FAULT, LAMINA_ACT_RESET, 0, 0, 0);
+    vcpu_reset_machine(v, "triple fault in the guest (on-triple-fault reset)");
 }
 
 /* ------------------------------------------------------------------ VMCALL */
@@ -224,8 +231,13 @@ void vcpu_vmcall(struct vcpu *v)
 
 /* ------------------------------------------------------- INIT, SIPI and NMIs */
 
+/* SDM 3A 9.1.1: after INIT an AP waits for a SIPI, the BSP starts over at the
+ * reset vector, in firmware the OS has long replaced: the monitor resets the
+ * machine instead (cpu 0 is the BSP, core/entry.c). */
 void vcpu_enter_init(struct vcpu *v)
 {
+    if (v->pc->index == 0)
+        vcpu_reset_machine(v, "INIT on the bootstrap processor");
     be_enter_init_state(v);
     v->injected = true;             /* nothing from before the INIT is delivered */
     v->pc->nmi_pending = false;

@@ -23,6 +23,7 @@
 #include "vmx/vmx.h"
 
 void vmx_exit_handler(struct guest_regs *r);
+void io_summary_reset(void);
 
 #define MON_BASE   0x400000ull      /* the monitor's image, hidden from the guest */
 #define MON_SIZE   0x10000ull
@@ -104,6 +105,7 @@ static __attribute__((unused)) int setup(void **state)
     vmx.has_mtf = true;
     vmx.wait_for_sipi = true;
     fake_msr_set(MSR_IA32_APIC_BASE, APIC_PAGE | APIC_BASE_EN);
+    io_summary_reset();     /* core/io.c: printed once per machine */
     return 0;
 }
 

@@ -2,6 +2,8 @@
  * sets up an exit as the processor would (tests/unit/exit_harness.h) and
  * checks that the guest sees what a processor without the monitor gives it. */
 #include "tests/unit/exit_harness.h"
+#include "core/shutdown.h"
+#include "core/vcpu.h"
 
 /* ------------------------------------------ item 3: every unconditional exit */
 
@@ -151,6 +153,150 @@ static void split_sipi_with_a_refused_icr_value_is_gp(void **state)
     assert_injected(INFO_GP);
 }
 
+/* ------------------------------------------------------------ item 2: resets */
+
+#define ACPI_RESET_PORT 0xb2
+#define ACPI_RESET_VALUE 0x0f
+
+/* An I/O exit of an OUT of `size` bytes to `port` (value in RAX). */
+static void out_exit(uint16_t port, unsigned size, uint32_t value)
+{
+    exit_with(EXIT_REASON_IO_INSTRUCTION, 1);
+    fake_vmcs_set(EXIT_QUALIFICATION, ((uint64_t)port << 16) | (size - 1));
+    regs.rax = value;
+}
+
+/* The machine was reset the hard way: the ACPI reset register if the FADT
+ * gives one, then the reset control register with SYS_RST, then the 8042. */
+static void assert_machine_reset(void)
+{
+    assert_int_equal(fake_port_last(ACPI_RESET_PORT), ACPI_RESET_VALUE);
+    assert_int_equal(fake_port_last(0xcf9), 0x06);
+    assert_int_equal(fake_port_last(0x64), 0xfe);
+}
+
+static void with_acpi_reset_register(void)
+{
+    mon.reset_port = ACPI_RESET_PORT;
+    mon.reset_value = ACPI_RESET_VALUE;
+}
+
+/* A triple fault is a shutdown, which the chipset of a PC turns into a reset:
+ * with on-triple-fault reset (the default) so does the monitor, logged first. */
+static void triple_fault_resets_by_default(void **state)
+{
+    (void)state;
+    with_acpi_reset_register();
+    exit_with(EXIT_REASON_TRIPLE_FAULT, 0);
+    assert_true(run_stops());
+    assert_machine_reset();
+    const char *log = fake_log(), *tf = strstr(log, "cpu 0: triple fault in the guest "
+                                                    "(on-triple-fault reset): resetting the machine");
+    assert_non_null(tf);
+    /* Logged before the exits summary, which comes before the reset. */
+    const char *summary = strstr(log, "exits triple-fault: 1");
+    assert_non_null(summary);
+    assert_true(tf < summary);
+    assert_int_equal(last_event().kind, LAMINA_EV_TRIPLE_FAULT);
+    assert_int_equal(last_event().action, LAMINA_ACT_RESET);
+}
+
+static void triple_fault_stops_with_on_triple_fault_stop(void **state)
+{
+    (void)state;
+    bi.on_triple_fault = LAMINA_TRIPLE_FAULT_STOP;
+    exit_with(EXIT_REASON_TRIPLE_FAULT, 0);
+    assert_true(run_stops());
+    assert_non_null(strstr(fake_log(), "triple fault in the guest; guest stopped on this CPU"));
+    assert_int_equal(fake_port_writes(0xcf9), 0);
+    assert_int_equal(last_event().action, LAMINA_ACT_STOPPED);
+}
+
+/* SDM 3A 9.1: after INIT the BSP starts over at the reset vector in the
+ * firmware, which is gone under an OS: the monitor resets the machine. An AP
+ * waits for a SIPI, as before. */
+static void init_exit_on_the_bsp_resets(void **state)
+{
+    (void)state;
+    exit_with(EXIT_REASON_INIT_SIGNAL, 0);
+    assert_true(run_stops());
+    assert_int_equal(fake_port_last(0xcf9), 0x06);
+    assert_non_null(strstr(fake_log(), "cpu 0: INIT on the bootstrap processor: resetting the machine"));
+    assert_false(cpus[0].waiting_for_sipi);
+}
+
+/* The same for an INIT IPI the monitor emulates (init-emulation), sent by an
+ * AP to the BSP: the kick's NMI exit on the BSP resets. */
+static void emulated_init_ipi_to_the_bsp_resets(void **state)
+{
+    (void)state;
+    mon.init_emulation = true;
+    fake_msr_set(MSR_IA32_APIC_BASE, APIC_PAGE | APIC_BASE_EN | APIC_BASE_EXTD);
+    fake_msr_set(MSR_X2APIC_ICR, 0);
+    fake_this_cpu = &cpus[1];
+    exit_with(EXIT_REASON_MSR_WRITE, 2);
+    regs.rcx = MSR_X2APIC_ICR;
+    regs.rax = (ICR_MODE_INIT << 8) | ICR_LEVEL_ASSERT;
+    regs.rdx = 0;                                   /* APIC ID 0: the BSP */
+    run();
+    assert_true(cpus[0].init_request);
+    fake_this_cpu = &cpus[0];
+    exit_with(EXIT_REASON_EXCEPTION_NMI, 0);
+    fake_vmcs_set(VM_EXIT_INTR_INFO, INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2);
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
+    assert_true(run_stops());
+    assert_int_equal(fake_port_last(0xcf9), 0x06);
+    assert_non_null(strstr(fake_log(), "cpu 0: INIT on the bootstrap processor: resetting the machine"));
+}
+
+/* The 8042's "pulse output port" commands (0xf0-0xff; a 0 in bit 0 pulses the
+ * reset line, IBM PC/AT technical reference) reset the machine: trapped like
+ * 0xcf9, the summary is printed and the command reaches the controller. */
+static void kbc_reset_is_a_reset(void **state)
+{
+    (void)state;
+    const struct shutdown_ports none = { { 0, 0 }, 0 };
+    assert_int_equal(shutdown_write_kind(&none, 0x64, 1, 0xfe), SHUTDOWN_KBC_RESET);
+    assert_int_equal(shutdown_write_kind(&none, 0x64, 1, 0xf0), SHUTDOWN_KBC_RESET);
+    assert_int_equal(shutdown_write_kind(&none, 0x64, 1, 0xff), SHUTDOWN_NONE);
+    assert_int_equal(shutdown_write_kind(&none, 0x64, 1, 0xd1), SHUTDOWN_NONE);
+    assert_int_equal(shutdown_write_kind(&none, 0x60, 1, 0xfe), SHUTDOWN_NONE);
+
+    uint8_t *bits = calloc(1, 3 * 4096);
+    vmx.msr_bitmap = bits;
+    vmx.io_bitmap_a = bits + 4096;
+    vmx.io_bitmap_b = bits + 8192;
+    io_intercepts_init();
+    assert_true(vmx.io_bitmap_a[0x64 / 8] & (1u << (0x64 % 8)));
+    assert_true(vmx.io_bitmap_a[0xcf9 / 8] & (1u << (0xcf9 % 8)));
+    free(bits);
+
+    out_exit(0x64, 1, 0xfe);
+    run();
+    assert_skipped(1);
+    assert_int_equal(fake_port_last(0x64), 0xfe);
+    assert_non_null(strstr(fake_log(), "guest resets the machine (8042 reset line) (port 0x64, value 0xfe)"));
+    assert_non_null(strstr(fake_log(), "exits io: 1"));
+}
+
+/* 0xcf9 and the FADT reset register: the summary, then the write itself. A
+ * soft reset (RST_CPU without SYS_RST) asserts INIT on a PC (its INIT exit on
+ * the BSP then resets, above). */
+static void cf9_and_acpi_resets_reach_the_hardware(void **state)
+{
+    (void)state;
+    with_acpi_reset_register();
+    out_exit(0xcf9, 1, 0x04);
+    run();
+    assert_skipped(1);
+    assert_int_equal(fake_port_last(0xcf9), 0x04);
+    assert_non_null(strstr(fake_log(), "guest resets the machine (port 0xcf9, value 0x4)"));
+    out_exit(ACPI_RESET_PORT, 1, ACPI_RESET_VALUE);
+    run();
+    assert_int_equal(fake_port_last(ACPI_RESET_PORT), ACPI_RESET_VALUE);
+    assert_int_equal(fake_port_writes(ACPI_RESET_PORT), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +305,12 @@ int main(void)
         cmocka_unit_test_setup(cr3_exits_forced_without_true_ctls, setup),
         cmocka_unit_test_setup(cr3_write_in_pae_mode_loads_pdptes, setup),
         cmocka_unit_test_setup(split_sipi_with_a_refused_icr_value_is_gp, setup),
+        cmocka_unit_test_setup(triple_fault_resets_by_default, setup),
+        cmocka_unit_test_setup(triple_fault_stops_with_on_triple_fault_stop, setup),
+        cmocka_unit_test_setup(init_exit_on_the_bsp_resets, setup),
+        cmocka_unit_test_setup(emulated_init_ipi_to_the_bsp_resets, setup),
+        cmocka_unit_test_setup(kbc_reset_is_a_reset, setup),
+        cmocka_unit_test_setup(cf9_and_acpi_resets_reach_the_hardware, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
