@@ -297,6 +297,116 @@ static void cf9_and_acpi_resets_reach_the_hardware(void **state)
     assert_int_equal(fake_port_writes(ACPI_RESET_PORT), 1);
 }
 
+/* ---------------------------------------------------- item 5: CR0/CR4 writes */
+
+/* CR0.PG is the guest's own bit (not in the CR0 mask): its read-shadow copy is
+ * stale. Turning paging on with EFER.LME activates IA-32e mode (SDM 3A
+ * 10.8.5) whatever the shadow says. */
+static void lma_follows_the_real_cr0_pg(void **state)
+{
+    (void)state;
+    exit_with(EXIT_REASON_CR_ACCESS, 3);
+    fake_vmcs_set(GUEST_CR0, CR0_PE | CR0_NE);                  /* paging off */
+    fake_vmcs_set(CR0_READ_SHADOW, CR0_PE | CR0_PG);            /* stale PG, NE clear */
+    fake_vmcs_set(GUEST_IA32_EFER, EFER_LME);
+    fake_vmcs_set(GUEST_CS_AR_BYTES, CS_AR_32);
+    fake_vmcs_set(VM_ENTRY_CONTROLS, 0);
+    fake_vmcs_set(EXIT_QUALIFICATION, 0);                        /* MOV CR0, RAX */
+    regs.rax = CR0_PE | CR0_PG | CR0_NE;
+    run();
+    assert_skipped(3);
+    assert_int_equal(fake_vmcs_get(GUEST_IA32_EFER), EFER_LME | EFER_LMA);
+    assert_int_equal(fake_vmcs_get(VM_ENTRY_CONTROLS), VM_ENTRY_IA32E_MODE);
+    /* And the other way: paging really on (compatibility mode), a shadow
+     * saying off; turning it off leaves IA-32e mode. */
+    exit_with(EXIT_REASON_CR_ACCESS, 3);
+    fake_vmcs_set(GUEST_CR0, CR0_PE | CR0_NE | CR0_PG);
+    fake_vmcs_set(CR0_READ_SHADOW, CR0_PE | CR0_NE);
+    fake_vmcs_set(GUEST_IA32_EFER, EFER_LME | EFER_LMA);
+    fake_vmcs_set(GUEST_CS_AR_BYTES, CS_AR_32);                 /* compatibility mode */
+    fake_vmcs_set(GUEST_CR4, CR4_PAE | CR4_VMXE);
+    fake_vmcs_set(VM_ENTRY_CONTROLS, VM_ENTRY_IA32E_MODE);
+    fake_vmcs_set(EXIT_QUALIFICATION, 0);
+    regs.rax = CR0_PE;                                           /* NE and PG cleared */
+    run();
+    assert_skipped(3);
+    assert_int_equal(fake_vmcs_get(GUEST_IA32_EFER), EFER_LME);
+    assert_int_equal(fake_vmcs_get(VM_ENTRY_CONTROLS), 0);
+}
+
+/* LMSW changes CR0 bits 3:0 of the guest's real CR0 (PE, MP, EM, TS are
+ * guest-owned too, SDM 2A LMSW). */
+static void lmsw_starts_from_the_real_cr0(void **state)
+{
+    (void)state;
+    exit_with(EXIT_REASON_CR_ACCESS, 3);
+    fake_vmcs_set(GUEST_CR0, CR0_PE | CR0_NE | CR0_PG | 8);     /* TS set */
+    fake_vmcs_set(CR0_READ_SHADOW, 0);                           /* NE clear, stale rest */
+    fake_vmcs_set(VM_ENTRY_CONTROLS, VM_ENTRY_IA32E_MODE);
+    fake_vmcs_set(EXIT_QUALIFICATION, (3u << 4) | ((uint64_t)(CR0_NE | 2) << 16));
+    run();
+    /* LMSW loads bits 3:0 only (MP set, TS cleared): NE stays as the guest had it. */
+    assert_int_equal(fake_vmcs_get(CR0_READ_SHADOW), CR0_PE | CR0_PG | 2);
+}
+
+/* A MOV to CR0 that exits and leaves PAE paging on loads the PDPTEs from CR3
+ * (SDM 3A 5.4.1); bad ones are #GP and change nothing. */
+static void cr0_write_enabling_pae_paging_loads_pdptes(void **state)
+{
+    (void)state;
+    uint64_t *pdpt = (uint64_t *)(fake_ram + 0x6000);
+    pdpt[0] = 0x21001;
+    pdpt[1] = 0x22001;
+    pdpt[2] = 0;
+    pdpt[3] = 0x24001;
+    exit_flat32(EXIT_REASON_CR_ACCESS, 3);
+    fake_vmcs_set(GUEST_CR4, CR4_PAE | CR4_VMXE);
+    fake_vmcs_set(GUEST_CR3, 0x6000);
+    fake_vmcs_set(VM_ENTRY_CONTROLS, 0);
+    fake_vmcs_set(EXIT_QUALIFICATION, 0);
+    regs.rax = CR0_PE | CR0_PG;                                  /* and NE cleared: exits */
+    run();
+    assert_skipped(3);
+    assert_int_equal(fake_vmcs_get(GUEST_PDPTR0), 0x21001);
+    assert_int_equal(fake_vmcs_get(GUEST_PDPTR1), 0x22001);
+    assert_int_equal(fake_vmcs_get(GUEST_PDPTR2), 0);
+    assert_int_equal(fake_vmcs_get(GUEST_PDPTR3), 0x24001);
+    assert_true(fake_vmcs_get(GUEST_CR0) & CR0_PG);
+    /* A reserved bit (bit 5) in a present PDPTE: #GP, paging stays off. */
+    pdpt[1] = 0x22021;
+    exit_flat32(EXIT_REASON_CR_ACCESS, 3);
+    fake_vmcs_set(GUEST_CR4, CR4_PAE | CR4_VMXE);
+    fake_vmcs_set(GUEST_CR3, 0x6000);
+    fake_vmcs_set(VM_ENTRY_CONTROLS, 0);
+    fake_vmcs_set(EXIT_QUALIFICATION, 0);
+    regs.rax = CR0_PE | CR0_PG;
+    run();
+    assert_injected(INFO_GP);
+    assert_false(fake_vmcs_get(GUEST_CR0) & CR0_PG);
+}
+
+/* The same for a CR4 write that exits (a host-owned CR4 bit in the mask). */
+static void cr4_write_under_pae_paging_loads_pdptes(void **state)
+{
+    (void)state;
+    uint64_t *pdpt = (uint64_t *)(fake_ram + 0x6000);
+    pdpt[0] = 0x31001;
+    pdpt[1] = pdpt[2] = pdpt[3] = 0;
+    vmx.cr4_mask = CR4_VMXE | CR4_PSE;         /* as if the CPU fixed CR4.PSE */
+    exit_flat32(EXIT_REASON_CR_ACCESS, 3);
+    fake_vmcs_set(GUEST_CR0, CR0_PE | CR0_NE | CR0_PG);
+    fake_vmcs_set(CR0_READ_SHADOW, CR0_PE | CR0_NE | CR0_PG);
+    fake_vmcs_set(GUEST_CR3, 0x6000);
+    fake_vmcs_set(GUEST_CR4, CR4_VMXE | CR4_PSE);
+    fake_vmcs_set(CR4_READ_SHADOW, CR4_PSE);                     /* PAE off, PSE on */
+    fake_vmcs_set(EXIT_QUALIFICATION, 4);                        /* MOV CR4, RAX */
+    regs.rax = CR4_PAE;                                          /* PAE on, PSE off */
+    run();
+    assert_skipped(3);
+    assert_int_equal(fake_vmcs_get(GUEST_PDPTR0), 0x31001);
+    assert_int_equal(fake_vmcs_get(GUEST_PDPTR3), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +421,10 @@ int main(void)
         cmocka_unit_test_setup(emulated_init_ipi_to_the_bsp_resets, setup),
         cmocka_unit_test_setup(kbc_reset_is_a_reset, setup),
         cmocka_unit_test_setup(cf9_and_acpi_resets_reach_the_hardware, setup),
+        cmocka_unit_test_setup(lma_follows_the_real_cr0_pg, setup),
+        cmocka_unit_test_setup(lmsw_starts_from_the_real_cr0, setup),
+        cmocka_unit_test_setup(cr0_write_enabling_pae_paging_loads_pdptes, setup),
+        cmocka_unit_test_setup(cr4_write_under_pae_paging_loads_pdptes, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
