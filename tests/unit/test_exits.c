@@ -385,6 +385,8 @@ static void denied_msr_read(void **state)
 static void tsc_write_moves_the_offset(void **state)
 {
     (void)state;
+    static uint8_t bits[4096];      /* a non-zero offset traps TSC_DEADLINE (M6) */
+    vmx.msr_bitmap = bits;
     fake_msr_set(MSR_IA32_TSC, 0);
     exit_with(EXIT_REASON_MSR_WRITE, 2);
     regs.rcx = MSR_IA32_TSC;

@@ -407,6 +407,87 @@ static void cr4_write_under_pae_paging_loads_pdptes(void **state)
     assert_int_equal(fake_vmcs_get(GUEST_PDPTR3), 0);
 }
 
+/* ------------------------------------------------- item 6: TSC_DEADLINE */
+
+#define MSR_TSC_DEADLINE 0x6e0
+
+static void msr_exit(uint32_t reason, uint32_t msr, uint64_t value)
+{
+    exit_with(reason, 2);
+    regs.rcx = msr;
+    regs.rax = (uint32_t)value;
+    regs.rdx = value >> 32;
+}
+
+static bool msr_trapped(const uint8_t *bits, uint32_t msr, bool write)
+{
+    return bits[(write ? 2048 : 0) + msr / 8] & (1u << (msr % 8));
+}
+
+/* The guest's TSC is the processor's plus the offset; the processor compares
+ * IA32_TSC_DEADLINE with its own TSC (SDM 3A 11.5.4.1). Once a TSC_ADJUST or
+ * TSC write gives an offset, the deadline is trapped and translated both
+ * ways, and one already armed moves with the guest's TSC. */
+static void tsc_deadline_follows_the_offset(void **state)
+{
+    (void)state;
+    uint8_t *bits = calloc(1, 4096);
+    vmx.msr_bitmap = bits;
+    fake_msr_set(MSR_TSC_DEADLINE, 0);
+    /* No offset yet: the deadline is the guest's own, not trapped. */
+    msr_intercepts_init();
+    assert_false(msr_trapped(bits, MSR_TSC_DEADLINE, true));
+
+    /* Linux zeroes a firmware TSC_ADJUST of -1000: the guest's TSC jumps by 1000. */
+    cpus[0].tsc.adjust = (uint64_t)-1000;
+    msr_exit(EXIT_REASON_MSR_WRITE, MSR_IA32_TSC_ADJUST, 0);
+    run();
+    assert_skipped(2);
+    assert_int_equal(cpus[0].tsc.offset, 1000);
+    assert_true(msr_trapped(bits, MSR_TSC_DEADLINE, true));
+    assert_true(msr_trapped(bits, MSR_TSC_DEADLINE, false));
+
+    /* A deadline at guest TSC 50000 is processor TSC 49000. */
+    msr_exit(EXIT_REASON_MSR_WRITE, MSR_TSC_DEADLINE, 50000);
+    run();
+    assert_skipped(2);
+    assert_int_equal(fake_msr_get(MSR_TSC_DEADLINE), 49000);
+    msr_exit(EXIT_REASON_MSR_READ, MSR_TSC_DEADLINE, 0);
+    run();
+    assert_int_equal(regs.rax, 50000);
+    assert_int_equal(regs.rdx, 0);
+
+    /* The guest's TSC moves again (TSC_ADJUST = 500): the armed deadline
+     * still fires at guest TSC 50000, processor TSC 48500. */
+    msr_exit(EXIT_REASON_MSR_WRITE, MSR_IA32_TSC_ADJUST, 500);
+    run();
+    assert_int_equal(cpus[0].tsc.offset, 1500);
+    assert_int_equal(fake_msr_get(MSR_TSC_DEADLINE), 48500);
+
+    /* 0 disarms, and a disarmed (or fired) deadline reads 0. */
+    msr_exit(EXIT_REASON_MSR_WRITE, MSR_TSC_DEADLINE, 0);
+    run();
+    assert_int_equal(fake_msr_get(MSR_TSC_DEADLINE), 0);
+    msr_exit(EXIT_REASON_MSR_READ, MSR_TSC_DEADLINE, 0);
+    regs.rax = 0x77;
+    run();
+    assert_int_equal(regs.rax, 0);
+    free(bits);
+}
+
+/* A processor without the TSC-deadline mode: its #GP stays the guest's. */
+static void tsc_deadline_absent_is_gp(void **state)
+{
+    (void)state;
+    uint8_t *bits = calloc(1, 4096);
+    vmx.msr_bitmap = bits;
+    cpus[0].tsc.offset = 1000;
+    msr_exit(EXIT_REASON_MSR_WRITE, MSR_TSC_DEADLINE, 5);
+    run();
+    assert_injected(INFO_GP);
+    free(bits);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +506,8 @@ int main(void)
         cmocka_unit_test_setup(lmsw_starts_from_the_real_cr0, setup),
         cmocka_unit_test_setup(cr0_write_enabling_pae_paging_loads_pdptes, setup),
         cmocka_unit_test_setup(cr4_write_under_pae_paging_loads_pdptes, setup),
+        cmocka_unit_test_setup(tsc_deadline_follows_the_offset, setup),
+        cmocka_unit_test_setup(tsc_deadline_absent_is_gp, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
