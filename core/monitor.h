@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include "core/bootinfo.h"
 #include "core/percpu.h"
+#include "core/spinlock.h"
 #include "ept/mtrr.h"
 #include "iommu/iommu.h"
 
@@ -35,6 +36,8 @@ struct monitor {
                                        xAPIC page, mapped 4 KiB so it can be made read-only;
                                        [3..nhidden): the remapping units' registers (M8) */
     unsigned nhidden;
+    struct spinlock map_lock;       /* changes of the guest-physical map: MTRR
+                                       retypes, pages mapped above RAM (M6) */
 };
 
 extern struct monitor mon;

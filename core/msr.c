@@ -245,7 +245,6 @@ void vcpu_wrmsr(struct vcpu *v)
 }
 
 /* ------------------------------------------------------------------ MTRRs */
-static struct spinlock mtrr_lock;
 static struct log_ratelimit mtrr_rl = { .burst = 24 };
 
 /* Called after the guest's WRMSR reached the hardware on this CPU. The
@@ -255,10 +254,10 @@ static struct log_ratelimit mtrr_rl = { .burst = 24 };
 static void mtrr_written(uint32_t cpu, uint32_t msr, uint64_t value)
 {
     struct be_retype_stats st;
-    spin_lock(&mtrr_lock);
+    spin_lock(&mon.map_lock);
     mtrr_read(&mon.mtrr, rdmsr, mon.maxphyaddr);
     be_memory_types_changed(&st);
-    spin_unlock(&mtrr_lock);
+    spin_unlock(&mon.map_lock);
     uint32_t suppressed;
     if (log_ratelimit_pass(&mtrr_rl, &suppressed))
         log_info("mtrr: cpu %u wrote msr 0x%x = 0x%lx: %s types %lu changed, %lu split, "

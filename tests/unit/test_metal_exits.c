@@ -488,6 +488,62 @@ static void tsc_deadline_absent_is_gp(void **state)
     free(bits);
 }
 
+/* ------------------------------------------- item 1: all of physical memory */
+
+/* The EPT covers [0, phys_limit) at hand-off; an access above it (a 64-bit
+ * BAR) is mapped on first touch, typed by the MTRRs, and the instruction runs
+ * again: no stop, nothing injected, RIP where it was. Up to MAXPHYADDR. */
+static void access_above_ram_is_mapped_on_first_touch(void **state)
+{
+    (void)state;
+    static uint8_t *mem;
+    if (!mem)
+        mem = aligned_alloc(4096, 72 * 4096);
+    memset(mem, 0, 72 * 4096);
+    mon.mtrr.enabled = true;
+    mon.mtrr.def_type = MT_UC;
+    mon.mtrr.phys_mask = (1ull << 39) - 1;
+    struct ept_params p = { .mtrr = &mon.mtrr, .limit = FAKE_RAM_SIZE, .allow_1g = true };
+    struct ept_pool pool = { .base = mem, .npages = 64 };
+    struct ept_stats st;
+    assert_int_equal(ept_build(&p, &pool, &vmx.ept_root, &st), 0);
+    vmx.ept_1g = true;
+    vmx.ept_reserve = (struct ept_pool){ .base = mem + 64 * 4096, .npages = 8 };
+
+    const uint64_t bar = 0x4000000000ull + 0x10;        /* 256 GiB: a 64-bit BAR */
+    exit_with(EXIT_REASON_EPT_VIOLATION, 4);
+    fake_vmcs_set(EXIT_QUALIFICATION, 2);                /* a write */
+    fake_vmcs_set(GUEST_PHYSICAL_ADDRESS, bar);
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_RIP), RIP0);   /* the access runs again */
+    assert_false(fake_vmcs_has(VM_ENTRY_INTR_INFO_FIELD) &&
+                 (fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK));
+    int level;
+    uint64_t *e = ept_leaf(vmx.ept_root, bar, &level);
+    assert_non_null(e);
+    assert_int_equal(level, 3);
+    assert_int_equal((*e & EPT_MT_MASK) >> EPT_MT_SHIFT, MT_UC);
+
+    /* Just below MAXPHYADDR (39 here), and just above the RAM (a 2 MiB leaf
+     * in the first GiB, whose PD the build made). */
+    exit_with(EXIT_REASON_EPT_VIOLATION, 4);
+    fake_vmcs_set(EXIT_QUALIFICATION, 1);
+    fake_vmcs_set(GUEST_PHYSICAL_ADDRESS, (1ull << 39) - 8);
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
+    run();
+    assert_non_null(ept_leaf(vmx.ept_root, (1ull << 39) - 8, &level));
+    exit_with(EXIT_REASON_EPT_VIOLATION, 4);
+    fake_vmcs_set(EXIT_QUALIFICATION, 1);
+    fake_vmcs_set(GUEST_PHYSICAL_ADDRESS, FAKE_RAM_SIZE);
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
+    run();
+    e = ept_leaf(vmx.ept_root, FAKE_RAM_SIZE, &level);
+    assert_non_null(e);
+    assert_int_equal(level, 2);
+    assert_int_equal(cpus[0].exits[LAMINA_EXIT_MEMORY], 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +564,7 @@ int main(void)
         cmocka_unit_test_setup(cr4_write_under_pae_paging_loads_pdptes, setup),
         cmocka_unit_test_setup(tsc_deadline_follows_the_offset, setup),
         cmocka_unit_test_setup(tsc_deadline_absent_is_gp, setup),
+        cmocka_unit_test_setup(access_above_ram_is_mapped_on_first_touch, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
