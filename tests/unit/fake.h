@@ -25,6 +25,8 @@ unsigned fake_vmcs_writes(uint64_t field);
 unsigned fake_vmcs_total_reads(void);
 unsigned fake_invept_calls(void);
 unsigned fake_invvpid_calls(void);
+uint64_t fake_invept_last_type(void);       /* the type operand of the last one (M6) */
+uint64_t fake_invvpid_last_type(void);
 
 /* -------------------------------------------------------------- the hardware */
 #define FAKE_RAM_SIZE (8u << 20)                /* guest-physical 0 .. 8 MiB */

@@ -544,6 +544,26 @@ static void access_above_ram_is_mapped_on_first_touch(void **state)
     assert_int_equal(cpus[0].exits[LAMINA_EXIT_MEMORY], 3);
 }
 
+/* --------------------------------------------------- item 7: translations */
+
+/* The INVEPT and INVVPID types come from IA32_VMX_EPT_VPID_CAP (SDM 3C A.10):
+ * single-context where supported, else all-context (vmx_check_cpu requires
+ * one of the two). A CPU with only all-context INVEPT got VMfailValid. */
+static void invalidation_types_from_the_capabilities(void **state)
+{
+    (void)state;
+    struct percpu *pc = &cpus[0];
+    vmx_flush_ept();
+    vmx_flush_vpid(pc);
+    assert_int_equal(fake_invept_last_type(), 1);       /* single-context */
+    assert_int_equal(fake_invvpid_last_type(), 1);
+    vmx.caps.ept_vpid &= ~(VMX_EPT_EXTENT_CONTEXT_BIT | VMX_VPID_EXTENT_SINGLE_CONTEXT_BIT);
+    vmx_flush_ept();
+    vmx_flush_vpid(pc);
+    assert_int_equal(fake_invept_last_type(), 2);       /* all-context */
+    assert_int_equal(fake_invvpid_last_type(), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup(tsc_deadline_follows_the_offset, setup),
         cmocka_unit_test_setup(tsc_deadline_absent_is_gp, setup),
         cmocka_unit_test_setup(access_above_ram_is_mapped_on_first_touch, setup),
+        cmocka_unit_test_setup(invalidation_types_from_the_capabilities, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
