@@ -145,6 +145,19 @@ int vcpu_read_phys(void *opaque, uint64_t gpa, void *buf, size_t len)
     return 0;
 }
 
+/* A and D flags in a guest paging-structure entry, atomically as the processor
+ * sets them (SDM 3A 5.8); never in monitor memory or outside RAM. */
+static void vcpu_set_bits(void *opaque, uint64_t gpa, uint64_t bits, size_t size)
+{
+    (void)opaque;
+    if (monitor_owns(gpa) || gpa + size > mon.bi->phys_limit)
+        return;
+    if (size == 4)
+        __atomic_fetch_or((uint32_t *)phys_ptr(gpa), (uint32_t)bits, __ATOMIC_SEQ_CST);
+    else
+        __atomic_fetch_or((uint64_t *)phys_ptr(gpa), bits, __ATOMIC_SEQ_CST);
+}
+
 void vcpu_walk_ctx(struct vcpu *v, struct gwalk_ctx *c, uint64_t pdpte[4])
 {
     guest_load(v, GV(GV_CR0) | GV(GV_CR3) | GV(GV_CR4) | GV(GV_EFER) | GV(GV_RFLAGS) |
@@ -154,6 +167,13 @@ void vcpu_walk_ctx(struct vcpu *v, struct gwalk_ctx *c, uint64_t pdpte[4])
         .efer = guest_get(v, GV_EFER), .maxphyaddr = (uint8_t)mon.maxphyaddr,
         .read_phys = vcpu_read_phys, .ac = (guest_get(v, GV_RFLAGS) >> 18) & 1,
     };
+    /* M6: protection keys as the guest has them (SDM 3A 5.6.2), A/D flags set. */
+    if (c->cr4 & GW_CR4_PKE)
+        c->pkru = read_pkru();
+    uint64_t pkrs;
+    if ((c->cr4 & GW_CR4_PKS) && rdmsr_safe(MSR_IA32_PKRS, &pkrs) == 0)
+        c->pkrs = (uint32_t)pkrs;
+    c->set_bits = vcpu_set_bits;
     /* PAE paging: the PDPTEs the processor uses are the ones it loaded. */
     if ((c->cr0 & GW_CR0_PG) && (c->cr4 & GW_CR4_PAE) && !(c->efer & GW_EFER_LMA)) {
         be_guest_pdptes(v, pdpte);

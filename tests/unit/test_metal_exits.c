@@ -564,6 +564,40 @@ static void invalidation_types_from_the_capabilities(void **state)
     assert_int_equal(fake_invvpid_last_type(), 2);
 }
 
+/* The page walker the monitor uses on the guest's behalf (hypercall buffers,
+ * INS, instruction fetch) sees the guest's protection keys, PKRU (live in the
+ * processor: the monitor does not switch it) and IA32_PKRS (not switched
+ * either), and sets A/D flags in guest memory, never in the monitor's. */
+static void walk_context_has_pkeys_and_sets_ad(void **state)
+{
+    (void)state;
+    exit_with(EXIT_REASON_CPUID, 2);
+    fake_vmcs_set(GUEST_CR4, CR4_PAE | CR4_VMXE | CR4_PKE | CR4_PKS);
+    fake_pkru = 0x0000000c;                     /* key 1: access and write disabled */
+    fake_msr_set(MSR_IA32_PKRS, 0x30);          /* key 2 */
+    struct vcpu v;
+    vcpu_begin(&v, &cpus[0], &regs, LAMINA_EXIT_CPUID);
+    struct gwalk_ctx c;
+    uint64_t pdpte[4];
+    vcpu_walk_ctx(&v, &c, pdpte);
+    assert_int_equal(c.pkru, 0xc);
+    assert_int_equal(c.pkrs, 0x30);
+    assert_non_null(c.set_bits);
+    memset(fake_ram + 0x3000, 0, 8);
+    c.set_bits(c.opaque, 0x3000, 0x60, 8);
+    assert_int_equal(fake_ram[0x3000], 0x60);
+    fake_ram[MON_BASE] = 0;
+    c.set_bits(c.opaque, MON_BASE, 0x20, 8);    /* monitor memory: untouched */
+    assert_int_equal(fake_ram[MON_BASE], 0);
+    /* Without CR4.PKE/PKS the keys play no part and are not read. */
+    exit_with(EXIT_REASON_CPUID, 2);
+    fake_pkru = 0xffffffff;
+    vcpu_begin(&v, &cpus[0], &regs, LAMINA_EXIT_CPUID);
+    vcpu_walk_ctx(&v, &c, pdpte);
+    assert_int_equal(c.pkru, 0);
+    assert_int_equal(c.pkrs, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -586,6 +620,7 @@ int main(void)
         cmocka_unit_test_setup(tsc_deadline_absent_is_gp, setup),
         cmocka_unit_test_setup(access_above_ram_is_mapped_on_first_touch, setup),
         cmocka_unit_test_setup(invalidation_types_from_the_capabilities, setup),
+        cmocka_unit_test_setup(walk_context_has_pkeys_and_sets_ad, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
