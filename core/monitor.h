@@ -62,8 +62,8 @@ void monitor_cpu_entering(uint32_t cpu);
 void monitor_cpu_left(uint32_t cpu);
 
 /* core/host.c */
-int host_paging_pages(uint64_t limit, bool use_1g);
-void host_paging_build(uint64_t *tables, uint64_t limit, bool use_1g);
+int host_paging_pages(uint64_t limit, bool use_1g, const struct mtrr_state *mtrr);
+void host_paging_build(uint64_t *tables, uint64_t limit, bool use_1g, const struct mtrr_state *mtrr);
 void host_idt_build(uint64_t *idt);
 void host_gdt_build(struct percpu *pc);
 
