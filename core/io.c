@@ -79,8 +79,8 @@ void vcpu_reset_machine(struct vcpu *v, const char *why)
     struct percpu *pc = v->pc;
     log_info("cpu %u: %s: resetting the machine", pc->index, why);
     final_summary(pc, NULL, 0, 0);
-    if (mon.reset_port)
-        outb(mon.reset_port, mon.reset_value);      /* ACPI 6.5 4.8.3.6 */
+    if (mon.reset_port && mon.reset_value)          /* ACPI 6.5 4.8.3.6 */
+        outb(mon.reset_port, mon.reset_value);
     for (int i = 0; i < 100000; i++)
         cpu_relax();
     outb(PORT_RESET_CONTROL, CF9_SYS_RST);          /* Linux: prepare, then fire */
