@@ -46,6 +46,8 @@ uint32_t apic_mmio_read(uint64_t apic_base, uint32_t reg);
 /* Send an IPI (ICR low bits: vector, delivery mode, level; no shorthand) to
  * the CPU with this APIC ID, in whichever mode this APIC is. */
 void apic_send_ipi(uint64_t apic_base, uint32_t apic_id, uint32_t icr_low);
+/* The same, -1 if the APIC refused the value (x2APIC: #GP on reserved bits). */
+int apic_send_ipi_safe(uint64_t apic_base, uint32_t apic_id, uint32_t icr_low);
 void apic_send_nmi(uint64_t apic_base, uint32_t apic_id);
 
 #endif

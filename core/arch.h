@@ -39,9 +39,15 @@
 #define CR0_NW  (1ull << 29)
 #define CR0_CD  (1ull << 30)
 #define CR0_PG  (1ull << 31)
+#define CR4_PSE     (1ull << 4)
 #define CR4_PAE     (1ull << 5)
+#define CR4_PGE     (1ull << 7)
+#define CR4_SMEP    (1ull << 20)
 #define CR4_VMXE    (1ull << 13)
 #define CR4_OSXSAVE (1ull << 18)
+#define CR4_PKE     (1ull << 22)
+#define CR4_PKS     (1ull << 24)
+#define MSR_IA32_PKRS 0x6e1
 
 #define RFLAGS_IF  (1ull << 9)
 
@@ -81,6 +87,7 @@ void write_dr6(uint64_t v);
 void write_dr0_3(uint64_t v);
 void *phys_ptr(uint64_t pa);
 void halt_forever(void) __attribute__((noreturn));
+uint32_t read_pkru(void);
 #else
 static inline uint64_t rdmsr(uint32_t msr)
 {
@@ -174,6 +181,21 @@ static inline void write_dr0_3(uint64_t v)
 
 /* The monitor's identity map: physical address pa is at virtual address pa. */
 static inline void *phys_ptr(uint64_t pa) { return (void *)(uintptr_t)pa; }
+
+/* The guest's PKRU, live in the processor (the monitor does not switch it).
+ * RDPKRU needs CR4.PKE in VMX root too: set for the read only. Called only
+ * when the guest has CR4.PKE, so the processor has PKU (SDM 3A 2.5). */
+static inline uint32_t read_pkru(void)
+{
+    uint64_t cr4 = read_cr4();
+    uint32_t eax, edx;
+    if (!(cr4 & CR4_PKE))
+        write_cr4(cr4 | CR4_PKE);
+    __asm__ volatile("rdpkru" : "=a"(eax), "=d"(edx) : "c"(0));
+    if (!(cr4 & CR4_PKE))
+        write_cr4(cr4);
+    return eax;
+}
 #endif
 
 struct __attribute__((packed)) dtr {

@@ -144,6 +144,11 @@ void be_devirtualize(struct vcpu *v) __attribute__((noreturn));
  * perm 0 makes it a hole again. 0, or -1 if gpa is not a page the backend
  * mapped with 4 KiB. Takes effect on this CPU at be_tlb_flush(). */
 int be_map_page(uint64_t gpa, uint64_t hpa, unsigned perm, uint8_t type);
+/* M6: map the guest-physical address gpa, not mapped yet and not the
+ * monitor's, identity and typed by the MTRRs, up to MAXPHYADDR: 0, or -1 if
+ * it cannot (out of reserved table pages, or at/above MAXPHYADDR). Called
+ * under mon.map_lock; the access runs again without a flush. */
+int be_map_above(uint64_t gpa);
 /* Drop this CPU's cached guest-physical translations; or every CPU's (this
  * one at once, the others before they next run the guest). */
 void be_tlb_flush(struct vcpu *v);

@@ -67,13 +67,18 @@ struct lamina_report {
     struct lamina_summary summary;     /* filled when sealed */
 };
 
+/* What a guest triple fault does (lamina.conf on-triple-fault). */
+#define LAMINA_TRIPLE_FAULT_RESET 0     /* reset the machine, as a PC's chipset does */
+#define LAMINA_TRIPLE_FAULT_STOP  1     /* stop that CPU with the guest state logged */
+
 struct lamina_bootinfo {
     uint32_t version;
     uint32_t ncpus;
     uint16_t serial_port;       /* 0: no serial log */
     uint8_t  log_level;         /* enum log_level (core/log.h) */
     uint8_t  init_emulation;    /* lamina.conf init-emulation yes (core/ipi.c) */
-    uint8_t  pad0[4];
+    uint8_t  on_triple_fault;   /* LAMINA_TRIPLE_FAULT_*, lamina.conf on-triple-fault (M6) */
+    uint8_t  pad0[3];
     uint64_t image_base, image_size;   /* monitor image, reserved */
     uint64_t data_base, data_size;     /* monitor data (EPT, per-CPU), reserved */
     uint64_t phys_limit;        /* EPT and host map cover [0, phys_limit) */
@@ -82,7 +87,7 @@ struct lamina_bootinfo {
     uint16_t pm1a_cnt, pm1b_cnt;   /* ACPI PM1 control ports from the FADT (0: none) */
     uint16_t reset_port;           /* ACPI reset register, if in I/O space (0: none) */
     uint8_t  dma_mode;             /* enum lamina_dma_mode, from lamina.conf */
-    uint8_t  pad2;
+    uint8_t  reset_value;          /* the FADT's RESET_VALUE for reset_port (M6) */
     uint32_t dmar_len;             /* ACPI DMAR table, found by the loader (0: none) */
     uint32_t nmemmap;
     uint64_t dmar_base;

@@ -39,7 +39,7 @@ struct percpu *percpu_of(uint32_t index)
 static uint64_t shared_pages(void)
 {
     uint64_t pages = SHARED_PAGES;
-    pages += (uint64_t)host_paging_pages(mon.bi->phys_limit, mon.host_1g);
+    pages += (uint64_t)host_paging_pages(mon.bi->phys_limit, mon.host_1g, &mon.mtrr);
     pages += PAGES(sizeof(struct percpu) * mon.bi->ncpus);
     pages += PERCPU_PAGES * (uint64_t)mon.bi->ncpus;
     return pages;
@@ -121,8 +121,8 @@ static int api_setup(void)
     mon.hidden[1].base = bi->data_base;
     mon.hidden[1].size = bi->data_size;
 
-    uint64_t *host_pt = (uint64_t *)bump_alloc(&cur, host_paging_pages(bi->phys_limit, mon.host_1g));
-    host_paging_build(host_pt, bi->phys_limit, mon.host_1g);
+    uint64_t *host_pt = (uint64_t *)bump_alloc(&cur, host_paging_pages(bi->phys_limit, mon.host_1g, &mon.mtrr));
+    host_paging_build(host_pt, bi->phys_limit, mon.host_1g, &mon.mtrr);
     mon.host_cr3 = (uint64_t)(uintptr_t)host_pt;
     mon.sink_page = bump_alloc(&cur, 1);
     mon.idt = (uint64_t *)bump_alloc(&cur, 1);
@@ -130,6 +130,7 @@ static int api_setup(void)
     mon.pm1_cnt[0] = bi->pm1a_cnt;
     mon.pm1_cnt[1] = bi->pm1b_cnt;
     mon.reset_port = bi->reset_port;
+    mon.reset_value = bi->reset_value;
 
     mon.cpus = (struct percpu *)bump_alloc(&cur, PAGES(sizeof(struct percpu) * bi->ncpus));
     for (uint32_t i = 0; i < bi->ncpus; i++) {

@@ -19,7 +19,13 @@ struct walk {
     bool user;          /* U/S = 1 in every such entry: a user-mode address */
     bool xd;            /* XD = 1 in some entry (only meaningful with NXE) */
     unsigned pkey;      /* leaf bits 62:59, 4-/5-level paging */
+    uint64_t ent[5];    /* addresses of the entries used, the leaf last (A/D flags) */
+    unsigned nent;
+    uint8_t ent_size;   /* 4 (32-bit paging) or 8 */
 };
+
+#define PTE_A (1ull << 5)
+#define PTE_D (1ull << 6)
 
 enum { W_OK = 0, W_NOT_PRESENT, W_RSVD, W_READ_FAIL };
 
@@ -47,6 +53,8 @@ static int walk_32(const struct gwalk_ctx *c, uint32_t la, struct walk *w)
 {
     uint64_t pde, pte;
     uint64_t a = (c->cr3 & 0xfffff000u) + ((la >> 22) << 2);
+    w->ent_size = 4;
+    w->ent[w->nent++] = a;
     int r = read_entry(c, a, &pde, 4);
     if (r)
         return r;
@@ -71,6 +79,7 @@ static int walk_32(const struct gwalk_ctx *c, uint32_t la, struct walk *w)
     }
 
     a = (pde & 0xfffff000u) + (((la >> 12) & 0x3ff) << 2);
+    w->ent[w->nent++] = a;
     r = read_entry(c, a, &pte, 4);
     if (r)
         return r;
@@ -100,8 +109,11 @@ static int walk_long(const struct gwalk_ctx *c, uint64_t la, uint64_t table, int
 
     for (;; level--) {
         unsigned shift = 12 + 9 * (unsigned)(level - 1);
-        uint64_t e;
-        int r = read_entry(c, table + (((la >> shift) & 0x1ff) << 3), &e, 8);
+        uint64_t e, a = table + (((la >> shift) & 0x1ff) << 3);
+        w->ent_size = 8;
+        if (w->nent < 5)
+            w->ent[w->nent++] = a;
+        int r = read_entry(c, a, &e, 8);
         if (r)
             return r;
         if (!(e & PTE_P))
@@ -233,6 +245,11 @@ int gwalk_translate(const struct gwalk_ctx *c, uint64_t la, enum gwalk_access ac
         if (lma)
             pk = pk_violation(c, &w, acc, user_access);
         if (access_allowed(c, &w, acc, user_access, nx) && !pk) {
+            if (c->set_bits)
+                for (unsigned i = 0; i < w.nent; i++)
+                    c->set_bits(c->opaque, w.ent[i],
+                                PTE_A | (i == w.nent - 1 && acc == GW_WRITE ? PTE_D : 0),
+                                w.ent_size);
             *gpa = w.pa;
             return 0;
         }
@@ -286,4 +303,21 @@ bool gwalk_canonical(const struct gwalk_ctx *c, uint64_t la)
     unsigned bits = (c->cr4 & GW_CR4_LA57) ? 57 : 48;
     uint64_t top = la >> (bits - 1);                /* bits 63:(bits-1) */
     return top == 0 || top == (~0ull >> (bits - 1));
+}
+
+/* SDM 3A 5.4.1: loading the PDPTEs (MOV to CR0/CR3/CR4 that leaves PAE paging
+ * on). A present PDPTE with bits 2:1, 8:5 or 63:MAXPHYADDR set makes the
+ * instruction #GP and loads nothing. */
+int gwalk_load_pdptes(const struct gwalk_ctx *c, uint64_t cr3, uint64_t pdpte[4])
+{
+    uint64_t e[4];
+    for (unsigned i = 0; i < 4; i++) {
+        if (read_entry(c, (cr3 & 0xffffffe0u) + 8 * i, &e[i], 8) != W_OK)
+            return -2;
+        if ((e[i] & PTE_P) && (e[i] & (BITS(63, eff_maxphyaddr(c)) | BITS(2, 1) | BITS(8, 5))))
+            return -1;
+    }
+    for (unsigned i = 0; i < 4; i++)
+        pdpte[i] = e[i];
+    return 0;
 }

@@ -5,11 +5,12 @@
  * Contract: Intel SDM Vol. 3A chapter 4 (4.1.1 paging modes, 4.3 32-bit paging, 4.4 PAE
  * paging, 4.5 4-level and 5-level paging, 4.6 access rights, 4.7 page-fault error code).
  *
+ * Accessed and dirty flags (SDM 3A 5.8): with set_bits, a successful translation sets
+ * A in every paging-structure entry it used (not PAE PDPTEs, which have none) and, for
+ * a write, D in the leaf, as the processor does when the monitor stands in for it
+ * (M6); without set_bits the walker never writes guest memory.
+ *
  * Not modelled (the caller must not rely on them):
- *   - Accessed and dirty flags: the walker never writes guest memory, so it does NOT set
- *     A or D. That is harmless for the monitor's use (emulating an access that trapped,
- *     or reading instruction bytes): when the guest re-executes, or touches the page next,
- *     the processor sets the flags itself (SDM 3A 5.8).
  *   - Implicit supervisor-mode accesses (GDT/IDT/TSS reads at CPL 3, SDM 3A 5.6): cpl < 3
  *     always means an explicit supervisor-mode access, for which SMAP honours RFLAGS.AC.
  *   - Shadow-stack accesses (CET, error code bit 6), HLAT, SGX, linear-address masking.
@@ -63,6 +64,9 @@ struct gwalk_ctx {
     /* PAE paging only: the four PDPTEs the processor holds (under EPT, the VMCS guest
        PDPTE0..3 fields; SDM 3A 5.4.1, 3C 26.4.2). NULL: read them from CR3 bits 31:5. */
     const uint64_t *pdpte;
+    /* M6: atomically OR `bits` into the `size`-byte (4 or 8) paging-structure entry at
+       `gpa` (A and D flags). NULL: leave guest memory alone. */
+    void (*set_bits)(void *opaque, uint64_t gpa, uint64_t bits, size_t size);
 };
 
 enum gwalk_access { GW_READ = 0, GW_WRITE = 1, GW_FETCH = 2 };
@@ -90,5 +94,11 @@ int gwalk_read(const struct gwalk_ctx *c, uint64_t la, void *buf, size_t len, en
    with 4-level paging bits 63:47 equal, with 5-level (CR4.LA57) bits 63:56 equal
    (SDM 3A 5.5). A non-canonical access is #GP (or #SS), the caller's to raise. */
 bool gwalk_canonical(const struct gwalk_ctx *c, uint64_t la);
+
+/* The four PDPTEs PAE paging loads from `cr3` (bits 31:5), checked as the
+   processor checks them when a MOV to CR0/CR3/CR4 loads them (SDM 3A 5.4.1):
+   0 and pdpte[] filled; -1 if a present one has a reserved bit set (the
+   instruction is #GP, pdpte[] untouched); -2 if the memory could not be read. */
+int gwalk_load_pdptes(const struct gwalk_ctx *c, uint64_t cr3, uint64_t pdpte[4]);
 
 #endif

@@ -9,35 +9,69 @@
 #define PTE_PS  (1ull << 7)
 #define GIB     (1ull << 30)
 
-/* Pages needed for an identity map of [0, limit) with 1 GiB or 2 MiB leaves. */
-int host_paging_pages(uint64_t limit, bool use_1g)
+#define MIB2    (1ull << 21)
+
+/* One memory type over [base, base + size)? (No MTRRs: one.) */
+static bool uniform(const struct mtrr_state *m, uint64_t base, uint64_t size)
+{
+    return !m || mtrr_type_of_range(m, base, size) != MT_MIXED;
+}
+
+/* The identity map of [0, limit): PML4, then the PDPTs, then PDs and PTs as
+ * needed. A large page may not span memory of different MTRR types (SDM 3A
+ * 12.11.9: the processor's behaviour is undefined): a GiB that is not of one
+ * type gets a PD, a 2 MiB range that is not gets a PT (M6). Returns the pages
+ * used; with tables NULL it only counts. The MTRRs are the ones read at
+ * hand-off; the guest's later MTRR writes retype the EPT, not this map. */
+static uint64_t host_map(uint64_t *tables, uint64_t limit, bool use_1g, const struct mtrr_state *m)
 {
     uint64_t gibs = (limit + GIB - 1) / GIB;
     uint64_t pdpts = (gibs + 511) / 512;
-    return (int)(1 + pdpts + (use_1g ? 0 : gibs));
+    uint64_t next = 1 + pdpts;      /* the next free page */
+    uint64_t *pdpt = tables ? tables + 512 : NULL;
+
+    for (uint64_t i = 0; tables && i < pdpts; i++)
+        tables[i] = (uint64_t)(uintptr_t)(pdpt + 512 * i) | PTE_P | PTE_W;
+    for (uint64_t g = 0; g < gibs; g++) {
+        uint64_t a = g * GIB;
+        if (use_1g && uniform(m, a, GIB)) {
+            if (tables)
+                pdpt[g] = a | PTE_P | PTE_W | PTE_PS;
+            continue;
+        }
+        uint64_t *dir = tables ? tables + 512 * next : NULL;
+        next++;
+        if (tables)
+            pdpt[g] = (uint64_t)(uintptr_t)dir | PTE_P | PTE_W;
+        for (uint64_t i = 0; i < 512; i++) {
+            uint64_t b = a + i * MIB2;
+            if (uniform(m, b, MIB2)) {
+                if (tables)
+                    dir[i] = b | PTE_P | PTE_W | PTE_PS;
+                continue;
+            }
+            uint64_t *pt = tables ? tables + 512 * next : NULL;
+            next++;
+            if (!tables)
+                continue;
+            dir[i] = (uint64_t)(uintptr_t)pt | PTE_P | PTE_W;
+            for (uint64_t k = 0; k < 512; k++)
+                pt[k] = (b + k * 4096) | PTE_P | PTE_W;
+        }
+    }
+    return next;
+}
+
+/* Pages needed for the identity map of [0, limit) (mtrr: the types to keep apart). */
+int host_paging_pages(uint64_t limit, bool use_1g, const struct mtrr_state *mtrr)
+{
+    return (int)host_map(NULL, limit, use_1g, mtrr);
 }
 
 /* tables: host_paging_pages() zeroed pages; tables[0..511] becomes the PML4. */
-void host_paging_build(uint64_t *tables, uint64_t limit, bool use_1g)
+void host_paging_build(uint64_t *tables, uint64_t limit, bool use_1g, const struct mtrr_state *mtrr)
 {
-    uint64_t gibs = (limit + GIB - 1) / GIB;
-    uint64_t pdpts = (gibs + 511) / 512;
-    uint64_t *pml4 = tables;
-    uint64_t *pdpt = tables + 512;
-    uint64_t *pd = pdpt + 512 * pdpts;
-
-    for (uint64_t i = 0; i < pdpts; i++)
-        pml4[i] = (uint64_t)(uintptr_t)(pdpt + 512 * i) | PTE_P | PTE_W;
-    for (uint64_t g = 0; g < gibs; g++) {
-        if (use_1g) {
-            pdpt[g] = (g * GIB) | PTE_P | PTE_W | PTE_PS;
-            continue;
-        }
-        uint64_t *dir = pd + 512 * g;
-        pdpt[g] = (uint64_t)(uintptr_t)dir | PTE_P | PTE_W;
-        for (uint64_t m = 0; m < 512; m++)
-            dir[m] = (g * GIB + (m << 21)) | PTE_P | PTE_W | PTE_PS;
-    }
+    host_map(tables, limit, use_1g, mtrr);
 }
 
 extern const uint64_t exception_stubs[32];

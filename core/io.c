@@ -45,15 +45,52 @@ void io_intercepts_init(void)
     if (mon.reset_port)
         be_intercept_io(mon.reset_port, 1, true);
     be_intercept_io(PORT_RESET_CONTROL, 1, true);
+    /* M6: the 8042's reset, for the summary (its status reads exit too). */
+    be_intercept_io(PORT_KBC_COMMAND, 1, true);
 }
+
+#ifdef LAMINA_UNIT_TEST
+/* A new machine for the next test. */
+void io_summary_reset(void)
+{
+    summary_done = false;
+}
+#endif
 
 static void final_summary(struct percpu *pc, const char *what, uint16_t port, uint32_t value)
 {
     if (__atomic_exchange_n(&summary_done, true, __ATOMIC_SEQ_CST))
         return;
-    log_info("cpu %u: guest %s (port 0x%x, value 0x%x): final summary", pc->index, what, port,
-             value);
+    if (what)
+        log_info("cpu %u: guest %s (port 0x%x, value 0x%x): final summary", pc->index, what, port,
+                 value);
+    else
+        log_info("cpu %u: final summary", pc->index);
     stats_log_exits();
+}
+
+/* Reset the machine the way the guest's OS would (Linux reboot=a, p, k in
+ * turn), for a guest event that resets a PC natively but would only stop a
+ * CPU under the monitor: a triple fault, an INIT of the BSP. The values are
+ * the monitor's own: the plain port writes are safe. Logged first, with the
+ * final summary; if nothing resets, this CPU stops. */
+void vcpu_reset_machine(struct vcpu *v, const char *why)
+{
+    struct percpu *pc = v->pc;
+    log_info("cpu %u: %s: resetting the machine", pc->index, why);
+    final_summary(pc, NULL, 0, 0);
+    if (mon.reset_port && mon.reset_value)          /* ACPI 6.5 4.8.3.6 */
+        outb(mon.reset_port, mon.reset_value);
+    for (int i = 0; i < 100000; i++)
+        cpu_relax();
+    outb(PORT_RESET_CONTROL, CF9_SYS_RST);          /* Linux: prepare, then fire */
+    outb(PORT_RESET_CONTROL, CF9_SYS_RST | CF9_RST_CPU);
+    for (int i = 0; i < 100000; i++)
+        cpu_relax();
+    outb(PORT_KBC_COMMAND, 0xfe);
+    for (int i = 0; i < 100000; i++)
+        cpu_relax();
+    vcpu_stop(v, "the machine did not reset");
 }
 
 static void before_out(struct percpu *pc, uint16_t port, unsigned size, uint32_t value)
@@ -62,6 +99,7 @@ static void before_out(struct percpu *pc, uint16_t port, unsigned size, uint32_t
         [SHUTDOWN_SLEEP] = "enters an ACPI sleep state",
         [SHUTDOWN_RESET] = "resets the machine",
         [SHUTDOWN_ACPI_RESET] = "resets the machine (ACPI reset register)",
+        [SHUTDOWN_KBC_RESET] = "resets the machine (8042 reset line)",
     };
     const struct shutdown_ports ports = {
         .pm1_cnt = { mon.pm1_cnt[0], mon.pm1_cnt[1] }, .reset_port = mon.reset_port,

@@ -39,10 +39,16 @@ void apic_send_nmi(uint64_t apic_base, uint32_t apic_id)
 
 void apic_send_ipi(uint64_t apic_base, uint32_t apic_id, uint32_t low)
 {
-    if (apic_x2apic_mode()) {
-        wrmsr(MSR_X2APIC_ICR, ((uint64_t)apic_id << 32) | low);
-        return;
-    }
+    if (apic_send_ipi_safe(apic_base, apic_id, low) != 0)
+        log_error("IPI 0x%x to APIC ID %u refused by the local APIC", low, apic_id);
+}
+
+/* In x2APIC mode the ICR is an MSR whose reserved bits #GP (SDM 3A 11.12.9):
+ * the write goes through the fault-safe path, as `low` may hold the guest's bits. */
+int apic_send_ipi_safe(uint64_t apic_base, uint32_t apic_id, uint32_t low)
+{
+    if (apic_x2apic_mode())
+        return wrmsr_safe(MSR_X2APIC_ICR, ((uint64_t)apic_id << 32) | low) == 0 ? 0 : -1;
     /* xAPIC: ICR high holds what the guest last wrote; put it back after. */
     uint32_t high = apic_mmio_read(apic_base, APIC_REG_ICR_HIGH);
     apic_mmio_write(apic_base, APIC_REG_ICR_HIGH, apic_id << 24);
@@ -50,6 +56,7 @@ void apic_send_ipi(uint64_t apic_base, uint32_t apic_id, uint32_t low)
     for (int i = 0; i < 100000 && (apic_mmio_read(apic_base, APIC_REG_ICR_LOW) & ICR_BUSY); i++)
         cpu_relax();
     apic_mmio_write(apic_base, APIC_REG_ICR_HIGH, high);
+    return 0;
 }
 
 /* --------------------------------------------------- INIT IPI emulation */
@@ -92,18 +99,22 @@ static bool emulated_init(struct vcpu *v, uint32_t low, uint32_t dest, bool x2ap
     return false;
 }
 
-/* A SIPI for several CPUs goes out once per target (see apic.h). */
-static bool split_sipi(struct vcpu *v, uint32_t low, uint32_t dest, bool x2apic)
+/* A SIPI for several CPUs goes out once per target (see apic.h): 0 if it
+ * is not one, 1 once sent, -1 if the APIC refused the guest's ICR bits (the
+ * guest gets the #GP its own WRMSR would have raised; nothing was sent, as
+ * the first write is the one that fails). */
+static int split_sipi(struct vcpu *v, uint32_t low, uint32_t dest, bool x2apic)
 {
     uint64_t targets;
     if (!apic_sipi_needs_split(low, dest, x2apic) ||
         apic_ipi_targets(low, dest, x2apic, v->pc->index, mon.apic_ids, mon.bi->ncpus,
                          &targets) != 0)
-        return false;
+        return 0;
     for (uint32_t i = 0; i < mon.bi->ncpus; i++)
-        if (targets & (1ull << i))
-            apic_send_ipi(mon.apic_base, mon.apic_ids[i], low & ~(3u << 18));
-    return true;
+        if ((targets & (1ull << i)) &&
+            apic_send_ipi_safe(mon.apic_base, mon.apic_ids[i], low & ~(3u << 18)) != 0)
+            return -1;
+    return 1;
 }
 
 void ipi_icr_msr_write(struct vcpu *v, uint64_t val)
@@ -115,7 +126,12 @@ void ipi_icr_msr_write(struct vcpu *v, uint64_t val)
         vcpu_inject_gp(v);
         return;
     }
-    if (split_sipi(v, (uint32_t)val, (uint32_t)(val >> 32), true)) {
+    int split = split_sipi(v, (uint32_t)val, (uint32_t)(val >> 32), true);
+    if (split < 0) {
+        vcpu_inject_gp(v);
+        return;
+    }
+    if (split) {
         be_skip_instruction(v);
         return;
     }
@@ -176,7 +192,8 @@ void ipi_xapic_store(struct vcpu *v, uint64_t gpa)
     uint64_t targets = 0;
     uint32_t dest = apic_mmio_read(mon.apic_base, APIC_REG_ICR_HIGH) >> 24;
     bool init = reg == APIC_REG_ICR_LOW && emulated_init(v, value, dest, false, &targets);
-    bool split = !init && reg == APIC_REG_ICR_LOW && split_sipi(v, value, dest, false);
+    /* xAPIC: an MMIO store, nothing to refuse. */
+    bool split = !init && reg == APIC_REG_ICR_LOW && split_sipi(v, value, dest, false) != 0;
     if (!init && !split)
         apic_mmio_write(mon.apic_base, reg, value);
     if (st.is_xchg) {

@@ -137,6 +137,8 @@ struct lamina_stats {
 #define LAMINA_INSN_INVVPID    11
 #define LAMINA_INSN_VMFUNC     12
 #define LAMINA_INSN_GETSEC     13
+#define LAMINA_INSN_SEAMCALL   14   /* TDX: exit unconditionally where they exist (M6) */
+#define LAMINA_INSN_TDCALL     15
 
 static inline const char *lamina_insn_name(unsigned insn)
 {
@@ -147,7 +149,8 @@ static inline const char *lamina_insn_name(unsigned insn)
         [LAMINA_INSN_VMWRITE] = "vmwrite", [LAMINA_INSN_VMLAUNCH] = "vmlaunch",
         [LAMINA_INSN_VMRESUME] = "vmresume", [LAMINA_INSN_INVEPT] = "invept",
         [LAMINA_INSN_INVVPID] = "invvpid", [LAMINA_INSN_VMFUNC] = "vmfunc",
-        [LAMINA_INSN_GETSEC] = "getsec",
+        [LAMINA_INSN_GETSEC] = "getsec", [LAMINA_INSN_SEAMCALL] = "seamcall",
+        [LAMINA_INSN_TDCALL] = "tdcall",
     };
     return insn < sizeof(names) / sizeof(names[0]) && names[insn] ? names[insn] : "unknown";
 }
@@ -173,6 +176,7 @@ static inline const char *lamina_insn_name(unsigned insn)
 #define LAMINA_ACT_DENIED      2   /* refused: read floats high / write dropped / #GP */
 #define LAMINA_ACT_LOCKED      3   /* write to a locked MSR refused (#GP) */
 #define LAMINA_ACT_STOPPED     4   /* the guest CPU was stopped */
+#define LAMINA_ACT_RESET       5   /* the monitor reset the machine (M6) */
 
 /* Names of the kinds and actions, as the monitor's event lines and
  * lamina-ctl print them ("unknown" for a value without one). */
@@ -192,6 +196,7 @@ static inline const char *lamina_event_action_name(unsigned action)
     static const char *const names[] = {
         [LAMINA_ACT_LOGGED] = "logged", [LAMINA_ACT_DENIED] = "denied",
         [LAMINA_ACT_LOCKED] = "locked", [LAMINA_ACT_STOPPED] = "stopped",
+        [LAMINA_ACT_RESET] = "reset",
     };
     return action < sizeof(names) / sizeof(names[0]) && names[action] ? names[action] : "unknown";
 }

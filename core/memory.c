@@ -25,6 +25,17 @@ void vcpu_memory_fault(struct vcpu *v, uint64_t gpa, unsigned access)
         ipi_xapic_store(v, gpa);
         return;
     }
+    if (!monitor_owns(gpa) && gpa >= mon.bi->phys_limit) {
+        /* M6: above RAM (a 64-bit BAR): mapped now, the access runs again. */
+        spin_lock(&mon.map_lock);
+        int rc = be_map_above(gpa);
+        spin_unlock(&mon.map_lock);
+        if (rc == 0)
+            return;
+        log_error("cpu %u: guest-physical address 0x%lx above RAM cannot be mapped "
+                  "(MAXPHYADDR %u, or no reserved table page left)", pc->index, gpa,
+                  mon.maxphyaddr);
+    }
     if (!monitor_owns(gpa))
         vcpu_stop(v, "EPT violation outside monitor memory");
     vcpu_event(v, LAMINA_EV_MONITOR_MEM, LAMINA_ACT_DENIED, (uint32_t)(gpa >> 12), gpa, 0);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include "core/bootinfo.h"
 #include "core/percpu.h"
+#include "core/spinlock.h"
 #include "ept/mtrr.h"
 #include "iommu/iommu.h"
 
@@ -16,6 +17,7 @@ struct monitor {
     unsigned maxphyaddr;
     uint16_t pm1_cnt[2];            /* ACPI PM1a/PM1b control ports (0: none) */
     uint16_t reset_port;            /* ACPI reset register port (0: none) */
+    uint8_t reset_value;            /* what to write there to reset (FADT RESET_VALUE) */
     uint64_t apic_base;             /* xAPIC MMIO page (IA32_APIC_BASE) */
     bool init_emulation;            /* the guest's INIT IPIs emulated (core/ipi.c) */
     bool trap_xapic;                /* xAPIC page read-only to the guest: INIT IPIs emulated */
@@ -34,6 +36,8 @@ struct monitor {
                                        xAPIC page, mapped 4 KiB so it can be made read-only;
                                        [3..nhidden): the remapping units' registers (M8) */
     unsigned nhidden;
+    struct spinlock map_lock;       /* changes of the guest-physical map: MTRR
+                                       retypes, pages mapped above RAM (M6) */
 };
 
 extern struct monitor mon;
@@ -58,8 +62,8 @@ void monitor_cpu_entering(uint32_t cpu);
 void monitor_cpu_left(uint32_t cpu);
 
 /* core/host.c */
-int host_paging_pages(uint64_t limit, bool use_1g);
-void host_paging_build(uint64_t *tables, uint64_t limit, bool use_1g);
+int host_paging_pages(uint64_t limit, bool use_1g, const struct mtrr_state *mtrr);
+void host_paging_build(uint64_t *tables, uint64_t limit, bool use_1g, const struct mtrr_state *mtrr);
 void host_idt_build(uint64_t *idt);
 void host_gdt_build(struct percpu *pc);
 

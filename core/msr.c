@@ -45,6 +45,21 @@ void msr_intercepts_init(void)
 
 static void mtrr_written(uint32_t cpu, uint32_t msr, uint64_t value);
 
+/* M6: the guest's TSC moved (offset old -> pc->tsc.offset). From the first
+ * non-zero offset on, IA32_TSC_DEADLINE is trapped (the bitmap is shared: on
+ * every CPU, translated by each one's own offset, zero included), and a
+ * deadline already armed here is moved so it still fires at the same guest
+ * TSC, as it would when the TSC itself is written (SDM 3A 11.5.4.1). */
+static void tsc_offset_changed(struct percpu *pc, uint64_t old)
+{
+    if (pc->tsc.offset)     /* setting a bit already set: harmless on any CPU */
+        be_intercept_msr(MSR_IA32_TSC_DEADLINE, POLICY_READ | POLICY_WRITE, true);
+    uint64_t host;
+    if (rdmsr_safe(MSR_IA32_TSC_DEADLINE, &host) == 0 && host != 0)
+        wrmsr_safe(MSR_IA32_TSC_DEADLINE,
+                   tsc_deadline_to_host(tsc_deadline_to_guest(host, old), pc->tsc.offset));
+}
+
 /* RDMSR as the guest would see it natively; -1 where that raises #GP. */
 static int guest_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
@@ -60,6 +75,13 @@ static int guest_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
     if (msr == MSR_IA32_TSC_ADJUST) {
         *val = v->pc->tsc.adjust;
         return mon.tsc_adjust ? 0 : -1;
+    }
+    if (msr == MSR_IA32_TSC_DEADLINE) {
+        uint64_t host;
+        if (rdmsr_safe(msr, &host) != 0)
+            return -1;
+        *val = tsc_deadline_to_guest(host, v->pc->tsc.offset);
+        return 0;
     }
     switch (be_own_msr_read(msr, val)) {
     case BE_MSR_DONE:
@@ -117,13 +139,18 @@ static int guest_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
     if (msr == MSR_IA32_TSC || msr == MSR_IA32_TSC_ADJUST) {
         if (msr == MSR_IA32_TSC_ADJUST && !mon.tsc_adjust)
             return -1;
+        uint64_t old = pc->tsc.offset;
         if (msr == MSR_IA32_TSC)
             tsc_virt_write_tsc(&pc->tsc, val, rdtsc());
         else
             tsc_virt_write_adjust(&pc->tsc, val);
         be_set_tsc_offset(v, pc->tsc.offset);
+        if (pc->tsc.offset != old)
+            tsc_offset_changed(pc, old);
         return 0;
     }
+    if (msr == MSR_IA32_TSC_DEADLINE)   /* the guest's value: fault-safe */
+        return wrmsr_safe(msr, tsc_deadline_to_host(val, pc->tsc.offset)) == 0 ? 0 : -1;
     if (msr == MSR_IA32_BIOS_UPDT_TRIG) {
         /* No microcode loads under the monitor: the write is dropped, the
          * revision in IA32_BIOS_SIGN_ID stays as it was, and a loader that
@@ -218,7 +245,6 @@ void vcpu_wrmsr(struct vcpu *v)
 }
 
 /* ------------------------------------------------------------------ MTRRs */
-static struct spinlock mtrr_lock;
 static struct log_ratelimit mtrr_rl = { .burst = 24 };
 
 /* Called after the guest's WRMSR reached the hardware on this CPU. The
@@ -228,10 +254,10 @@ static struct log_ratelimit mtrr_rl = { .burst = 24 };
 static void mtrr_written(uint32_t cpu, uint32_t msr, uint64_t value)
 {
     struct be_retype_stats st;
-    spin_lock(&mtrr_lock);
+    spin_lock(&mon.map_lock);
     mtrr_read(&mon.mtrr, rdmsr, mon.maxphyaddr);
     be_memory_types_changed(&st);
-    spin_unlock(&mtrr_lock);
+    spin_unlock(&mon.map_lock);
     uint32_t suppressed;
     if (log_ratelimit_pass(&mtrr_rl, &suppressed))
         log_info("mtrr: cpu %u wrote msr 0x%x = 0x%lx: %s types %lu changed, %lu split, "

@@ -21,5 +21,8 @@ enum shutdown_kind shutdown_write_kind(const struct shutdown_ports *p, uint16_t 
         return SHUTDOWN_RESET;
     if (p->reset_port && port == p->reset_port)
         return SHUTDOWN_ACPI_RESET;
+    if (port == PORT_KBC_COMMAND && size == 1 && (value & KBC_PULSE_MASK) == KBC_PULSE_MASK &&
+        !(value & KBC_PULSE_RESET))
+        return SHUTDOWN_KBC_RESET;
     return SHUTDOWN_NONE;
 }

@@ -14,6 +14,7 @@
 
 #define MSR_IA32_TSC         0x10
 #define MSR_IA32_TSC_ADJUST  0x3b
+#define MSR_IA32_TSC_DEADLINE 0x6e0
 
 struct tsc_virt {
     uint64_t offset;    /* guest TSC = processor TSC + offset (mod 2^64) */
@@ -24,5 +25,22 @@ struct tsc_virt {
 void tsc_virt_write_tsc(struct tsc_virt *t, uint64_t v, uint64_t now);
 /* WRMSR IA32_TSC_ADJUST = v: the guest's TSC moves by the difference. */
 void tsc_virt_write_adjust(struct tsc_virt *t, uint64_t v);
+
+/* IA32_TSC_DEADLINE (SDM 3A 11.5.4.1) is compared with the processor's TSC,
+ * the guest's deadline with the guest's: a guest value becomes a processor
+ * value and back. 0 means disarmed both ways; a guest deadline that lands on
+ * processor TSC 0 becomes 1 (one tick late, but armed). */
+static inline uint64_t tsc_deadline_to_host(uint64_t guest, uint64_t offset)
+{
+    if (guest == 0)
+        return 0;
+    uint64_t host = guest - offset;
+    return host ? host : 1;
+}
+
+static inline uint64_t tsc_deadline_to_guest(uint64_t host, uint64_t offset)
+{
+    return host ? host + offset : 0;
+}
 
 #endif

@@ -119,10 +119,17 @@ void vcpu_virt_insn(struct vcpu *v, unsigned insn)
     vcpu_inject_ud(v);
 }
 
+/* A triple fault is a shutdown (SDM 3A 7.15, "interrupt 8"), which a PC's
+ * chipset turns into a reset: so does the monitor, unless on-triple-fault
+ * stop asks to keep the guest state for a look. */
 void vcpu_triple_fault(struct vcpu *v)
 {
-    vcpu_event(v, LAMINA_EV_TRIPLE_FAULT, LAMINA_ACT_STOPPED, 0, 0, 0);
-    vcpu_stop(v, "triple fault in the guest");
+    if (mon.bi->on_triple_fault == LAMINA_TRIPLE_FAULT_STOP) {
+        vcpu_event(v, LAMINA_EV_TRIPLE_FAULT, LAMINA_ACT_STOPPED, 0, 0, 0);
+        vcpu_stop(v, "triple fault in the guest");
+    }
+    vcpu_event(v, LAMINA_EV_TRIPLE_FAULT, LAMINA_ACT_RESET, 0, 0, 0);
+    vcpu_reset_machine(v, "triple fault in the guest (on-triple-fault reset)");
 }
 
 /* ------------------------------------------------------------------ VMCALL */
@@ -138,6 +145,19 @@ int vcpu_read_phys(void *opaque, uint64_t gpa, void *buf, size_t len)
     return 0;
 }
 
+/* A and D flags in a guest paging-structure entry, atomically as the processor
+ * sets them (SDM 3A 5.8); never in monitor memory or outside RAM. */
+static void vcpu_set_bits(void *opaque, uint64_t gpa, uint64_t bits, size_t size)
+{
+    (void)opaque;
+    if (monitor_owns(gpa) || gpa + size > mon.bi->phys_limit)
+        return;
+    if (size == 4)
+        __atomic_fetch_or((uint32_t *)phys_ptr(gpa), (uint32_t)bits, __ATOMIC_SEQ_CST);
+    else
+        __atomic_fetch_or((uint64_t *)phys_ptr(gpa), bits, __ATOMIC_SEQ_CST);
+}
+
 void vcpu_walk_ctx(struct vcpu *v, struct gwalk_ctx *c, uint64_t pdpte[4])
 {
     guest_load(v, GV(GV_CR0) | GV(GV_CR3) | GV(GV_CR4) | GV(GV_EFER) | GV(GV_RFLAGS) |
@@ -147,6 +167,13 @@ void vcpu_walk_ctx(struct vcpu *v, struct gwalk_ctx *c, uint64_t pdpte[4])
         .efer = guest_get(v, GV_EFER), .maxphyaddr = (uint8_t)mon.maxphyaddr,
         .read_phys = vcpu_read_phys, .ac = (guest_get(v, GV_RFLAGS) >> 18) & 1,
     };
+    /* M6: protection keys as the guest has them (SDM 3A 5.6.2), A/D flags set. */
+    if (c->cr4 & GW_CR4_PKE)
+        c->pkru = read_pkru();
+    uint64_t pkrs;
+    if ((c->cr4 & GW_CR4_PKS) && rdmsr_safe(MSR_IA32_PKRS, &pkrs) == 0)
+        c->pkrs = (uint32_t)pkrs;
+    c->set_bits = vcpu_set_bits;
     /* PAE paging: the PDPTEs the processor uses are the ones it loaded. */
     if ((c->cr0 & GW_CR0_PG) && (c->cr4 & GW_CR4_PAE) && !(c->efer & GW_EFER_LMA)) {
         be_guest_pdptes(v, pdpte);
@@ -224,8 +251,13 @@ void vcpu_vmcall(struct vcpu *v)
 
 /* ------------------------------------------------------- INIT, SIPI and NMIs */
 
+/* SDM 3A 9.1.1: after INIT an AP waits for a SIPI, the BSP starts over at the
+ * reset vector, in firmware the OS has long replaced: the monitor resets the
+ * machine instead (cpu 0 is the BSP, core/entry.c). */
 void vcpu_enter_init(struct vcpu *v)
 {
+    if (v->pc->index == 0)
+        vcpu_reset_machine(v, "INIT on the bootstrap processor");
     be_enter_init_state(v);
     v->injected = true;             /* nothing from before the INIT is delivered */
     v->pc->nmi_pending = false;

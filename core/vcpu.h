@@ -39,6 +39,7 @@ void io_access(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *
 /* Setup: the intercepts the core needs (core/msr.c, core/io.c). */
 void msr_intercepts_init(void);
 void io_intercepts_init(void);
+void vcpu_reset_machine(struct vcpu *v, const char *why) __attribute__((noreturn));
 
 /* core/stats.c: exits by kind, all CPUs, on the log port. */
 void stats_log_exits(void);

@@ -22,6 +22,7 @@ struct __attribute__((packed)) gas {          /* Generic Address Structure, 5.2.
 #define FADT_PM1A_CNT_BLK   64
 #define FADT_PM1B_CNT_BLK   68
 #define FADT_RESET_REG      116
+#define FADT_RESET_VALUE    128     /* ACPI 6.5 table 5.9 */
 #define FADT_X_PM1A_CNT_BLK 172
 #define FADT_X_PM1B_CNT_BLK 184
 
@@ -114,6 +115,8 @@ void acpi_find_power_ports(struct lamina_bootinfo *bi)
     bi->pm1a_cnt = io_port_of(fadt, FADT_X_PM1A_CNT_BLK, FADT_PM1A_CNT_BLK);
     bi->pm1b_cnt = io_port_of(fadt, FADT_X_PM1B_CNT_BLK, FADT_PM1B_CNT_BLK);
     bi->reset_port = io_port_of(fadt, FADT_RESET_REG, 0);
+    if (fadt->length > FADT_RESET_VALUE)
+        bi->reset_value = ((const UINT8 *)fadt)[FADT_RESET_VALUE];
     lprint(L_DEBUG, L"ACPI FADT: PM1a_CNT 0x%x, PM1b_CNT 0x%x, reset register 0x%x",
            bi->pm1a_cnt, bi->pm1b_cnt, bi->reset_port);
 }

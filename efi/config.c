@@ -147,6 +147,7 @@ static int set_serial_exclusive(struct parser *p, const char *val, size_t n);
 static int set_hypercall_user(struct parser *p, const char *val, size_t n);
 static int set_log_events(struct parser *p, const char *val, size_t n);
 static int set_init_emulation(struct parser *p, const char *val, size_t n);
+static int set_on_triple_fault(struct parser *p, const char *val, size_t n);
 
 static const struct key_desc keys[] = {
     { "guest",            set_guest,            KEY_REQUIRED },
@@ -163,6 +164,7 @@ static const struct key_desc keys[] = {
     { "hypercall-user",   set_hypercall_user,   0 },
     { "log-events",       set_log_events,       0 },
     { "init-emulation",   set_init_emulation,   0 },
+    { "on-triple-fault",  set_on_triple_fault,  0 },
 };
 
 struct parser {
@@ -523,6 +525,18 @@ static int set_init_emulation(struct parser *p, const char *val, size_t n)
     int rc = set_flag(p, "init-emulation", &on, val, n);
     p->cfg->init_emulation = on;
     return rc;
+}
+
+static int set_on_triple_fault(struct parser *p, const char *val, size_t n)
+{
+    /* Indexed by LAMINA_TRIPLE_FAULT_*. */
+    static const char *const names[] = { "reset", "stop" };
+    int v = match_enum(p, "on-triple-fault", val, n, names, ARRAY_LEN(names));
+
+    if (v < 0)
+        return -1;
+    p->cfg->on_triple_fault = (uint8_t)v;
+    return 0;
 }
 
 static int set_log_events(struct parser *p, const char *val, size_t n)
@@ -904,6 +918,7 @@ void config_defaults(struct lamina_config *c)
     c->serial_port = CONFIG_SERIAL_DEFAULT;
     c->on_error = ON_ERROR_BOOT;
     c->init_emulation = false;
+    c->on_triple_fault = LAMINA_TRIPLE_FAULT_RESET;
     c->log_level = CONFIG_LOG_INFO;
     c->has_options = false;
     c->has_guest_sha256 = false;

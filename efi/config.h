@@ -15,6 +15,7 @@
  *   log-level info                      # error | warn | info | debug
  *   guest-sha256 <64 hex digits>        # optional: refuse any other guest
  *   dma-protection auto                 # auto | required | off (VT-d, M8)
+ *   on-triple-fault reset               # reset | stop (M6)
  *
  * Security policy (struct lamina_policy, core/policy.h; all optional):
  *
@@ -100,6 +101,7 @@ struct lamina_config {
     bool has_guest_sha256;                  /* a guest-sha256 line was present */
     uint8_t dma_protection;                 /* enum lamina_dma_mode: auto, required, off */
     bool init_emulation;                    /* init-emulation yes: INIT IPIs emulated */
+    uint8_t on_triple_fault;                /* LAMINA_TRIPLE_FAULT_* (core/bootinfo.h) */
     uint8_t guest_sha256[CONFIG_SHA256_LEN];    /* its digest; zeros without one */
     struct lamina_policy policy;            /* io/msr rules, stealth, serial-exclusive,
                                                hypercall-user, log-events */

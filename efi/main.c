@@ -197,6 +197,7 @@ static int virtualize(struct lamina_config *cfg)
     bi->serial_port = cfg->serial_port;
     bi->log_level = cfg->log_level;
     bi->init_emulation = cfg->init_emulation;
+    bi->on_triple_fault = cfg->on_triple_fault;
     bi->policy = cfg->policy;
     bi->image_base = img_base;
     bi->image_size = img_size;

@@ -304,3 +304,61 @@ uint64_t ept_eptp(uint64_t pml4)
      * page-walk length - 1 (3 for 4 levels), bit 6 A/D enable (0), 51:12 PML4. */
     return (pml4 & EPT_ADDR_MASK) | MT_WB | (3ull << 3);
 }
+
+/* M6: the guest-physical space above the built map (64-bit BARs, "above 4G
+ * decoding", not in any memory map) is mapped on first touch: the entry
+ * missing on the way to gpa becomes the largest leaf the MTRRs allow (1 GiB
+ * where IA32_VMX_EPT_VPID_CAP[17] says so), or a table of the next level
+ * typed by retype_table, which splits what is mixed. Table pages come from
+ * the reserve, nothing is allocated: one PDPT per 512 GiB slot, a PD per
+ * GiB only where 1 GiB leaves are not allowed or the types mix. Each new
+ * table is complete before the single store that links it. */
+int ept_map_above(uint64_t pml4, uint64_t gpa, const struct ept_params *p,
+                  struct ept_pool *reserve)
+{
+    if (!pml4 || !p || !p->mtrr || gpa >= p->limit || gpa >= EPT_MAX_GPA)
+        return EPT_ERR_INVAL;
+    uint64_t *tab = to_ptr(pml4 & EPT_ADDR_MASK);
+    for (int level = 4; level >= 1; level--) {
+        uint64_t size = level_size[level], base = gpa & ~(size - 1);
+        uint64_t *slot = &tab[(gpa >> (12 + 9 * (level - 1))) & (ENTRIES - 1)];
+        uint64_t e = *slot;
+        if (e & EPT_RWX) {
+            if (level == 1 || (level < 4 && (e & EPT_LARGE)))
+                return 0;       /* mapped already (another CPU was first) */
+            tab = to_ptr(e & EPT_ADDR_MASK);
+            continue;
+        }
+        for (unsigned i = 0; i < p->nhidden; i++)
+            if (p->hidden[i].size && p->hidden[i].base < base + size &&
+                base < p->hidden[i].base + p->hidden[i].size)
+                return EPT_ERR_INVAL;
+        if (level == 1) {
+            __atomic_store_n(slot, leaf(base, mtrr_type_of_page(p->mtrr, base), false),
+                             __ATOMIC_RELEASE);
+            return 0;
+        }
+        uint8_t type = level < 4 ? mtrr_type_of_range(p->mtrr, base, size) : MT_MIXED;
+        if (type != MT_MIXED && (level == 2 || (level == 3 && p->allow_1g))) {
+            __atomic_store_n(slot, leaf(base, type, true), __ATOMIC_RELEASE);
+            return 0;
+        }
+        uint64_t *sub = reserve_take(reserve);
+        if (!sub)
+            return EPT_ERR_NOMEM;
+        memset(sub, 0, EPT_PAGE_4K);
+        if (level == 4) {       /* a new 512 GiB slot: its PDPT, filled below */
+            __atomic_store_n(slot, table_entry(sub), __ATOMIC_RELEASE);
+            tab = sub;
+            continue;
+        }
+        uint64_t sub_size = level_size[level - 1];
+        for (unsigned j = 0; j < ENTRIES; j++)
+            sub[j] = leaf(base + j * sub_size, MT_UC, level - 1 > 1);
+        struct ept_retype_stats st = { 0 };
+        retype_table(sub, level - 1, base, p->mtrr, reserve, &st);
+        __atomic_store_n(slot, table_entry(sub), __ATOMIC_RELEASE);
+        return 0;
+    }
+    return EPT_ERR_INVAL;
+}

@@ -111,4 +111,15 @@ struct ept_retype_stats {
 void ept_retype(uint64_t pml4, const struct mtrr_state *mtrr, struct ept_pool *reserve,
                 struct ept_retype_stats *st);
 
+/* M6: map the still unmapped guest-physical address gpa, above the built map
+ * and below p->limit (2^MAXPHYADDR here), as identity with the MTRRs' type:
+ * the largest leaf that is of one type (1 GiB if p->allow_1g), tables from
+ * `reserve`. 0 (also when another CPU mapped it first), EPT_ERR_NOMEM with the
+ * reserve used up (nothing linked), EPT_ERR_INVAL at or above p->limit or
+ * 2^48, or where the region would cover one of p->hidden. The caller holds the
+ * lock that serializes EPT changes; no INVEPT is needed for a new mapping
+ * (an EPT violation invalidates what the processor cached, SDM 3C 29.4.3). */
+int ept_map_above(uint64_t pml4, uint64_t gpa, const struct ept_params *p,
+                  struct ept_pool *reserve);
+
 #endif

@@ -16,7 +16,9 @@
  *   msr deny 0x1d9 write        IA32_DEBUGCTL
  *   hypercall-user no
  * LoadOptions "triple-fault": skip the attacks, load a zero-limit IDT and
- * fault (the monitor must log the triple fault and stop this guest CPU).
+ * fault (the monitor must log the triple fault and, by default, reset the
+ * machine: M6). LoadOptions "kbc-reset": skip the attacks and reset the
+ * machine through the 8042 (command 0xfe on port 0x64), as Linux reboot=k.
  */
 #include "test-guests/lib/tg.h"
 #include "core/lamina_hypercall.h"
@@ -1086,6 +1088,17 @@ static void __attribute__((noreturn)) triple_fault(void)
         __asm__ volatile("hlt");
 }
 
+static void __attribute__((noreturn)) kbc_reset(void)
+{
+    tg_note("8042 command 0xfe: reset next");
+    /* Wait for the controller's input buffer to be empty (status bit 1). */
+    for (int i = 0; i < 100000 && (tg_inb(0x64) & 2); i++)
+        ;
+    tg_outb(0x64, 0xfe);
+    for (;;)
+        __asm__ volatile("hlt");
+}
+
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     tg_init(image, systab, "hostile");
@@ -1093,6 +1106,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     hv_present = (tg_cpuid(1, 0).ecx >> 31) & 1;
     if (tg_option_given(image, L"triple-fault"))
         triple_fault();
+    if (tg_option_given(image, L"kbc-reset"))
+        kbc_reset();
     if (!hv_present)
         tg_note("no hypervisor present: every attack will look like an escape");
 

@@ -13,7 +13,9 @@ _Static_assert(BE_R == EPT_R && BE_W == EPT_W && BE_X == EPT_X, "BE_R/W/X are th
 
 void vmx_flush_ept(void)
 {
-    enum vmx_result r = invept(INVEPT_SINGLE_CONTEXT, vmx.eptp);
+    /* M6: the type the CPU has (SDM 3C A.10); all-context also covers ours. */
+    enum vmx_result r = invept(vmx_invept_single(&vmx.caps) ? INVEPT_SINGLE_CONTEXT
+                                                            : INVEPT_ALL_CONTEXT, vmx.eptp);
     if (r != VMX_OK)
         vmx_insn_failed("INVEPT", vmx.eptp, r);
 }

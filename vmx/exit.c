@@ -26,6 +26,7 @@ struct exit_entry {
 static const struct exit_entry exits[] = {
     [EXIT_REASON_EXCEPTION_NMI] = DELIVERY(vmx_handle_exception_nmi, LAMINA_EXIT_EXCEPTION),
     [EXIT_REASON_TRIPLE_FAULT] = CORE(vcpu_triple_fault, LAMINA_EXIT_TRIPLE_FAULT),
+    [EXIT_REASON_TASK_SWITCH] = CORE(vmx_handle_task_switch, LAMINA_EXIT_OTHER),
     [EXIT_REASON_INIT_SIGNAL] = CORE(vmx_handle_init, LAMINA_EXIT_INIT),
     [EXIT_REASON_SIPI_SIGNAL] = CORE(vmx_handle_sipi, LAMINA_EXIT_SIPI),
     [EXIT_REASON_CPUID] = CORE(vcpu_cpuid, LAMINA_EXIT_CPUID),
@@ -54,6 +55,8 @@ static const struct exit_entry exits[] = {
     [EXIT_REASON_XSETBV] = CORE(vcpu_xsetbv, LAMINA_EXIT_XSETBV),
     [EXIT_REASON_NMI_WINDOW] = CORE(vmx_handle_nmi_window, LAMINA_EXIT_NMI_WINDOW),
     [EXIT_REASON_PREEMPTION_TIMER] = CORE(vmx_handle_timer, LAMINA_EXIT_TIMER),
+    [EXIT_REASON_SEAMCALL] = INSN(LAMINA_INSN_SEAMCALL),
+    [EXIT_REASON_TDCALL] = INSN(LAMINA_INSN_TDCALL),
 };
 #define NEXITS (sizeof(exits) / sizeof(exits[0]))
 
@@ -93,6 +96,25 @@ void be_dump_guest(struct vcpu *v)
               vmread(GUEST_GDTR_BASE), vmread(GUEST_GDTR_LIMIT), vmread(GUEST_IDTR_BASE),
               vmread(GUEST_IDTR_LIMIT), vmread(IDT_VECTORING_INFO_FIELD), vmread(VM_EXIT_INTR_INFO));
     log_raw(b);
+}
+
+/* SDM 3C 26.1.2: a task switch exits unconditionally (CALL/JMP to a TSS or
+ * task gate, IRET with NT, an interrupt or exception through a task gate).
+ * Lamina does not emulate it (SDM 3A 9.3: a dozen checks, each with its own
+ * fault, and the TSS save/load in between): only 32-bit code uses it, in
+ * practice a task gate for #DF, and there the guest is lost already. The CPU
+ * stops with a message that names the task switch. */
+void vmx_handle_task_switch(struct vcpu *v)
+{
+    static const char *const source[] = { "CALL", "IRET", "JMP", "an IDT task gate" };
+    uint64_t qual = vmcs_read(EXIT_QUALIFICATION);
+    uint32_t info = (uint32_t)vmcs_read(IDT_VECTORING_INFO_FIELD);
+    char why[120], vec[16] = "";
+    if (info & INTR_INFO_VALID)
+        sniprintf(vec, sizeof(vec), " (vector %u)", info & 0xff);
+    sniprintf(why, sizeof(why), "task switch through %s to TSS selector 0x%lx%s is not emulated",
+              source[TASK_SWITCH_SOURCE(qual)], TASK_SWITCH_SELECTOR(qual), vec);
+    vcpu_stop(v, why);
 }
 
 /* An exit in the middle of delivering an event (IDT-vectoring information,

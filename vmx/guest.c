@@ -273,7 +273,9 @@ void vmx_handle_io(struct vcpu *v)
 void vmx_flush_vpid(struct percpu *pc)
 {
     uint16_t vpid = (uint16_t)vmx_cpu(pc)->vpid;
-    enum vmx_result r = invvpid(INVVPID_SINGLE_CONTEXT, vpid);
+    /* M6: the type the CPU has (SDM 3C A.10); all-context flushes every VPID. */
+    enum vmx_result r = invvpid(vmx_invvpid_single(&vmx.caps) ? INVVPID_SINGLE_CONTEXT
+                                                              : INVVPID_ALL_CONTEXT, vpid);
     if (r != VMX_OK)
         vmx_insn_failed("INVVPID", vpid, r);
 }

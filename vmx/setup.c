@@ -12,7 +12,10 @@
 
 #define PAGE 4096ull
 /* Table pages kept for splitting large EPT leaves when the MTRRs change. */
-#define EPT_RESERVE_PAGES 32
+/* Table pages kept after the build: splits after MTRR writes, and (M6) the
+ * space above RAM mapped on first touch (a PDPT per 512 GiB slot touched, a
+ * PD per GiB where 1 GiB leaves are not allowed or the types mix). */
+#define EPT_RESERVE_PAGES (32 + 8)
 #define SHARED_PAGES 3          /* MSR bitmap, I/O bitmaps A and B */
 #define PERCPU_PAGES 2          /* VMXON region, VMCS */
 

@@ -89,6 +89,7 @@ void vmx_handle_step_db(struct vcpu *v);
 void vmx_handle_io(struct vcpu *v);                /* vmx/guest.c */
 void vmx_handle_nmi_window(struct vcpu *v);        /* vmx/exit.c */
 void vmx_handle_timer(struct vcpu *v);
+void vmx_handle_task_switch(struct vcpu *v);
 
 /* vmx/vmx.c and vmx/setup.c */
 int vmx_check_cpu(uint32_t cpu, struct vmx_caps *caps, struct vmx_controls *ctl);

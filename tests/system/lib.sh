@@ -13,6 +13,8 @@
 #       reason and the last 40 lines of the serial log.
 #       LINGER=N (environment): keep the emulator running N more seconds after
 #       the marker, e.g. to show that nothing follows a halt.
+#       MARKER_COUNT=N (environment): the marker must match N lines (default
+#       1), e.g. 2 for a line of the boot that follows a reset.
 #       QEMU_EXTRA="ARGS" (environment, QEMU only): more arguments, split at
 #       blanks, e.g. "-device intel-iommu -device edu" for the IOMMU tests.
 #   expect_line NAME REGEX [WHAT]             a line of the log matches
@@ -227,7 +229,7 @@ sys_watch() { # NAME TIMEOUT MARKER FAIL
             rc=1
             break
         fi
-        if grep -Eq -- "$marker" "$log"; then
+        if [ "$(grep -Ec -- "$marker" "$log")" -ge "${MARKER_COUNT:-1}" ]; then
             rc=0
             break
         fi
@@ -236,7 +238,7 @@ sys_watch() { # NAME TIMEOUT MARKER FAIL
             [ -f "$raw" ] && sys_clean "$raw" >"$log"
             if [ -n "$fail" ] && line=$(grep -Em1 -- "$fail" "$log"); then
                 rc=1
-            elif grep -Eq -- "$marker" "$log"; then
+            elif [ "$(grep -Ec -- "$marker" "$log")" -ge "${MARKER_COUNT:-1}" ]; then
                 rc=0
             else
                 rc=3

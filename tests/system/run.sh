@@ -41,7 +41,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-tigerlake-linux-2cpu bochs-hostile bochs-nmi-4cpu bochs-tigerlake-smp-2cpu bochs-tigerlake-2cpu bochs27-smp-init-pending bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-tigerlake-linux-2cpu bochs-hostile bochs-nmi-4cpu bochs-tigerlake-smp-2cpu bochs-tigerlake-2cpu bochs27-smp-init-pending bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-kbc-reset bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
     qemu-install-trial qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-bad-policy
     qemu-sha256-match qemu-sha256-mismatch qemu-dma qemu-dma-48)
 # Run only when named exactly (never by '*' or another glob). Linux on 4
@@ -50,7 +50,7 @@ SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs
 # keep 4 CPUs in CI); run it with SYSTEM_BOCHS_LINUX_TIMEOUT=2400.
 EXTRA_SCENARIOS=(bochs-linux-4cpu)
 
-CONF_OK=$LAMINA_CONF${NMI_DBG:+$'\n'log-level debug}
+CONF_OK=$LAMINA_CONF
 
 # ---------------------------------------------------------------- scenarios
 # SRC:DEST of test guest NAME.efi (built next to the probe) at \EFI\lamina\.
@@ -310,6 +310,9 @@ scenario_bochs_hostile() {
 
 # A triple fault in the guest (hostile.efi loads a zero-limit IDT and
 # faults): the monitor logs it and stops that guest CPU, nothing else.
+# M6: a guest triple fault resets the machine (on-triple-fault reset, the
+# default), logged first: the run ends at the second boot's first line.
+BOOT_LINE='Lamina starting: config'
 scenario_bochs_triple_fault() {
     local name=bochs-triple-fault dir rc
     dir=$(sys_dir "$name")
@@ -317,17 +320,37 @@ scenario_bochs_triple_fault() {
 options  triple-fault
 serial   0x3f8
 on-error halt' "$(guest_efi hostile)" || return
-    # Two more seconds after the line: the stopped CPU's dump follows it.
-    LINGER=2 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" \
-        'lamina: error: cpu 0: triple fault in the guest; guest stopped on this CPU' 'lamina: fatal'
+    MARKER_COUNT=2 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$BOOT_LINE" \
+        'lamina: fatal|guest stopped'
     rc=$?
     expect_run "$name" "$rc"
     expect_order "$name" 'lamina: info: starting guest' '^hostile: start' \
         '^hostile: loading a zero-limit IDT' \
-        'lamina: error: cpu 0: triple fault in the guest; guest stopped on this CPU'
-    expect_line "$name" '^  exit reason 0x2 ' "the dump names exit reason 2 (triple fault)"
-    expect_count "$name" 'lamina: (error|fatal)' -eq 1 "no other error"
-    expect_no_line "$name" 'VM entry failed|VMRESUME failed|unexpected' "nothing else went wrong"
+        'lamina: info: cpu 0: triple fault in the guest \(on-triple-fault reset\): resetting the machine' \
+        'lamina: info: cpu 0: final summary'
+    expect_count "$name" "$BOOT_LINE" -eq 2 "the machine booted again after the reset"
+    expect_count "$name" 'lamina: (error|fatal)' -eq 0 "no error"
+    expect_no_line "$name" 'VM entry failed|VMRESUME failed|unexpected|did not reset' \
+        "nothing else went wrong"
+}
+
+# M6: the 8042 reset (Linux reboot=k) under the monitor resets the machine:
+# the final summary, then the second boot's first line.
+scenario_bochs_kbc_reset() {
+    local name=bochs-kbc-reset dir rc
+    dir=$(sys_dir "$name")
+    disk_for "$name" lamina_disk 'guest    \EFI\lamina\hostile.efi
+options  kbc-reset
+serial   0x3f8
+on-error halt' "$(guest_efi hostile)" || return
+    MARKER_COUNT=2 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$BOOT_LINE" \
+        'lamina: fatal|guest stopped'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_order "$name" 'lamina: info: starting guest' '^hostile: 8042 command 0xfe' \
+        'lamina: info: cpu 0: guest resets the machine \(8042 reset line\) \(port 0x64, value 0xfe\)'
+    expect_count "$name" "$BOOT_LINE" -eq 2 "the machine booted again after the reset"
+    expect_count "$name" 'lamina: (error|fatal)' -eq 0 "no error"
 }
 
 # strio.efi: INS/OUTS (REP, DF, 67h, GS override, #GP, #PF mid-REP) on the

@@ -25,6 +25,8 @@ unsigned fake_vmcs_writes(uint64_t field);
 unsigned fake_vmcs_total_reads(void);
 unsigned fake_invept_calls(void);
 unsigned fake_invvpid_calls(void);
+uint64_t fake_invept_last_type(void);       /* the type operand of the last one (M6) */
+uint64_t fake_invvpid_last_type(void);
 
 /* -------------------------------------------------------------- the hardware */
 #define FAKE_RAM_SIZE (8u << 20)                /* guest-physical 0 .. 8 MiB */
@@ -43,6 +45,7 @@ void fake_port_set(uint16_t port, uint32_t value);
 unsigned fake_port_writes(uint16_t port);
 uint32_t fake_port_last(uint16_t port);
 extern uint64_t fake_cr2, fake_dr6, fake_dr0_3, fake_xcr0;
+extern uint32_t fake_pkru;                      /* what read_pkru() returns (M6) */
 extern unsigned fake_wbinvd_calls, fake_xsetbv_calls;
 
 /* The serial log the monitor wrote (core/log.c on port FAKE_LOG_PORT). */

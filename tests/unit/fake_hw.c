@@ -11,6 +11,8 @@
 
 uint8_t *fake_ram;
 uint64_t fake_cr2, fake_dr6, fake_dr0_3, fake_xcr0;
+uint32_t fake_pkru;
+uint32_t read_pkru(void) { return fake_pkru; }
 unsigned fake_wbinvd_calls, fake_xsetbv_calls;
 jmp_buf fake_halt_jmp;
 bool fake_halt_armed;
@@ -41,6 +43,7 @@ void fake_hw_reset(void)
     memset(ports, 0, sizeof(ports));
     nmsrs = ncpuids = nports = 0;
     fake_cr2 = fake_dr6 = fake_dr0_3 = fake_xcr0 = 0;
+    fake_pkru = 0;
     fake_wbinvd_calls = fake_xsetbv_calls = 0;
     fake_halts = 0;
     fake_halt_armed = false;

@@ -133,18 +133,22 @@ enum vmx_result vmclear(uint64_t pa) { (void)pa; return VMX_OK; }
 enum vmx_result vmptrld(uint64_t pa) { (void)pa; return VMX_OK; }
 enum vmx_result vmxoff(void) { return VMX_OK; }
 
+static uint64_t invept_type, invvpid_type;
+uint64_t fake_invept_last_type(void) { return invept_type; }
+uint64_t fake_invvpid_last_type(void) { return invvpid_type; }
+
 enum vmx_result invept(uint64_t type, uint64_t eptp)
 {
-    (void)type;
     (void)eptp;
+    invept_type = type;
     invept_n++;
     return VMX_OK;
 }
 
 enum vmx_result invvpid(uint64_t type, uint16_t vpid)
 {
-    (void)type;
     (void)vpid;
+    invvpid_type = type;
     invvpid_n++;
     return VMX_OK;
 }

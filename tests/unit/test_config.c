@@ -788,6 +788,20 @@ static void test_init_emulation(void **state)
         "lamina.conf:3: duplicate key 'init-emulation' (first set on line 2)");
 }
 
+/* M6: a guest triple fault resets the machine unless told to stop. */
+static void test_on_triple_fault(void **state)
+{
+    (void)state;
+    ok(G);
+    assert_int_equal(cfg.on_triple_fault, LAMINA_TRIPLE_FAULT_RESET);
+    ok(G "on-triple-fault stop\n");
+    assert_int_equal(cfg.on_triple_fault, LAMINA_TRIPLE_FAULT_STOP);
+    ok(G "on-triple-fault reset\n");
+    assert_int_equal(cfg.on_triple_fault, LAMINA_TRIPLE_FAULT_RESET);
+    bad(G "on-triple-fault halt\n",
+        "lamina.conf:2: bad value 'halt' for 'on-triple-fault' (expected reset or stop)");
+}
+
 static void test_policy_flags(void **state)
 {
     (void)state;
@@ -1194,6 +1208,7 @@ int main(void)
         cmocka_unit_test(test_policy_defaults),
         cmocka_unit_test(test_policy_flags),
         cmocka_unit_test(test_init_emulation),
+        cmocka_unit_test(test_on_triple_fault),
         cmocka_unit_test(test_log_events),
         cmocka_unit_test(test_io_rules),
         cmocka_unit_test(test_msr_rules),

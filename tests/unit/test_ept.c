@@ -875,6 +875,72 @@ static void test_eptp(void **unused)
     assert_int_equal(ept_eptp(0x1000) & (1u << 6), 0);
 }
 
+/* M6: the guest-physical space above the built map (64-bit BARs live there,
+ * outside the memory map) is mapped on first touch, one 1 GiB region at a
+ * time, typed by the MTRRs, with table pages from the reserve: one PDPT per
+ * new 512 GiB slot, none within a slot the build already has. */
+static void test_map_above(void **unused)
+{
+    (void)unused;
+    struct mtrr_state m;
+    bios_6g(&m);                    /* default UC: everything above 8 GiB is UC */
+    set_var(&m, 3, 0x1000000000ull + 0x100000, 0x100000, MT_WC);  /* WC 1 MiB at 64 GiB + 1 MiB */
+    struct ept_params p = { .mtrr = &m, .limit = 8 * GiB, .allow_1g = true };
+    struct pool_mem pm, reserve = pool_new(8);
+    struct ept_stats st;
+    uint64_t pml4 = build_checked(&p, &pm, &st);
+    struct ept_params above = p;
+    above.limit = 1ull << 46;       /* MAXPHYADDR 46 */
+    int level;
+    assert_null(ept_leaf(pml4, 200 * GiB, &level));
+
+    /* Inside the first 512 GiB: a 1 GiB UC leaf, no table page. */
+    assert_int_equal(ept_map_above(pml4, 200 * GiB + 0x1234, &above, &reserve.pool), 0);
+    uint64_t *e = ept_leaf(pml4, 200 * GiB + 0x1234, &level);
+    assert_non_null(e);
+    assert_int_equal(level, 3);
+    assert_int_equal(*e, 200 * GiB | EPT_RWX | (MT_UC << EPT_MT_SHIFT) | EPT_LARGE);
+    assert_int_equal(reserve.pool.used, 0);
+    /* Again (another CPU got there first): nothing changes. */
+    assert_int_equal(ept_map_above(pml4, 200 * GiB, &above, &reserve.pool), 0);
+    assert_int_equal(reserve.pool.used, 0);
+
+    /* Near the top of a MAXPHYADDR of 46: one PDPT page for that 512 GiB slot. */
+    uint64_t top = (1ull << 46) - 4096;
+    assert_int_equal(ept_map_above(pml4, top, &above, &reserve.pool), 0);
+    e = ept_leaf(pml4, top, &level);
+    assert_non_null(e);
+    assert_int_equal(level, 3);
+    assert_int_equal(*e & EPT_ADDR_MASK, top & ~(GiB - 1));
+    assert_int_equal(reserve.pool.used, 1);
+
+    /* A GiB of mixed types: a PD of 2 MiB leaves, the mixed one split to 4 KiB. */
+    assert_int_equal(ept_map_above(pml4, 64 * GiB, &above, &reserve.pool), 0);
+    assert_int_equal(reserve.pool.used, 3);
+    e = ept_leaf(pml4, 64 * GiB + 0x100000, &level);
+    assert_int_equal(level, 1);
+    assert_int_equal((*e & EPT_MT_MASK) >> EPT_MT_SHIFT, MT_WC);
+    e = ept_leaf(pml4, 64 * GiB + 0x200000, &level);
+    assert_int_equal(level, 2);
+    assert_int_equal((*e & EPT_MT_MASK) >> EPT_MT_SHIFT, MT_UC);
+    check_types(pml4, &m, 8 * GiB, 0, 0);
+
+    /* Without 1 GiB pages: a PD per GiB. */
+    above.allow_1g = false;
+    assert_int_equal(ept_map_above(pml4, 300 * GiB, &above, &reserve.pool), 0);
+    assert_int_equal(reserve.pool.used, 4);
+    assert_non_null(ept_leaf(pml4, 300 * GiB + 5 * 0x200000, &level));
+    assert_int_equal(level, 2);
+
+    /* At or above MAXPHYADDR, or out of reserve: refused. */
+    assert_int_equal(ept_map_above(pml4, 1ull << 46, &above, &reserve.pool), EPT_ERR_INVAL);
+    reserve.pool.npages = reserve.pool.used;
+    assert_int_equal(ept_map_above(pml4, 301 * GiB, &above, &reserve.pool), EPT_ERR_NOMEM);
+    assert_null(ept_leaf(pml4, 301 * GiB, &level));
+    pool_free(&reserve);
+    pool_free(&pm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -894,6 +960,7 @@ int main(void)
         cmocka_unit_test(test_retype_no_reserve),
         cmocka_unit_test(test_retype_disable_enable),
         cmocka_unit_test(test_retype_skips_redirected),
+        cmocka_unit_test(test_map_above),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -385,6 +385,8 @@ static void denied_msr_read(void **state)
 static void tsc_write_moves_the_offset(void **state)
 {
     (void)state;
+    static uint8_t bits[4096];      /* a non-zero offset traps TSC_DEADLINE (M6) */
+    vmx.msr_bitmap = bits;
     fake_msr_set(MSR_IA32_TSC, 0);
     exit_with(EXIT_REASON_MSR_WRITE, 2);
     regs.rcx = MSR_IA32_TSC;
@@ -734,6 +736,7 @@ static void ept_violation_elsewhere_stops(void **state)
 static void init_then_sipi(void **state)
 {
     (void)state;
+    fake_this_cpu = &cpus[1];      /* an AP: INIT of the BSP resets (M6) */
     fake_cpuid_set(1, 0, 0x50654, 0, 0, 0);
     exit_with(EXIT_REASON_INIT_SIGNAL, 0);
     fake_vmcs_set(VM_ENTRY_CONTROLS, VM_ENTRY_IA32E_MODE | VM_ENTRY_LOAD_IA32_EFER);
@@ -747,7 +750,7 @@ static void init_then_sipi(void **state)
     assert_int_equal(regs.rax, 0);
     assert_int_equal(regs.rdx, 0x50654);            /* the CPU signature */
     assert_int_equal(fake_dr6, 0xffff0ff0);
-    assert_true(cpus[0].waiting_for_sipi);
+    assert_true(cpus[1].waiting_for_sipi);
     exit_with(EXIT_REASON_SIPI_SIGNAL, 0);
     fake_vmcs_set(EXIT_QUALIFICATION, 0x9a);
     run();
@@ -755,9 +758,9 @@ static void init_then_sipi(void **state)
     assert_int_equal(fake_vmcs_get(GUEST_CS_BASE), 0x9a000);
     assert_int_equal(fake_vmcs_get(GUEST_RIP), 0);
     assert_int_equal(fake_vmcs_get(GUEST_ACTIVITY_STATE), 0);
-    assert_false(cpus[0].waiting_for_sipi);
-    assert_int_equal(cpus[0].exits[LAMINA_EXIT_INIT], 1);
-    assert_int_equal(cpus[0].exits[LAMINA_EXIT_SIPI], 1);
+    assert_false(cpus[1].waiting_for_sipi);
+    assert_int_equal(cpus[1].exits[LAMINA_EXIT_INIT], 1);
+    assert_int_equal(cpus[1].exits[LAMINA_EXIT_SIPI], 1);
 }
 
 static void x2apic_init_ipi_kicks_the_target(void **state)
@@ -867,6 +870,7 @@ static void xapic_store_of_an_init_ipi(void **state)
 static void triple_fault_stops_the_guest(void **state)
 {
     (void)state;
+    bi.on_triple_fault = LAMINA_TRIPLE_FAULT_STOP;     /* the default resets (M6) */
     exit_with(EXIT_REASON_TRIPLE_FAULT, 0);
     assert_true(run_stops());
     struct lamina_event e = last_event();
@@ -1060,14 +1064,15 @@ static void nmi_in_root_comes_back_through_the_timer(void **state)
 static void init_kick_that_hit_vmx_root(void **state)
 {
     (void)state;
+    fake_this_cpu = &cpus[1];      /* an AP: INIT of the BSP resets (M6) */
     fake_cpuid_set(1, 0, 0x50654, 0, 0, 0);
-    cpus[0].nmi_pending = true;         /* core/trap.c saw the kick's NMI */
-    cpus[0].init_request = true;
+    cpus[1].nmi_pending = true;         /* core/trap.c saw the kick's NMI */
+    cpus[1].init_request = true;
     exit_with(EXIT_REASON_CPUID, 2);
     fake_vmcs_set(VM_ENTRY_CONTROLS, VM_ENTRY_IA32E_MODE);
     run();
-    assert_true(cpus[0].waiting_for_sipi);
-    assert_false(cpus[0].init_request);
+    assert_true(cpus[1].waiting_for_sipi);
+    assert_false(cpus[1].init_request);
     assert_int_equal(fake_vmcs_get(GUEST_ACTIVITY_STATE), GUEST_ACTIVITY_WAIT_SIPI);
     assert_false(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK);
 }

@@ -1196,6 +1196,73 @@ static void test_canonical(void **state)
     assert_true(gwalk_canonical(&c, 0x0123456789abcdefull));
 }
 
+/* M6: where the monitor reads or writes guest memory through the guest's
+ * paging (hypercall buffers, INS, instruction fetch), the accessed flags of
+ * the entries used are set, and the dirty flag of the leaf for a write, as
+ * the processor does (SDM 3A 5.8); PAE PDPTEs have none. Only when the
+ * context asks for it (set_bits), and only for a translation that succeeds. */
+static void fake_set_bits(void *opaque, uint64_t gpa, uint64_t bits, size_t size)
+{
+    (void)opaque;
+    if (size == 4)
+        put32(gpa, get32(gpa) | (uint32_t)bits);
+    else
+        set64(gpa, bits);
+}
+
+static void test_accessed_dirty(void **state)
+{
+    (void)state;
+    uint64_t root = alloc_page(), ent[6];
+    uint64_t page = alloc_page();
+    map_long(root, 4, 0x400000, 1, page | ALL, ent);
+    struct gwalk_ctx c = ctx_long(root, false);
+    uint64_t gpa;
+    struct gwalk_fault f;
+    /* Without set_bits: nothing written. */
+    assert_int_equal(gwalk_translate(&c, 0x400000, GW_WRITE, 0, &gpa, &f), 0);
+    for (int l = 1; l <= 4; l++)
+        assert_false(get64(ent[l]) & (ACC | DIRTY));
+    c.set_bits = fake_set_bits;
+    /* A read: A in every level, no D. */
+    assert_int_equal(gwalk_translate(&c, 0x400010, GW_READ, 0, &gpa, &f), 0);
+    for (int l = 1; l <= 4; l++)
+        assert_true(get64(ent[l]) & ACC);
+    assert_false(get64(ent[1]) & DIRTY);
+    /* A write: D in the leaf only. */
+    assert_int_equal(gwalk_translate(&c, 0x400010, GW_WRITE, 0, &gpa, &f), 0);
+    assert_true(get64(ent[1]) & DIRTY);
+    for (int l = 2; l <= 4; l++)
+        assert_false(get64(ent[l]) & DIRTY);
+    /* A 2 MiB leaf gets D; a fault sets nothing. */
+    map_long(root, 4, 0x40000000, 2, 0x800000 | ALL | PS, ent);
+    assert_int_equal(gwalk_translate(&c, 0x40001000, GW_WRITE, 0, &gpa, &f), 0);
+    assert_int_equal(get64(ent[2]) & (ACC | DIRTY), ACC | DIRTY);
+    map_long(root, 4, 0x80000000, 1, alloc_page() | P | US, ent);   /* read-only */
+    assert_int_equal(gwalk_translate(&c, 0x80000000, GW_WRITE, 3, &gpa, &f), -1);
+    assert_false(get64(ent[1]) & (ACC | DIRTY));
+
+    /* 32-bit paging: 4-byte entries. */
+    uint64_t pd = alloc_page(), pt = alloc_page();
+    put32(pd + (0x00401000 >> 22) * 4, (uint32_t)(pt | ALL));
+    put32(pt + ((0x00401000 >> 12) & 0x3ff) * 4, (uint32_t)(alloc_page() | ALL));
+    struct gwalk_ctx c32 = ctx_32(pd);
+    c32.set_bits = fake_set_bits;
+    assert_int_equal(gwalk_translate(&c32, 0x00401000, GW_WRITE, 0, &gpa, &f), 0);
+    assert_int_equal(get32(pd + (0x00401000 >> 22) * 4) & (ACC | DIRTY), ACC);
+    assert_int_equal(get32(pt + ((0x00401000 >> 12) & 0x3ff) * 4) & (ACC | DIRTY), ACC | DIRTY);
+
+    /* PAE: the PDPTE is left alone (its bit 5 is reserved). */
+    uint64_t pdpt = alloc_page(), e4[4];
+    map_pae(pdpt, 0x1000, 1, alloc_page() | ALL, e4);
+    struct gwalk_ctx cp = ctx_pae(pdpt);
+    cp.set_bits = fake_set_bits;
+    assert_int_equal(gwalk_translate(&cp, 0x1000, GW_READ, 0, &gpa, &f), 0);
+    assert_false(get64(e4[3]) & ACC);
+    assert_true(get64(e4[2]) & ACC);
+    assert_true(get64(e4[1]) & ACC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1222,6 +1289,7 @@ int main(void)
         cmocka_unit_test_setup(test_read_across_pages, setup),
         cmocka_unit_test_setup(test_read_legacy_wrap, setup),
         cmocka_unit_test_setup(test_canonical, setup),
+        cmocka_unit_test_setup(test_accessed_dirty, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
