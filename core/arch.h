@@ -43,7 +43,9 @@
 #define CR4_VMXE    (1ull << 13)
 #define CR4_OSXSAVE (1ull << 18)
 
+#define RFLAGS_TF  (1ull << 8)
 #define RFLAGS_IF  (1ull << 9)
+#define RFLAGS_RF  (1ull << 16)
 
 /* Exception vectors (SDM 3A table 7-1). */
 #define VECTOR_DB 1

@@ -202,7 +202,6 @@ static int strio_insn(struct vcpu *v, struct ios_state *s, unsigned mode)
  * re-execute with RIP on the instruction, so interrupts get a window. */
 #define STRIO_MAX_ELEMS 256
 #define RFLAGS_DF (1ull << 10)
-#define RFLAGS_RF (1ull << 16)
 #define RFLAGS_VM (1ull << 17)
 
 void vcpu_string_io(struct vcpu *v, uint16_t port, unsigned size, bool in, bool rep)
@@ -256,12 +255,10 @@ void vcpu_string_io(struct vcpu *v, uint16_t port, unsigned size, bool in, bool 
         guest_set(v, GV_RFLAGS, rflags | RFLAGS_RF);
         break;
     case IOS_FAULT:
-        /* Fault-class exceptions push RF = 1 (SDM 3A 18.3.1.1); VM entry
-         * delivers with the guest RFLAGS, so set it there. */
-        guest_set(v, GV_RFLAGS, rflags | RFLAGS_RF);
+        /* A fault: RF = 1 in its frame (core/debug.c). */
         if (f.vector == GW_PF_VECTOR)
             write_cr2(f.cr2);
-        be_inject_exception(v, f.vector, true, f.error_code);
+        vcpu_inject_exception(v, f.vector, true, f.error_code);
         break;
     default:
         vcpu_stop(v, "string I/O to guest memory that is not RAM");

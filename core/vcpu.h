@@ -10,8 +10,14 @@
 #include "core/gwalk.h"
 
 
-static inline void vcpu_inject_ud(struct vcpu *v) { be_inject_exception(v, VECTOR_UD, false, 0); }
-static inline void vcpu_inject_gp(struct vcpu *v) { be_inject_exception(v, VECTOR_GP, true, 0); }
+/* core/debug.c: an exception for the guest, as the processor would raise it
+ * (a fault pushes RF = 1). The core injects through this, never through
+ * be_inject_exception directly. */
+void vcpu_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
+bool debug_is_fault(unsigned vector);
+
+static inline void vcpu_inject_ud(struct vcpu *v) { vcpu_inject_exception(v, VECTOR_UD, false, 0); }
+static inline void vcpu_inject_gp(struct vcpu *v) { vcpu_inject_exception(v, VECTOR_GP, true, 0); }
 
 /* The guest's paging as the control structure holds it, for gwalk (core/gwalk.h);
  * pdpte: room for the four PAE PDPTEs, which c may point at. */

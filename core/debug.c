@@ -1,0 +1,40 @@
+/* Debug exceptions around what the monitor does in the guest's place (M6
+ * item 4). Natively the processor raises them at instruction boundaries; an
+ * instruction the monitor emulates or refuses never ran there, so the
+ * monitor owes the guest what the processor would have done:
+ *   - a fault it injects pushes RF = 1, as every fault-class exception does;
+ *   - an instruction it completes clears RF, and is followed by the
+ *     single-step trap when TF was set, and by the trap of every DR0-DR3
+ *     breakpoint its emulated accesses hit.
+ * The core decides which DR6 bits are due; the backend delivers them
+ * (be_pending_debug). Nothing here allocates or touches UEFI. */
+#include "core/arch.h"
+#include "core/vcpu.h"
+
+/* SDM 3A table 7-1 (exception classes): the faults among the exceptions the
+ * monitor may inject. #DB (1) is a trap or a fault depending on its cause
+ * (the monitor injects only its traps), #BP (3) and #OF (4) are traps, NMI
+ * (2) is an interrupt, #DF (8) and #MC (18) are aborts. */
+#define FAULT_VECTORS ((1u << 0) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 9) | \
+                       (1u << 10) | (1u << 11) | (1u << 12) | (1u << 13) | (1u << 14) | \
+                       (1u << 16) | (1u << 17) | (1u << 19) | (1u << 20) | (1u << 21))
+
+bool debug_is_fault(unsigned vector)
+{
+    return vector < 32 && (FAULT_VECTORS >> vector) & 1;
+}
+
+/* SDM 3A 18.3.1.1: "for any fault-class exception except a debug exception
+ * generated in response to an instruction breakpoint, the value pushed for
+ * RF is 1". Event injection at VM entry pushes the guest RFLAGS as they are
+ * (VM entry does not set RF by itself), so RF goes into the guest RFLAGS
+ * first; delivery then clears it for the handler, as natively. */
+void vcpu_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
+{
+    if (debug_is_fault(vector)) {
+        uint64_t rflags = guest_get(v, GV_RFLAGS);
+        if (!(rflags & RFLAGS_RF))
+            guest_set(v, GV_RFLAGS, rflags | RFLAGS_RF);
+    }
+    be_inject_exception(v, vector, has_error, error);
+}

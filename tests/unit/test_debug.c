@@ -1,0 +1,207 @@
+/* Debug exceptions around the instructions the monitor emulates or refuses
+ * (M6 item 4), end to end through the VT-x dispatcher on the fake VMCS
+ * (tests/unit/fake_vmcs.c): the RFLAGS image a fault injected by the monitor
+ * pushes, the single-step trap after an emulated instruction, and the
+ * DR0-DR3 breakpoints its emulated accesses hit. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/arch.h"
+#include "core/evlog.h"
+#include "core/log.h"
+#include "core/monitor.h"
+#include "core/xsetbv.h"
+#include "tests/unit/fake.h"
+#include "vmx/vmx.h"
+
+void vmx_exit_handler(struct guest_regs *r);
+
+#define RIP0        0x1000ull
+#define SS_AR_CPL0  0xc093u
+#define CS_AR_64    0xa09bu
+#define CS_AR_32    0xc09bu
+#define EFER_64     (EFER_LME | EFER_LMA)
+#define RF          (1ull << 16)
+#define TF          (1ull << 8)
+#define DR6_BS      (1ull << 14)
+#define PDE_ENABLED (1ull << 12)    /* pending debug exceptions: an enabled breakpoint */
+#define INFO_GP     (INTR_INFO_VALID_MASK | INTR_TYPE_HARD_EXCEPTION | 13u | INTR_INFO_DELIVER_CODE_MASK)
+#define INFO_UD     (INTR_INFO_VALID_MASK | INTR_TYPE_HARD_EXCEPTION | 6u)
+#define INFO_NMI    (INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2u)
+
+static struct lamina_bootinfo bi;
+static struct lamina_report report;
+static struct percpu cpus[2];
+static struct guest_regs regs;
+static uint8_t *sink;
+
+static const struct vmx_caps skx = {
+    .basic = 0x00da040000000004ull, .pin = 0x000000ff00000016ull,
+    .proc = 0xfff9fffe0401e172ull, .exit = 0x01ffffff00036dffull,
+    .entry = 0x0003ffff000011ffull, .true_pin = 0x000000ff00000016ull,
+    .true_proc = 0xfff9fffe04006172ull, .true_exit = 0x01ffffff00036dfbull,
+    .true_entry = 0x0003ffff000011fbull, .misc = 0x000000007004c1e7ull,
+    .cr0_fixed0 = 0x80000021ull, .cr0_fixed1 = 0xffffffffull,
+    .cr4_fixed0 = 0x00002000ull, .cr4_fixed1 = 0x003727ffull,
+    .proc2 = 0x025d3fff00000000ull, .ept_vpid = 0x00000f0106734141ull,
+};
+
+static int setup(void **state)
+{
+    (void)state;
+    fake_vmcs_reset();
+    fake_hw_reset();
+    evlog_reset();
+    memset(&bi, 0, sizeof(bi));
+    memset(&report, 0, sizeof(report));
+    memset(cpus, 0, sizeof(cpus));
+    memset(&regs, 0, sizeof(regs));
+    memset(&mon, 0, sizeof(mon));
+    memset(&vmx, 0, sizeof(vmx));
+    mon.bi = &bi;
+    bi.ncpus = 1;
+    bi.report = &report;
+    bi.phys_limit = FAKE_RAM_SIZE;
+    bi.serial_port = FAKE_LOG_PORT;
+    bi.policy.event_level = LOG_INFO;
+    bi.nmemmap = 1;
+    bi.memmap[0] = (struct lamina_memrange){ .base = 0, .pages = FAKE_RAM_SIZE / 4096, .type = 7 };
+    log_init(FAKE_LOG_PORT, LOG_INFO);
+    mon.cpus = cpus;
+    cpus[0].self = &cpus[0];
+    vmx_cpu(&cpus[0])->vpid = 1;
+    fake_this_cpu = &cpus[0];
+    mon.hidden[0] = (struct mem_range){ 0x400000, 0x10000 };
+    mon.hidden[1] = (struct mem_range){ 0x500000, 0x10000 };
+    mon.nhidden = 2;
+    mon.maxphyaddr = 39;
+    mon.xcr0_supported = XFEATURE_X87 | XFEATURE_SSE | XFEATURE_YMM;
+    if (!sink)
+        sink = aligned_alloc(4096, 4096);
+    mon.sink_page = sink;
+    vmx.caps = skx;
+    vmx.cr0_mask = CR0_NE;
+    vmx.cr4_mask = CR4_VMXE;
+    vmx.has_mtf = true;
+    return 0;
+}
+
+/* An exit at RIP0 of an instruction of len bytes, 64-bit guest at CPL 0,
+ * RFLAGS as given, nothing blocking, no debug exception pending. */
+static void exit_rf(uint32_t reason, uint64_t len, uint64_t rflags)
+{
+    if (fake_vmcs_has(VM_ENTRY_INTR_INFO_FIELD))
+        fake_vmcs_set(VM_ENTRY_INTR_INFO_FIELD, 0);
+    fake_vmcs_set(VM_EXIT_REASON, reason);
+    fake_vmcs_set(GUEST_RIP, RIP0);
+    fake_vmcs_set(VM_EXIT_INSTRUCTION_LEN, len);
+    fake_vmcs_set(GUEST_INTERRUPTIBILITY_INFO, 0);
+    fake_vmcs_set(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+    fake_vmcs_set(GUEST_CR0, CR0_PE | CR0_NE | CR0_PG);
+    fake_vmcs_set(CR0_READ_SHADOW, CR0_PE | CR0_NE | CR0_PG);
+    fake_vmcs_set(GUEST_CR4, CR4_PAE | CR4_VMXE);
+    fake_vmcs_set(GUEST_CR3, 0);
+    fake_vmcs_set(GUEST_IA32_EFER, EFER_64);
+    fake_vmcs_set(GUEST_IA32_DEBUGCTL, 0);
+    fake_vmcs_set(GUEST_DR7, 0x400);
+    fake_vmcs_set(GUEST_CS_AR_BYTES, CS_AR_64);
+    fake_vmcs_set(GUEST_SS_AR_BYTES, SS_AR_CPL0);
+    fake_vmcs_set(GUEST_RFLAGS, rflags);
+}
+
+static void run(void)
+{
+    vmx_exit_handler(&regs);
+}
+
+static void assert_fault(uint32_t info)
+{
+    assert_int_equal(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD), info);
+    assert_int_equal(fake_vmcs_get(GUEST_RIP), RIP0);
+}
+
+/* ------------------------------------------------- item 4: RF on faults */
+
+/* SDM 3A 18.3.1.1: every fault-class exception pushes RF = 1. VM-entry
+ * injection pushes the guest RFLAGS as they are (SDM 3C 27.6.1.2), so the
+ * monitor sets RF there; the handler itself runs with RF clear (delivery
+ * clears it), as natively. */
+static void injected_faults_push_rf(void **state)
+{
+    (void)state;
+    /* #GP: a MOV to CR4 that sets VMXE. */
+    exit_rf(EXIT_REASON_CR_ACCESS, 3, 0x202);
+    fake_vmcs_set(EXIT_QUALIFICATION, 4 | (1 << 8));
+    regs.rcx = CR4_PAE | CR4_VMXE;
+    run();
+    assert_fault(INFO_GP);
+    assert_int_equal(fake_vmcs_get(GUEST_RFLAGS), 0x202 | RF);
+    /* #GP: WRMSR of the locked IA32_FEATURE_CONTROL. */
+    exit_rf(EXIT_REASON_MSR_WRITE, 2, 0x2);
+    regs.rcx = MSR_IA32_FEATURE_CONTROL;
+    run();
+    assert_fault(INFO_GP);
+    assert_int_equal(fake_vmcs_get(GUEST_RFLAGS), 0x2 | RF);
+    /* #GP: RDMSR of a VMX capability MSR. */
+    exit_rf(EXIT_REASON_MSR_READ, 2, 0x2);
+    regs.rcx = MSR_IA32_VMX_BASIC;
+    run();
+    assert_fault(INFO_GP);
+    assert_int_equal(fake_vmcs_get(GUEST_RFLAGS), 0x2 | RF);
+    /* #UD: VMCALL without the magic, and VMXON. */
+    exit_rf(EXIT_REASON_VMCALL, 3, 0x2);
+    regs.rbx = 0;
+    run();
+    assert_fault(INFO_UD);
+    assert_int_equal(fake_vmcs_get(GUEST_RFLAGS), 0x2 | RF);
+    exit_rf(EXIT_REASON_VMON, 4, 0x2);
+    run();
+    assert_fault(INFO_UD);
+    assert_int_equal(fake_vmcs_get(GUEST_RFLAGS), 0x2 | RF);
+    /* #UD: XSETBV with CR4.OSXSAVE clear. */
+    exit_rf(EXIT_REASON_XSETBV, 3, 0x2);
+    regs.rax = 3;
+    run();
+    assert_fault(INFO_UD);
+    assert_int_equal(fake_vmcs_get(GUEST_RFLAGS), 0x2 | RF);
+}
+
+/* A string I/O page fault (#PF, error code) also pushes RF = 1. */
+static void string_io_page_fault_pushes_rf(void **state)
+{
+    (void)state;
+    bi.policy.nrules = 1;
+    bi.policy.rule[0] = (struct policy_rule){ .first = 0x80, .last = 0x80, .space = POLICY_IO,
+                                              .action = POLICY_LOG, .dir = POLICY_RW };
+    vmx.caps.basic |= VMX_BASIC_INOUT;
+    exit_rf(EXIT_REASON_IO_INSTRUCTION, 2, 0x2);
+    /* 64-bit paging with CR3 = 0: the PML4 at 0 is all zeros, nothing present. */
+    memset(fake_ram, 0, 4096);
+    fake_vmcs_set(EXIT_QUALIFICATION, 0x80ull << 16 | (1 << 4));       /* OUTSB */
+    fake_vmcs_set(VMX_INSTRUCTION_INFO, (2u << 7) | (3u << 15));      /* 64-bit, DS */
+    for (unsigned s = 0; s < 6; s++) {
+        fake_vmcs_set(GUEST_ES_SELECTOR + 2 * s, 0x10);
+        fake_vmcs_set(GUEST_ES_BASE + 2 * s, 0);
+        fake_vmcs_set(GUEST_ES_LIMIT + 2 * s, 0xffffffff);
+        fake_vmcs_set(GUEST_ES_AR_BYTES + 2 * s, s == 1 ? CS_AR_64 : 0xc093);
+    }
+    regs.rsi = 0x2000;
+    run();
+    assert_int_equal(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD),
+                     INTR_INFO_VALID_MASK | INTR_TYPE_HARD_EXCEPTION | 14u | INTR_INFO_DELIVER_CODE_MASK);
+    assert_int_equal(fake_vmcs_get(GUEST_RFLAGS), 0x2 | RF);
+    assert_int_equal(fake_cr2, 0x2000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(injected_faults_push_rf, setup),
+        cmocka_unit_test_setup(string_io_page_fault_pushes_rf, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
