@@ -17,6 +17,7 @@
 #define MSR_IA32_SYSENTER_ESP      0x175
 #define MSR_IA32_SYSENTER_EIP      0x176
 #define MSR_IA32_DEBUGCTL          0x1d9
+#define DEBUGCTL_BTF               (1ull << 1)
 #define MSR_IA32_PAT               0x277
 #define MSR_IA32_RTIT_CTL          0x570   /* Intel PT control: hidden from the guest */
 #define MSR_X2APIC_ICR             0x830

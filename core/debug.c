@@ -38,3 +38,41 @@ void vcpu_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint
     }
     be_inject_exception(v, vector, has_error, error);
 }
+
+#define DR6_BS (1u << 14)
+
+/* The single-step trap: TF set when the instruction began (emulated
+ * instructions never change TF), unless IA32_DEBUGCTL.BTF limits it to
+ * branches, which no instruction the monitor completes is (SDM 3A 18.4.3). */
+static uint32_t step_trap(struct vcpu *v, uint64_t rflags)
+{
+    if (!(rflags & RFLAGS_TF))
+        return 0;
+    uint64_t debugctl = be_msr_held(GMSR_DEBUGCTL) ? be_msr_field_read(v, GMSR_DEBUGCTL)
+                                                   : rdmsr(MSR_IA32_DEBUGCTL);
+    return (debugctl & DEBUGCTL_BTF) ? 0 : DR6_BS;
+}
+
+static void traps_due(struct vcpu *v, uint64_t rflags)
+{
+    uint32_t dr6 = v->dbg_hits | step_trap(v, rflags);
+    v->dbg_hits = 0;
+    if (dr6)
+        be_pending_debug(v, dr6);
+}
+
+/* SDM 3A 18.3.1.1: the processor clears RF when an instruction completes;
+ * its traps follow it (SDM 3A 18.3.1.4 single-step, 18.2.4 data and I/O
+ * breakpoints, both trap-class: RIP is past the instruction). */
+void vcpu_insn_done(struct vcpu *v)
+{
+    uint64_t rflags = guest_get(v, GV_RFLAGS);
+    if (rflags & RFLAGS_RF)
+        guest_set(v, GV_RFLAGS, rflags & ~RFLAGS_RF);
+    traps_due(v, rflags);
+}
+
+void vcpu_iteration_done(struct vcpu *v)
+{
+    traps_due(v, guest_get(v, GV_RFLAGS));
+}

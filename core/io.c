@@ -233,7 +233,8 @@ void vcpu_string_io(struct vcpu *v, uint16_t port, unsigned size, bool in, bool 
     s.write_phys = strio_write_phys;
     s.port_io = strio_port;
     s.opaque = v;
-    s.max_elems = STRIO_MAX_ELEMS;
+    /* Under TF the processor traps after every iteration (SDM 3A 18.3.1.4). */
+    s.max_elems = (rflags & RFLAGS_TF) ? 1 : STRIO_MAX_ELEMS;
     if (strio_insn(v, &s, mode) != 0)
         vcpu_stop(v, "cannot decode the guest's string I/O instruction");
 
@@ -244,15 +245,14 @@ void vcpu_string_io(struct vcpu *v, uint16_t port, unsigned size, bool in, bool 
     v->r->rdi = s.rdi;
     switch (res) {
     case IOS_DONE:
-        /* RF is cleared when an instruction completes (SDM 3A 18.3.1.1). */
-        if (rflags & RFLAGS_RF)
-            guest_set(v, GV_RFLAGS, rflags & ~RFLAGS_RF);
-        be_skip_instruction(v);
+        be_skip_instruction(v);         /* RF cleared, traps due: core/debug.c */
         break;
     case IOS_AGAIN:
         /* As for a REP interrupted between iterations: RF keeps an instruction
-         * breakpoint on it from firing again (SDM 3A 18.3.1.1). */
+         * breakpoint on it from firing again (SDM 3A 18.3.1.1); the traps of
+         * the iterations done are due now. */
         guest_set(v, GV_RFLAGS, rflags | RFLAGS_RF);
+        vcpu_iteration_done(v);
         break;
     case IOS_FAULT:
         /* A fault: RF = 1 in its frame (core/debug.c). */

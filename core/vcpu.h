@@ -15,6 +15,9 @@
  * be_inject_exception directly. */
 void vcpu_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
 bool debug_is_fault(unsigned vector);
+/* Some iterations of a REP string instruction done, RIP still on it: the
+ * traps due after them (single-step, breakpoints), as vcpu_insn_done. */
+void vcpu_iteration_done(struct vcpu *v);
 
 static inline void vcpu_inject_ud(struct vcpu *v) { vcpu_inject_exception(v, VECTOR_UD, false, 0); }
 static inline void vcpu_inject_gp(struct vcpu *v) { vcpu_inject_exception(v, VECTOR_GP, true, 0); }

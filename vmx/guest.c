@@ -137,6 +137,7 @@ static inline void skip(struct vcpu *v, uint64_t len)
     uint64_t intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
     if (intr & INTERRUPTIBILITY_STI_MOVSS)
         vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr & ~(uint64_t)INTERRUPTIBILITY_STI_MOVSS);
+    vcpu_insn_done(v);
 }
 
 void be_skip_bytes(struct vcpu *v, unsigned len)
@@ -164,6 +165,24 @@ void be_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32
         vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, error);
     }
     vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info);
+    v->injected = true;
+}
+
+/* The pending debug exceptions field (SDM 3C 25.4.2): at VM entry without
+ * an injected event the processor delivers them as a #DB, updating DR6 as a
+ * native trap would (SDM 3C 27.7.3, "Delivery of Pending Debug Exceptions
+ * after VM Entry"). It may already hold traps the processor saved (blocking
+ * by MOV SS): they and ours are one #DB. An injected event would drop them
+ * (Bochs drops them too), so v->injected makes a guest NMI wait for its
+ * window: the #DB, a trap of the previous instruction, goes first anyway
+ * (SDM 3A table 7-2). Bit 12: at least one enabled breakpoint hit. */
+void be_pending_debug(struct vcpu *v, uint32_t dr6)
+{
+    uint64_t pde = vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS);
+    pde |= dr6 & (GUEST_PENDING_DBG_B0_3 | GUEST_PENDING_DBG_BS);
+    if (dr6 & GUEST_PENDING_DBG_B0_3)
+        pde |= GUEST_PENDING_DBG_ENABLED_BP;
+    vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, pde);
     v->injected = true;
 }
 

@@ -15,6 +15,8 @@
 #include "core/log.h"
 #include "core/monitor.h"
 #include "core/xsetbv.h"
+#include "ept/ept.h"
+#include "ept/mtrr.h"
 #include "tests/unit/fake.h"
 #include "vmx/vmx.h"
 
@@ -94,8 +96,8 @@ static int setup(void **state)
  * RFLAGS as given, nothing blocking, no debug exception pending. */
 static void exit_rf(uint32_t reason, uint64_t len, uint64_t rflags)
 {
-    if (fake_vmcs_has(VM_ENTRY_INTR_INFO_FIELD))
-        fake_vmcs_set(VM_ENTRY_INTR_INFO_FIELD, 0);
+    fake_vmcs_set(VM_ENTRY_INTR_INFO_FIELD, 0);
+    fake_vmcs_set(GUEST_ACTIVITY_STATE, 0);
     fake_vmcs_set(VM_EXIT_REASON, reason);
     fake_vmcs_set(GUEST_RIP, RIP0);
     fake_vmcs_set(VM_EXIT_INSTRUCTION_LEN, len);
@@ -197,11 +199,240 @@ static void string_io_page_fault_pushes_rf(void **state)
     assert_int_equal(fake_cr2, 0x2000);
 }
 
+/* ------------------------------------- item 4: TF over emulated instructions */
+
+/* The single-step trap after an instruction the monitor completed: RIP
+ * past it, nothing injected, DR6.BS pending for the processor to deliver
+ * (the VMCS pending debug exceptions, SDM 3C 25.4.2), RF cleared. */
+static void assert_stepped(uint64_t len)
+{
+    assert_int_equal(fake_vmcs_get(GUEST_RIP), RIP0 + len);
+    assert_false(fake_vmcs_get(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), DR6_BS);
+    assert_true(fake_vmcs_get(GUEST_RFLAGS) & TF);
+    assert_false(fake_vmcs_get(GUEST_RFLAGS) & RF);
+}
+
+static void tf_over_each_emulated_instruction(void **state)
+{
+    (void)state;
+    fake_vmcs_set(VM_ENTRY_INTR_INFO_FIELD, 0);
+    /* CPUID, also with stealth yes */
+    exit_rf(EXIT_REASON_CPUID, 2, 0x2 | TF);
+    regs.rax = 0;
+    run();
+    assert_stepped(2);
+    bi.policy.stealth = 1;
+    exit_rf(EXIT_REASON_CPUID, 2, 0x2 | TF);
+    regs.rax = 0x40000000;
+    run();
+    assert_stepped(2);
+    /* OUT to a logged port, IN from it */
+    bi.policy.nrules = 1;
+    bi.policy.rule[0] = (struct policy_rule){ .first = 0x80, .last = 0x80, .space = POLICY_IO,
+                                              .action = POLICY_LOG, .dir = POLICY_RW };
+    exit_rf(EXIT_REASON_IO_INSTRUCTION, 2, 0x2 | TF);
+    fake_vmcs_set(EXIT_QUALIFICATION, 0x80ull << 16);
+    run();
+    assert_stepped(2);
+    exit_rf(EXIT_REASON_IO_INSTRUCTION, 1, 0x2 | TF);
+    fake_vmcs_set(EXIT_QUALIFICATION, 0x80ull << 16 | 8);
+    run();
+    assert_stepped(1);
+    /* RDMSR, WRMSR (IA32_PAT, held in the VMCS) */
+    fake_vmcs_set(GUEST_IA32_PAT, 0x0007040600070406ull);
+    exit_rf(EXIT_REASON_MSR_READ, 2, 0x2 | TF);
+    regs.rcx = MSR_IA32_PAT;
+    run();
+    assert_stepped(2);
+    exit_rf(EXIT_REASON_MSR_WRITE, 2, 0x2 | TF);
+    regs.rax = 0x00070406;
+    regs.rdx = 0x00070406;
+    run();
+    assert_stepped(2);
+    /* XSETBV */
+    exit_rf(EXIT_REASON_XSETBV, 3, 0x2 | TF);
+    fake_vmcs_set(GUEST_CR4, CR4_PAE | CR4_VMXE | CR4_OSXSAVE);
+    regs.rax = 3;
+    regs.rcx = 0;
+    regs.rdx = 0;
+    run();
+    assert_stepped(3);
+    /* VMCALL (a hypercall) */
+    exit_rf(EXIT_REASON_VMCALL, 3, 0x2 | TF);
+    regs.rax = LAMINA_HC_VERSION;
+    regs.rbx = LAMINA_HC_MAGIC;
+    run();
+    assert_stepped(3);
+    /* MOV to CR4 the monitor completes (a host-owned bit is involved) */
+    exit_rf(EXIT_REASON_CR_ACCESS, 3, 0x2 | TF);
+    fake_vmcs_set(EXIT_QUALIFICATION, 4 | (1 << 8));
+    fake_vmcs_set(CR4_READ_SHADOW, CR4_PAE);
+    regs.rcx = CR4_PAE | CR4_OSXSAVE;
+    run();
+    assert_stepped(3);
+}
+
+/* A fault is not followed by the step trap: the instruction did not complete. */
+static void tf_over_a_fault_is_the_fault_alone(void **state)
+{
+    (void)state;
+    exit_rf(EXIT_REASON_MSR_WRITE, 2, 0x2 | TF);
+    regs.rcx = MSR_IA32_FEATURE_CONTROL;
+    run();
+    assert_fault(INFO_GP);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), 0);
+}
+
+/* IA32_DEBUGCTL.BTF: TF traps only after branches (SDM 3A 18.4.3); CPUID is none. */
+static void btf_steps_over_no_emulated_instruction(void **state)
+{
+    (void)state;
+    exit_rf(EXIT_REASON_CPUID, 2, 0x2 | TF);
+    fake_vmcs_set(GUEST_IA32_DEBUGCTL, 2);
+    regs.rax = 0;
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_RIP), RIP0 + 2);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), 0);
+}
+
+/* RF is cleared when an instruction completes (SDM 3A 18.3.1.1): an IRET
+ * with RF = 1 in its frame onto CPUID must not suppress an instruction
+ * breakpoint on the instruction after it. */
+static void emulated_instruction_clears_rf(void **state)
+{
+    (void)state;
+    exit_rf(EXIT_REASON_CPUID, 2, 0x202 | RF);
+    regs.rax = 0;
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_RFLAGS), 0x202);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), 0);
+}
+
+/* MOV SS; CPUID with TF: the trap of MOV SS is held until after CPUID
+ * (SDM 3A 7.8.3), the processor saved it as pending BS at the exit; the
+ * emulated CPUID ends the blocking and the one #DB follows it. */
+static void tf_after_mov_ss(void **state)
+{
+    (void)state;
+    exit_rf(EXIT_REASON_CPUID, 2, 0x2 | TF);
+    fake_vmcs_set(GUEST_INTERRUPTIBILITY_INFO, 2);          /* blocking by MOV SS */
+    fake_vmcs_set(GUEST_PENDING_DBG_EXCEPTIONS, DR6_BS);
+    regs.rax = 0;
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_INTERRUPTIBILITY_INFO), 0);
+    assert_stepped(2);
+}
+
+/* A guest NMI and a step trap at once: the #DB (a trap of the previous
+ * instruction) comes first (SDM 3A 7.9, table 7-2); an injection would drop
+ * the pending #DB, so the NMI waits for its window. */
+static void step_trap_before_an_nmi(void **state)
+{
+    (void)state;
+    fake_vmcs_set(CPU_BASED_VM_EXEC_CONTROL, 0);
+    cpus[0].nmi_pending = true;
+    exit_rf(EXIT_REASON_CPUID, 2, 0x2 | TF);
+    regs.rax = 0;
+    run();
+    assert_stepped(2);
+    assert_true(fake_vmcs_get(CPU_BASED_VM_EXEC_CONTROL) & CPU_BASED_NMI_WINDOW_EXITING);
+    assert_true(cpus[0].nmi_pending);
+}
+
+/* REP OUTSB with TF traps after every iteration (SDM 3A 18.3.1.4), RIP on
+ * the instruction until the last, RF set so a breakpoint on it does not fire
+ * again. */
+static void tf_over_rep_string_io_steps_each_element(void **state)
+{
+    (void)state;
+    bi.policy.nrules = 1;
+    bi.policy.rule[0] = (struct policy_rule){ .first = 0x80, .last = 0x80, .space = POLICY_IO,
+                                              .action = POLICY_LOG, .dir = POLICY_RW };
+    vmx.caps.basic |= VMX_BASIC_INOUT;
+    exit_rf(EXIT_REASON_IO_INSTRUCTION, 2, 0x2 | TF);
+    fake_vmcs_set(GUEST_CR0, CR0_PE | CR0_NE);
+    fake_vmcs_set(CR0_READ_SHADOW, CR0_PE | CR0_NE);
+    fake_vmcs_set(GUEST_CR4, CR4_VMXE);
+    fake_vmcs_set(GUEST_IA32_EFER, 0);
+    fake_vmcs_set(GUEST_CS_AR_BYTES, CS_AR_32);
+    for (unsigned s = 0; s < 6; s++) {
+        fake_vmcs_set(GUEST_ES_SELECTOR + 2 * s, 0x10);
+        fake_vmcs_set(GUEST_ES_BASE + 2 * s, 0);
+        fake_vmcs_set(GUEST_ES_LIMIT + 2 * s, 0xffffffff);
+        fake_vmcs_set(GUEST_ES_AR_BYTES + 2 * s, s == 1 ? CS_AR_32 : 0xc093);
+    }
+    fake_vmcs_set(EXIT_QUALIFICATION, 0x80ull << 16 | (1 << 5) | (1 << 4));   /* REP OUTSB */
+    fake_vmcs_set(VMX_INSTRUCTION_INFO, (1u << 7) | (3u << 15));            /* 32-bit, DS */
+    memcpy(fake_ram + 0x2000, "abc", 3);
+    regs.rsi = 0x2000;
+    regs.rcx = 3;
+    run();
+    assert_int_equal(fake_port_writes(0x80), 1);
+    assert_int_equal(regs.rcx, 2);
+    assert_int_equal(fake_vmcs_get(GUEST_RIP), RIP0);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), DR6_BS);
+    assert_true(fake_vmcs_get(GUEST_RFLAGS) & RF);
+}
+
+/* The TF stepping fallback (no MTF) in an STI shadow: VM entry demands BS
+ * pending when TF = 1 with STI or MOV SS blocking (SDM 3C 27.3.1.5), and a
+ * pending BS under STI blocking would be delivered before the instruction;
+ * blocking by MOV SS holds it until after the one instruction and blocks
+ * interrupts as STI does. */
+static void tf_step_fallback_in_an_sti_shadow(void **state)
+{
+    (void)state;
+    static uint8_t *pool_mem;
+    if (!pool_mem)
+        pool_mem = aligned_alloc(4096, 64 * 4096);
+    memset(pool_mem, 0, 64 * 4096);
+    struct mtrr_state m;
+    memset(&m, 0, sizeof(m));
+    m.enabled = true;
+    m.def_type = MT_WB;
+    m.phys_mask = (1ull << 39) - 1;
+    struct mem_range hidden[2] = { { 0x400000, 0x10000 }, { 0x500000, 0x10000 } };
+    struct ept_params p = { .mtrr = &m, .limit = FAKE_RAM_SIZE, .hidden = hidden, .nhidden = 2 };
+    struct ept_pool pool = { .base = pool_mem, .npages = 64 };
+    struct ept_stats st;
+    assert_int_equal(ept_build(&p, &pool, &vmx.ept_root, &st), 0);
+    vmx.has_mtf = false;
+    exit_rf(EXIT_REASON_EPT_VIOLATION, 3, 0x202);
+    fake_vmcs_set(GUEST_INTERRUPTIBILITY_INFO, 1);          /* blocking by STI */
+    fake_vmcs_set(EXIT_QUALIFICATION, 1);
+    fake_vmcs_set(GUEST_PHYSICAL_ADDRESS, 0x400010);
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
+    fake_vmcs_set(EXCEPTION_BITMAP, 0);
+    run();
+    assert_true(fake_vmcs_get(GUEST_RFLAGS) & TF);
+    assert_int_equal(fake_vmcs_get(GUEST_INTERRUPTIBILITY_INFO), 2);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), DR6_BS);
+    /* Without blocking nothing else changes. */
+    exit_rf(EXIT_REASON_MONITOR_TRAP_FLAG, 0, 0x202);       /* (reset the step) */
+    vmx_cpu(&cpus[0])->stepping = false;
+    exit_rf(EXIT_REASON_EPT_VIOLATION, 3, 0x202);
+    fake_vmcs_set(EXIT_QUALIFICATION, 1);
+    fake_vmcs_set(GUEST_PHYSICAL_ADDRESS, 0x400010);
+    cpus[0].nredirect = 0;
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_INTERRUPTIBILITY_INFO), 0);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(injected_faults_push_rf, setup),
         cmocka_unit_test_setup(string_io_page_fault_pushes_rf, setup),
+        cmocka_unit_test_setup(tf_over_each_emulated_instruction, setup),
+        cmocka_unit_test_setup(tf_over_a_fault_is_the_fault_alone, setup),
+        cmocka_unit_test_setup(btf_steps_over_no_emulated_instruction, setup),
+        cmocka_unit_test_setup(emulated_instruction_clears_rf, setup),
+        cmocka_unit_test_setup(tf_after_mov_ss, setup),
+        cmocka_unit_test_setup(step_trap_before_an_nmi, setup),
+        cmocka_unit_test_setup(tf_over_rep_string_io_steps_each_element, setup),
+        cmocka_unit_test_setup(tf_step_fallback_in_an_sti_shadow, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
