@@ -40,6 +40,7 @@
 #define CR0_NW  (1ull << 29)
 #define CR0_CD  (1ull << 30)
 #define CR0_PG  (1ull << 31)
+#define CR4_DE      (1ull << 3)
 #define CR4_PAE     (1ull << 5)
 #define CR4_VMXE    (1ull << 13)
 #define CR4_OSXSAVE (1ull << 18)
@@ -82,6 +83,7 @@ void xsetbv(uint32_t xcr, uint64_t v);
 uint64_t read_dr6(void);
 void write_dr6(uint64_t v);
 void write_dr0_3(uint64_t v);
+uint64_t read_dr(unsigned n);
 void *phys_ptr(uint64_t pa);
 void halt_forever(void) __attribute__((noreturn));
 #else
@@ -168,6 +170,19 @@ static inline uint64_t read_dr6(void)
 }
 
 static inline void write_dr6(uint64_t v) { __asm__ volatile("mov %0, %%dr6" :: "r"(v)); }
+
+/* DR0-DR3 (n 0-3): the guest's, which the monitor never changes. */
+static inline uint64_t read_dr(unsigned n)
+{
+    uint64_t v = 0;
+    switch (n) {
+    case 0: __asm__ volatile("mov %%dr0, %0" : "=r"(v)); break;
+    case 1: __asm__ volatile("mov %%dr1, %0" : "=r"(v)); break;
+    case 2: __asm__ volatile("mov %%dr2, %0" : "=r"(v)); break;
+    case 3: __asm__ volatile("mov %%dr3, %0" : "=r"(v)); break;
+    }
+    return v;
+}
 
 /* DR0-DR3 all set to v (the INIT state clears them). */
 static inline void write_dr0_3(uint64_t v)

@@ -44,6 +44,7 @@ enum gv_field {
     GV_EFER,
     GV_CPL,         /* current privilege level, 0-3 */
     GV_CODE_SIZE,   /* 16, 32 or 64: CS.D or 64-bit mode (IA-32e mode and CS.L) */
+    GV_DR7,         /* the guest's DR7 (its breakpoints; core/debug.c) */
     GV_COUNT
 };
 

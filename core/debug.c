@@ -76,3 +76,57 @@ void vcpu_iteration_done(struct vcpu *v)
 {
     traps_due(v, guest_get(v, GV_RFLAGS));
 }
+
+/* ------------------------------------------- DR0-DR3 on emulated accesses
+ * SDM 3A 18.2.4 (DR7: R/Wn 00 execute, 01 write, 10 I/O with CR4.DE, 11
+ * read or write; LENn 00 1 byte, 01 2, 11 4, 10 8) and 18.2.5 (an access
+ * hits a breakpoint when it touches any byte of the breakpoint's aligned
+ * range). Data and I/O breakpoints are traps, after the access's instruction
+ * (18.3.1.2, 18.3.1.3). When an enabled breakpoint hits, DR6 gets the B bit
+ * of every breakpoint the access matches, enabled or not ("may be set" in
+ * 18.2.3; native Bochs sets them all). */
+#define DR7_ENABLES 0xffu
+#define BP_WRITE 1u
+#define BP_IO    2u
+#define BP_RW    3u
+
+static void breakpoints_hit(struct vcpu *v, uint64_t addr, unsigned size, unsigned kind_a,
+                            unsigned kind_b)
+{
+    static const uint64_t len_mask[4] = { 0, 1, 7, 3 };
+    uint64_t dr7 = guest_get(v, GV_DR7);
+    if (!(dr7 & DR7_ENABLES))
+        return;
+    uint8_t bits = 0;
+    bool enabled = false;
+    for (unsigned n = 0; n < 4; n++) {
+        unsigned rw = (dr7 >> (16 + 4 * n)) & 3, len = (dr7 >> (18 + 4 * n)) & 3;
+        if (rw != kind_a && rw != kind_b)
+            continue;
+        uint64_t start = read_dr(n) & ~len_mask[len], end = start + len_mask[len];
+        if (addr > end || addr + size - 1 < start)
+            continue;
+        bits |= (uint8_t)(1u << n);
+        if ((dr7 >> (2 * n)) & 3)
+            enabled = true;
+    }
+    if (enabled)
+        v->dbg_hits |= bits;
+}
+
+void vcpu_debug_io(struct vcpu *v, uint16_t port, unsigned size)
+{
+    if (guest_get(v, GV_DR7) & DR7_ENABLES && guest_get(v, GV_CR4) & CR4_DE)
+        breakpoints_hit(v, port, size, BP_IO, BP_IO);
+}
+
+/* A read matches R/W 11 only; a write matches 01 and 11. */
+void vcpu_debug_data(struct vcpu *v, uint64_t la, unsigned size, bool write)
+{
+    breakpoints_hit(v, la, size, BP_RW, write ? BP_WRITE : BP_RW);
+}
+
+bool vcpu_debug_armed(struct vcpu *v)
+{
+    return guest_get(v, GV_DR7) & DR7_ENABLES;
+}

@@ -93,6 +93,7 @@ static void io_perform(struct percpu *pc, uint16_t port, unsigned size, bool in,
 
 void io_access(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *value)
 {
+    vcpu_debug_io(v, port, size);       /* the I/O breakpoints it hits, denied or not */
     unsigned dir = in ? POLICY_READ : POLICY_WRITE;
     uint8_t kind = in ? LAMINA_EV_IO_IN : LAMINA_EV_IO_OUT;
     const struct policy_rule *rule = policy_lookup_io(&mon.bi->policy, port, size, dir);
@@ -170,6 +171,11 @@ static void strio_port(void *opaque, uint16_t port, unsigned size, bool in, uint
     io_access(opaque, port, size, in, value);
 }
 
+static void strio_mem_access(void *opaque, uint64_t la, unsigned size, bool write)
+{
+    vcpu_debug_data(opaque, la, size, write);
+}
+
 /* Address size and segment of the INS/OUTS that exited: from the backend
  * where the processor reports them, else decoded from the bytes. */
 static int strio_insn(struct vcpu *v, struct ios_state *s, unsigned mode)
@@ -233,8 +239,10 @@ void vcpu_string_io(struct vcpu *v, uint16_t port, unsigned size, bool in, bool 
     s.write_phys = strio_write_phys;
     s.port_io = strio_port;
     s.opaque = v;
-    /* Under TF the processor traps after every iteration (SDM 3A 18.3.1.4). */
-    s.max_elems = (rflags & RFLAGS_TF) ? 1 : STRIO_MAX_ELEMS;
+    /* Under TF the processor traps after every iteration (SDM 3A 18.3.1.4),
+     * and after the iteration a breakpoint hits: one element per exit then. */
+    s.max_elems = (rflags & RFLAGS_TF) || vcpu_debug_armed(v) ? 1 : STRIO_MAX_ELEMS;
+    s.mem_access = strio_mem_access;
     if (strio_insn(v, &s, mode) != 0)
         vcpu_stop(v, "cannot decode the guest's string I/O instruction");
 

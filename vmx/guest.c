@@ -48,6 +48,9 @@ void be_guest_load(struct vcpu *v, uint32_t mask)
         v->gv[GV_CODE_SIZE] = (ar & AR_L) && (v->gv[GV_EFER] & EFER_LMA) ? 64 :
                               (ar & AR_DB) ? 32 : 16;
     }
+    /* Saved and loaded through the VMCS (the debug controls, SDM 3C 25.4.1). */
+    if (mask & GV(GV_DR7))
+        v->gv[GV_DR7] = vmcs_read(GUEST_DR7);
     if (mask & ~(GV(GV_COUNT) - 1))
         vcpu_stop(v, "the core asked for a guest field the backend does not have");
     v->gv_valid |= mask;
@@ -58,7 +61,7 @@ uint64_t be_guest_get(struct vcpu *v, enum gv_field f)
 {
     static const uint16_t direct[GV_COUNT] = {
         [GV_RIP] = GUEST_RIP, [GV_RSP] = GUEST_RSP, [GV_RFLAGS] = GUEST_RFLAGS,
-        [GV_CR3] = GUEST_CR3, [GV_EFER] = GUEST_IA32_EFER,
+        [GV_CR3] = GUEST_CR3, [GV_EFER] = GUEST_IA32_EFER, [GV_DR7] = GUEST_DR7,
     };
     if ((unsigned)f < GV_COUNT && direct[f]) {
         v->gv[f] = vmcs_read(direct[f]);
@@ -82,6 +85,7 @@ static uint32_t view_fields_of(uint64_t field)
     case GUEST_IA32_EFER: return GV(GV_EFER) | GV(GV_CODE_SIZE);
     case GUEST_SS_AR_BYTES: return GV(GV_CPL);
     case GUEST_CS_AR_BYTES: return GV(GV_CODE_SIZE);
+    case GUEST_DR7: return GV(GV_DR7);
     default: return 0;
     }
 }

@@ -420,6 +420,126 @@ static void tf_step_fallback_in_an_sti_shadow(void **state)
     assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), 0);
 }
 
+/* ----------------------------- item 4: DR0-DR3 breakpoints on emulated accesses */
+
+#define DR7_L(n)        (1ull << (2 * (n)))
+#define DR7_RW(n, rw)   ((uint64_t)(rw) << (16 + 4 * (n)))
+#define DR7_LEN(n, len) ((uint64_t)(len) << (18 + 4 * (n)))    /* 0 1, 1 2, 3 4, 2 8 bytes */
+
+static void logged_port_0x80(void)
+{
+    bi.policy.nrules = 1;
+    bi.policy.rule[0] = (struct policy_rule){ .first = 0x80, .last = 0x87, .space = POLICY_IO,
+                                              .action = POLICY_LOG, .dir = POLICY_RW };
+}
+
+/* An I/O breakpoint (CR4.DE, RW = 10) covering an emulated OUT: a trap after
+ * it with its B bit (SDM 3A 18.2.4, 18.2.5): pending with "enabled
+ * breakpoint", RIP past the instruction. A disabled breakpoint matching as
+ * well gets its B bit too; one that does not match does not. */
+static void io_breakpoint_on_an_emulated_out(void **state)
+{
+    (void)state;
+    logged_port_0x80();
+    fake_dr[0] = 0x90;                              /* no match */
+    fake_dr[1] = 0x80;                              /* 4 bytes: 0x80-0x83, enabled */
+    fake_dr[2] = 0x82;                              /* 1 byte, disabled */
+    exit_rf(EXIT_REASON_IO_INSTRUCTION, 1, 0x2);
+    fake_vmcs_set(GUEST_CR4, CR4_PAE | CR4_VMXE | CR4_DE);
+    fake_vmcs_set(GUEST_DR7, 0x400 | DR7_L(0) | DR7_RW(0, 2) | DR7_L(1) | DR7_RW(1, 2) |
+                                 DR7_LEN(1, 3) | DR7_RW(2, 2));
+    fake_vmcs_set(EXIT_QUALIFICATION, 0x82ull << 16 | 1);          /* OUT DX, AX to 0x82 */
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_RIP), RIP0 + 1);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), PDE_ENABLED | 0x2 | 0x4);
+    /* With TF as well: one #DB, both causes in DR6. */
+    exit_rf(EXIT_REASON_IO_INSTRUCTION, 1, 0x2 | TF);
+    fake_vmcs_set(GUEST_CR4, CR4_PAE | CR4_VMXE | CR4_DE);
+    fake_vmcs_set(GUEST_DR7, 0x400 | DR7_L(1) | DR7_RW(1, 2) | DR7_LEN(1, 3));
+    fake_vmcs_set(EXIT_QUALIFICATION, 0x80ull << 16 | 8);          /* IN AL, DX */
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), PDE_ENABLED | DR6_BS | 0x2);
+}
+
+/* No CR4.DE: RW = 10 is no I/O breakpoint. No enabled match: nothing. */
+static void io_breakpoint_needs_de_and_an_enabled_match(void **state)
+{
+    (void)state;
+    logged_port_0x80();
+    fake_dr[0] = 0x80;
+    exit_rf(EXIT_REASON_IO_INSTRUCTION, 1, 0x2);
+    fake_vmcs_set(GUEST_DR7, 0x400 | DR7_L(0) | DR7_RW(0, 2));
+    fake_vmcs_set(EXIT_QUALIFICATION, 0x80ull << 16);
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), 0);
+    exit_rf(EXIT_REASON_IO_INSTRUCTION, 1, 0x2);
+    fake_vmcs_set(GUEST_CR4, CR4_PAE | CR4_VMXE | CR4_DE);
+    fake_vmcs_set(GUEST_DR7, 0x400 | DR7_RW(0, 2));                /* not enabled */
+    fake_vmcs_set(EXIT_QUALIFICATION, 0x80ull << 16);
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), 0);
+}
+
+static void flat32_string_exit(uint64_t qual, uint64_t rflags)
+{
+    vmx.caps.basic |= VMX_BASIC_INOUT;
+    exit_rf(EXIT_REASON_IO_INSTRUCTION, 2, rflags);
+    fake_vmcs_set(GUEST_CR0, CR0_PE | CR0_NE);
+    fake_vmcs_set(CR0_READ_SHADOW, CR0_PE | CR0_NE);
+    fake_vmcs_set(GUEST_CR4, CR4_VMXE | CR4_DE);
+    fake_vmcs_set(GUEST_IA32_EFER, 0);
+    fake_vmcs_set(GUEST_CS_AR_BYTES, CS_AR_32);
+    for (unsigned s = 0; s < 6; s++) {
+        fake_vmcs_set(GUEST_ES_SELECTOR + 2 * s, 0x10);
+        fake_vmcs_set(GUEST_ES_BASE + 2 * s, 0);
+        fake_vmcs_set(GUEST_ES_LIMIT + 2 * s, 0xffffffff);
+        fake_vmcs_set(GUEST_ES_AR_BYTES + 2 * s, s == 1 ? CS_AR_32 : 0xc093);
+    }
+    fake_vmcs_set(EXIT_QUALIFICATION, qual);
+    fake_vmcs_set(VMX_INSTRUCTION_INFO, (1u << 7) | (3u << 15));            /* 32-bit, DS */
+}
+
+/* A data breakpoint (RW = 01, write) on the memory an emulated REP INSB
+ * stores to: the trap follows the element that hit (SDM 3A 18.2.4: data
+ * breakpoints are traps), RIP still on the REP with RF set. With a
+ * breakpoint enabled, one element per exit. */
+static void data_breakpoint_on_an_emulated_ins_store(void **state)
+{
+    (void)state;
+    logged_port_0x80();
+    fake_port_set(0x80, 0x5a);
+    fake_dr[3] = 0x2001;
+    flat32_string_exit(0x80ull << 16 | (1 << 5) | (1 << 4) | 8, 0x2);    /* REP INSB */
+    fake_vmcs_set(GUEST_DR7, 0x400 | DR7_L(3) | DR7_RW(3, 1));
+    regs.rdi = 0x2000;
+    regs.rcx = 4;
+    run();
+    assert_int_equal(regs.rcx, 3);                  /* 0x2000: no hit */
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), 0);
+    flat32_string_exit(0x80ull << 16 | (1 << 5) | (1 << 4) | 8, 0x2 | RF);
+    fake_vmcs_set(GUEST_DR7, 0x400 | DR7_L(3) | DR7_RW(3, 1));
+    run();
+    assert_int_equal(regs.rcx, 2);                  /* stopped after the element at 0x2001 */
+    assert_int_equal(fake_ram[0x2001], 0x5a);
+    assert_int_equal(fake_vmcs_get(GUEST_RIP), RIP0);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), PDE_ENABLED | 0x8);
+    assert_true(fake_vmcs_get(GUEST_RFLAGS) & RF);
+    /* A read/write breakpoint (RW = 11) on what an OUTSB reads. */
+    fake_dr[3] = 0x3000;
+    flat32_string_exit(0x80ull << 16 | (1 << 4), 0x2);                  /* OUTSB */
+    fake_vmcs_set(GUEST_DR7, 0x400 | DR7_L(3) | DR7_RW(3, 3));
+    regs.rsi = 0x3000;
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_RIP), RIP0 + 2);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), PDE_ENABLED | 0x8);
+    /* A write breakpoint does not see that read. */
+    flat32_string_exit(0x80ull << 16 | (1 << 4), 0x2);
+    fake_vmcs_set(GUEST_DR7, 0x400 | DR7_L(3) | DR7_RW(3, 1));
+    regs.rsi = 0x3000;
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +553,9 @@ int main(void)
         cmocka_unit_test_setup(step_trap_before_an_nmi, setup),
         cmocka_unit_test_setup(tf_over_rep_string_io_steps_each_element, setup),
         cmocka_unit_test_setup(tf_step_fallback_in_an_sti_shadow, setup),
+        cmocka_unit_test_setup(io_breakpoint_on_an_emulated_out, setup),
+        cmocka_unit_test_setup(io_breakpoint_needs_de_and_an_enabled_match, setup),
+        cmocka_unit_test_setup(data_breakpoint_on_an_emulated_ins_store, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
