@@ -1,0 +1,330 @@
+/* metal.efi: the differential guest (M6). It prints what the processor does
+ * around the instructions Lamina emulates or refuses, one observation per
+ * line ("metal: obs ..."), the same program run natively and under Lamina;
+ * the system scenario bochs-metal compares the two logs line by line, with
+ * an allow-list for what Lamina shows on purpose (the hypervisor bit and its
+ * signature leaf). It also checks each observation against the SDM
+ * ("metal: PASS/FAIL ...") so that a native run says what hardware gives.
+ *
+ * Covered (M6 item 4): the single-step #DB over CPUID, IN, OUT, RDMSR,
+ * WRMSR, XSETBV and over CPUID in a MOV SS shadow (vector, DR6, RIP delta);
+ * an I/O breakpoint (DR7, CR4.DE) over a port access; a data breakpoint over
+ * REP INSB's stores; RF in the frame of the #GP from a bad CR4 write.
+ * The ports and MSRs used (0x80, IA32_SYSENTER_CS) are trapped under Lamina
+ * by the scenario's `io log` and `msr log` rules, so the monitor emulates
+ * each access; natively they are plain.
+ *
+ * Interrupts are off during each observation; the #DB and #GP handlers are
+ * ours, in a copy of the firmware's IDT (the rest of it unchanged). */
+#include "test-guests/lib/tg.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+#define TF      (1ull << 8)
+#define RF      (1ull << 16)
+#define DR6_BS  (1ull << 14)
+#define DR6_SEEN 0xe00full              /* BD BS BT and B0-B3: what a #DB reports */
+#define CR4_DE  (1ull << 3)
+#define CR4_OSXSAVE (1ull << 18)
+#define CR4_VMXE (1ull << 13)
+#define PORT    0x80
+#define MSR_SYSENTER_CS 0x174
+
+/* What the handlers saw (tg's fault catcher knows no #DB). */
+HIDDEN volatile uint64_t metal_db_count, metal_db_dr6, metal_db_rip, metal_db_rflags,
+    metal_db_rcx;
+HIDDEN volatile uint64_t metal_gp_count, metal_gp_err, metal_gp_rip, metal_gp_rflags,
+    metal_gp_resume;
+HIDDEN volatile uint64_t metal_mark;    /* the address an observation measures RIP from */
+
+/* #DB: note it, clear TF in the frame (one trap per observation), DR6 back
+ * to its initial value, return. #GP: note it, resume at metal_gp_resume. */
+__asm__(".text\n"
+        ".globl metal_db_stub\n.hidden metal_db_stub\n"
+        "metal_db_stub:\n"
+        "  push %rax\n"
+        "  mov %dr6, %rax\n"
+        "  mov %rax, metal_db_dr6(%rip)\n"
+        "  mov 8(%rsp), %rax\n"
+        "  mov %rax, metal_db_rip(%rip)\n"
+        "  mov 24(%rsp), %rax\n"
+        "  mov %rax, metal_db_rflags(%rip)\n"
+        "  mov %rcx, metal_db_rcx(%rip)\n"
+        "  andq $-257, 24(%rsp)\n"
+        "  incq metal_db_count(%rip)\n"
+        "  mov $0xffff0ff0, %eax\n"
+        "  mov %rax, %dr6\n"
+        "  pop %rax\n"
+        "  iretq\n"
+        ".globl metal_gp_stub\n.hidden metal_gp_stub\n"
+        "metal_gp_stub:\n"
+        "  push %rax\n"
+        "  mov 8(%rsp), %rax\n"
+        "  mov %rax, metal_gp_err(%rip)\n"
+        "  mov 16(%rsp), %rax\n"
+        "  mov %rax, metal_gp_rip(%rip)\n"
+        "  mov 32(%rsp), %rax\n"
+        "  mov %rax, metal_gp_rflags(%rip)\n"
+        "  mov metal_gp_resume(%rip), %rax\n"
+        "  mov %rax, 16(%rsp)\n"
+        "  incq metal_gp_count(%rip)\n"
+        "  pop %rax\n"
+        "  add $8, %rsp\n"
+        "  iretq\n");
+void metal_db_stub(void);
+void metal_gp_stub(void);
+
+struct __attribute__((packed)) dtr { uint16_t limit; uint64_t base; };
+struct gate { uint16_t off0, sel; uint8_t ist, type; uint16_t off1; uint32_t off2, zero; };
+
+static struct gate idt[256] __attribute__((aligned(16)));
+static struct dtr old_idtr;
+
+static void set_gate(unsigned v, void (*fn)(void))
+{
+    uint64_t a = (uint64_t)(uintptr_t)fn;
+    uint16_t cs;
+    __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+    idt[v] = (struct gate){ .off0 = (uint16_t)a, .sel = cs, .ist = 0, .type = 0x8e,
+                            .off1 = (uint16_t)(a >> 16), .off2 = (uint32_t)(a >> 32) };
+}
+
+static uint64_t ours_on(void)
+{
+    uint64_t f;
+    __asm__ volatile("pushfq; pop %0; cli" : "=r"(f) :: "memory");
+    __asm__ volatile("sidt %0" : "=m"(old_idtr));
+    size_t n = (size_t)old_idtr.limit + 1;
+    if (n > sizeof(idt))
+        n = sizeof(idt);
+    __builtin_memcpy(idt, (void *)(uintptr_t)old_idtr.base, n);
+    set_gate(1, metal_db_stub);
+    set_gate(13, metal_gp_stub);
+    struct dtr d = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
+    __asm__ volatile("lidt %0" :: "m"(d) : "memory");
+    metal_db_count = metal_gp_count = 0;
+    metal_db_dr6 = metal_db_rip = metal_db_rflags = metal_db_rcx = 0;
+    metal_gp_err = metal_gp_rip = metal_gp_rflags = 0;
+    return f;
+}
+
+static void ours_off(uint64_t f)
+{
+    __asm__ volatile("lidt %0" :: "m"(old_idtr) : "memory");
+    if (f & (1u << 9))
+        __asm__ volatile("sti" ::: "memory");
+}
+
+static void write_dr7(uint64_t v) { __asm__ volatile("mov %0, %%dr7" :: "r"(v)); }
+static void write_dr(unsigned n, uint64_t v)
+{
+    switch (n) {
+    case 0: __asm__ volatile("mov %0, %%dr0" :: "r"(v)); break;
+    case 1: __asm__ volatile("mov %0, %%dr1" :: "r"(v)); break;
+    }
+}
+
+/* ------------------------------------------------------ TF over one instruction
+ * POPF sets TF (no trap after POPF itself, SDM 3A 18.3.1.4); the instruction
+ * runs; the trap comes after it, at the label that follows it (metal_mark). */
+#define STEP_OVER(insn, ...)                                                  \
+    __asm__ volatile("lea 1f(%%rip), %%r8\n\tmov %%r8, metal_mark(%%rip)\n\t"  \
+                     "pushfq\n\torq $0x100, (%%rsp)\n\tpopfq\n\t"             \
+                     insn "\n"                                                \
+                     "1:\tnop\n\tnop\n"                                       \
+                     __VA_ARGS__)
+
+static void step_cpuid(uint32_t leaf)
+{
+    uint64_t a = leaf, c = 0;
+    STEP_OVER("cpuid", : "+a"(a), "+c"(c) : : "rbx", "rdx", "r8", "memory", "cc");
+}
+
+static void step_in(void)
+{
+    uint64_t a = 0;
+    STEP_OVER("inb $0x80, %%al", : "+a"(a) : : "r8", "memory", "cc");
+}
+
+static void step_out(void)
+{
+    uint64_t a = 0x4d;
+    STEP_OVER("outb %%al, $0x80", : "+a"(a) : : "r8", "memory", "cc");
+}
+
+static uint64_t sysenter_cs;
+
+static void step_rdmsr(void)
+{
+    uint64_t a, c = MSR_SYSENTER_CS, d;
+    STEP_OVER("rdmsr", : "=a"(a), "+c"(c), "=d"(d) : : "r8", "memory", "cc");
+    sysenter_cs = (d << 32) | (uint32_t)a;
+}
+
+static void step_wrmsr(void)
+{
+    uint64_t a = (uint32_t)sysenter_cs, c = MSR_SYSENTER_CS, d = sysenter_cs >> 32;
+    STEP_OVER("wrmsr", : "+a"(a), "+c"(c), "+d"(d) : : "r8", "memory", "cc");
+}
+
+/* XSETBV of XCR0's own value, with CR4.OSXSAVE set for it (the firmware
+ * leaves it clear; it is the guest's bit, no exit under Lamina). */
+static void step_xsetbv(void)
+{
+    uint64_t x = tg_xgetbv(0);
+    uint64_t a = (uint32_t)x, c = 0, d = x >> 32;
+    STEP_OVER("xsetbv", : "+a"(a), "+c"(c), "+d"(d) : : "r8", "memory", "cc");
+}
+
+/* MOV SS holds the trap it would take until after the next instruction
+ * (SDM 3A 7.8.3): one #DB, after CPUID. */
+static void step_movss_cpuid(void)
+{
+    uint64_t a = 0, c = 0;
+    __asm__ volatile("lea 1f(%%rip), %%r8\n\tmov %%r8, metal_mark(%%rip)\n\t"
+                     "mov %%ss, %%r9\n\t"
+                     "pushfq\n\torq $0x100, (%%rsp)\n\tpopfq\n\t"
+                     "mov %%r9, %%ss\n\t"
+                     "cpuid\n"
+                     "1:\tnop\n\tnop\n"
+                     : "+a"(a), "+c"(c) : : "rbx", "rdx", "r8", "r9", "memory", "cc");
+}
+
+static void observe_db(const char *name, void (*fn)(void), uint64_t want_dr6)
+{
+    uint64_t f = ours_on();
+    fn();
+    ours_off(f);
+    long delta = metal_db_count ? (long)(metal_db_rip - metal_mark) : 0;
+    uint64_t dr6 = metal_db_dr6 & DR6_SEEN;
+    tg_note("obs %s db-count %lu dr6 0x%lx rip-delta %ld rf %lu", name,
+            (unsigned long)metal_db_count, (unsigned long)dr6, delta,
+            (unsigned long)((metal_db_rflags & RF) != 0));
+    if (metal_db_count == 1 && dr6 == want_dr6 && delta == 0)
+        tg_pass(name);
+    else
+        tg_fail(name, "wanted one #DB, dr6 0x%lx, rip-delta 0", (unsigned long)want_dr6);
+}
+
+/* ------------------------------------------------------------ breakpoints */
+
+/* An I/O breakpoint on port 0x80 (DR0, R/W 10, 1 byte, L0; CR4.DE): a trap
+ * after the OUT with B0 (SDM 3A 18.2.4). */
+static void io_breakpoint(void)
+{
+    uint64_t cr4 = tg_read_cr4(), a = 0x4e;
+    tg_write_cr4(cr4 | CR4_DE);
+    write_dr(0, PORT);
+    write_dr7(0x400 | 1 | (2u << 16));
+    __asm__ volatile("lea 1f(%%rip), %%r8\n\tmov %%r8, metal_mark(%%rip)\n\t"
+                     "outb %%al, $0x80\n"
+                     "1:\tnop\n"
+                     : "+a"(a) : : "r8", "memory", "cc");
+    write_dr7(0x400);
+    tg_write_cr4(cr4);
+}
+
+/* A write breakpoint on buf[1] (DR1, R/W 01, 1 byte, L1) under REP INSB of
+ * 4 bytes: the trap follows the element that stored there, RIP still on
+ * the REP (2 elements left); the REP then completes. */
+static uint8_t buf[16];
+
+static void data_breakpoint(void)
+{
+    uint64_t c = 4, d = PORT;
+    void *di = buf;
+    write_dr(1, (uint64_t)(uintptr_t)&buf[1]);
+    write_dr7(0x400 | (1u << 2) | (1u << 20));
+    __asm__ volatile("lea 1f(%%rip), %%r8\n\tmov %%r8, metal_mark(%%rip)\n"
+                     "1:\trep insb\n\tnop\n"
+                     : "+c"(c), "+D"(di) : "d"(d) : "r8", "memory", "cc");
+    write_dr7(0x400);
+}
+
+static void observe_data_breakpoint(void)
+{
+    uint64_t f = ours_on();
+    data_breakpoint();
+    ours_off(f);
+    long delta = metal_db_count ? (long)(metal_db_rip - metal_mark) : 0;
+    uint64_t dr6 = metal_db_dr6 & DR6_SEEN;
+    tg_note("obs dr7-data-rep-insb db-count %lu dr6 0x%lx rip-delta %ld rcx %lu rf %lu",
+            (unsigned long)metal_db_count, (unsigned long)dr6, delta,
+            (unsigned long)metal_db_rcx, (unsigned long)((metal_db_rflags & RF) != 0));
+    if (metal_db_count == 1 && dr6 == 2 && delta == 0 && metal_db_rcx == 2)
+        tg_pass("dr7-data-rep-insb");
+    else
+        tg_fail("dr7-data-rep-insb", "wanted one #DB with B1 on the REP, 2 elements left");
+}
+
+/* ------------------------------------------------------------ RF in a #GP */
+
+/* MOV to CR4 of a value with reserved bit 63 (and VMXE, so that under Lamina
+ * the write exits and the monitor raises the #GP): a fault, RF = 1 in the
+ * frame (SDM 3A 18.3.1.1), RIP on the MOV. */
+static void bad_cr4(void)
+{
+    uint64_t v = tg_read_cr4() | CR4_VMXE | (1ull << 63);
+    __asm__ volatile("lea 2f(%%rip), %%r8\n\tmov %%r8, metal_gp_resume(%%rip)\n\t"
+                     "lea 1f(%%rip), %%r8\n\tmov %%r8, metal_mark(%%rip)\n"
+                     "1:\tmov %0, %%cr4\n"
+                     "2:\tnop\n"
+                     : : "r"(v) : "r8", "memory", "cc");
+}
+
+static void observe_gp(void)
+{
+    uint64_t f = ours_on();
+    bad_cr4();
+    ours_off(f);
+    long delta = (long)(metal_gp_rip - metal_mark);
+    tg_note("obs gp-bad-cr4 gp-count %lu err 0x%lx rip-delta %ld rf %lu",
+            (unsigned long)metal_gp_count, (unsigned long)metal_gp_err, delta,
+            (unsigned long)((metal_gp_rflags & RF) != 0));
+    if (metal_gp_count == 1 && delta == 0 && (metal_gp_rflags & RF))
+        tg_pass("gp-bad-cr4-rf");
+    else
+        tg_fail("gp-bad-cr4-rf", "wanted one #GP on the MOV with RF set in its frame");
+}
+
+static void observe_io_breakpoint(void)
+{
+    observe_db("dr7-io-out", io_breakpoint, 1);
+}
+
+/* ------------------------------------------------- what Lamina shows on purpose */
+
+static void identity(void)
+{
+    struct tg_cpuid c = tg_cpuid(1, 0);
+    tg_note("obs cpuid-1 hypervisor-bit %u", (unsigned)(c.ecx >> 31));
+    c = tg_cpuid(0x40000000, 0);
+    tg_note("obs cpuid-40000000 %08x %08x %08x %08x", c.eax, c.ebx, c.ecx, c.edx);
+}
+
+static void step_cpuid_0(void) { step_cpuid(0); }
+static void step_cpuid_hv(void) { step_cpuid(0x40000000); }
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
+{
+    tg_init(image, systab, "metal");
+    identity();
+    observe_db("tf-cpuid-0", step_cpuid_0, DR6_BS);
+    observe_db("tf-cpuid-40000000", step_cpuid_hv, DR6_BS);
+    observe_db("tf-movss-cpuid", step_movss_cpuid, DR6_BS);
+    observe_db("tf-in", step_in, DR6_BS);
+    observe_db("tf-out", step_out, DR6_BS);
+    observe_db("tf-rdmsr", step_rdmsr, DR6_BS);
+    observe_db("tf-wrmsr", step_wrmsr, DR6_BS);
+    if (tg_cpuid(1, 0).ecx & (1u << 26)) {
+        uint64_t cr4 = tg_read_cr4();
+        tg_write_cr4(cr4 | CR4_OSXSAVE);
+        observe_db("tf-xsetbv", step_xsetbv, DR6_BS);
+        tg_write_cr4(cr4);
+    } else {
+        tg_note("obs tf-xsetbv not-run no-xsave");
+    }
+    observe_io_breakpoint();
+    observe_data_breakpoint();
+    observe_gp();
+    return tg_summary() ? EFI_ABORTED : EFI_SUCCESS;
+}
