@@ -14,6 +14,8 @@
  * by the scenario's `io log` and `msr log` rules, so the monitor emulates
  * each access; natively they are plain.
  *
+ * With two CPUs, AP 1 makes every observation too ("ap1-" names).
+ *
  * Interrupts are off during each observation; the #DB and #GP handlers are
  * ours, in a copy of the firmware's IDT (the rest of it unchanged). */
 #include "test-guests/lib/tg.h"
@@ -189,8 +191,18 @@ static void step_movss_cpuid(void)
                      : "+a"(a), "+c"(c) : : "rbx", "rdx", "r8", "r9", "memory", "cc");
 }
 
+static const char *prefix = "";     /* "" on the BSP, "ap1-" on AP 1 */
+
+static const char *named(const char *name)
+{
+    static char buf[64];
+    tg_snprintf(buf, sizeof(buf), "%s%s", prefix, name);
+    return buf;
+}
+
 static void observe_db(const char *name, void (*fn)(void), uint64_t want_dr6)
 {
+    name = named(name);
     uint64_t f = ours_on();
     fn();
     ours_off(f);
@@ -247,13 +259,14 @@ static void observe_data_breakpoint(void)
     ours_off(f);
     long delta = metal_db_count ? (long)(metal_db_rip - metal_mark) : 0;
     uint64_t dr6 = metal_db_dr6 & DR6_SEEN;
-    tg_note("obs dr7-data-rep-insb db-count %lu dr6 0x%lx rip-delta %ld rcx %lu rf %lu",
+    const char *name = named("dr7-data-rep-insb");
+    tg_note("obs %s db-count %lu dr6 0x%lx rip-delta %ld rcx %lu rf %lu", name,
             (unsigned long)metal_db_count, (unsigned long)dr6, delta,
             (unsigned long)metal_db_rcx, (unsigned long)((metal_db_rflags & RF) != 0));
     if (metal_db_count == 1 && dr6 == 2 && delta == 0 && metal_db_rcx == 2)
-        tg_pass("dr7-data-rep-insb");
+        tg_pass(name);
     else
-        tg_fail("dr7-data-rep-insb", "wanted one #DB with B1 on the REP, 2 elements left");
+        tg_fail(name, "wanted one #DB with B1 on the REP, 2 elements left");
 }
 
 /* ------------------------------------------------------------ RF in a #GP */
@@ -277,18 +290,87 @@ static void observe_gp(void)
     bad_cr4();
     ours_off(f);
     long delta = (long)(metal_gp_rip - metal_mark);
-    tg_note("obs gp-bad-cr4 gp-count %lu err 0x%lx rip-delta %ld rf %lu",
+    const char *name = named("gp-bad-cr4");
+    tg_note("obs %s gp-count %lu err 0x%lx rip-delta %ld rf %lu", name,
             (unsigned long)metal_gp_count, (unsigned long)metal_gp_err, delta,
             (unsigned long)((metal_gp_rflags & RF) != 0));
     if (metal_gp_count == 1 && delta == 0 && (metal_gp_rflags & RF))
-        tg_pass("gp-bad-cr4-rf");
+        tg_pass(name);
     else
-        tg_fail("gp-bad-cr4-rf", "wanted one #GP on the MOV with RF set in its frame");
+        tg_fail(name, "wanted one #GP on the MOV with RF set in its frame");
 }
 
 static void observe_io_breakpoint(void)
 {
     observe_db("dr7-io-out", io_breakpoint, 1);
+}
+
+/* ------------------------------------------------------- above RAM (M6 item 1)
+ * Reads and writes of guest-physical addresses above RAM up to
+ * MAXPHYADDR-1, through a 1 GiB page of our own in a free PML4 slot (UC).
+ * Natively they reach whatever decodes there (nothing: all ones); under a
+ * monitor whose EPT ends at RAM they stop the CPU. Off until the full
+ * physical map (M6 item 1) lands: that change sets METAL_ABOVE_RAM to 1. */
+#define METAL_ABOVE_RAM 0
+
+static uint64_t *high_pdpt;     /* allocated on the BSP, shared by the AP */
+static unsigned high_slot;      /* PML4 index; 0: none */
+
+static void above_ram_prepare(void)
+{
+    if (!METAL_ABOVE_RAM)
+        return;
+    EFI_PHYSICAL_ADDRESS pa = 0xffffffff;
+    if (!(tg_cpuid(0x80000001, 0).edx & (1u << 26)) || (tg_read_cr4() & (1ull << 12)) ||
+        EFI_ERROR(uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress,
+                                    EfiBootServicesData, (UINTN)1, &pa)))
+        return;
+    high_pdpt = (uint64_t *)(uintptr_t)pa;
+    __builtin_memset(high_pdpt, 0, 4096);
+    uint64_t cr3;
+    __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+    uint64_t *pml4 = (uint64_t *)(uintptr_t)(cr3 & 0x000ffffffffff000ull);
+    for (unsigned i = 255; i > 1 && !high_slot; i--)
+        if (!(pml4[i] & 1))
+            high_slot = i;
+}
+
+static void observe_above_ram(void)
+{
+    if (!METAL_ABOVE_RAM) {
+        tg_note("obs %s off", named("above-ram"));
+        return;
+    }
+    if (!high_slot) {
+        tg_note("obs %s not-run", named("above-ram"));
+        return;
+    }
+    unsigned maxphy = tg_cpuid(0x80000008, 0).eax & 0xff;
+    uint64_t top = 1ull << maxphy, cr3, cr0;
+    /* 1 GiB pages (PS) at 4 GiB, at 64 GiB (if below the top) and the last
+     * GiB below MAXPHYADDR, UC (PCD PWT). */
+    uint64_t where[3] = { 1ull << 32, 1ull << 36, top - (1ull << 30) };
+    for (unsigned i = 0; i < 3; i++)
+        high_pdpt[i] = where[i] < top ? where[i] | 0x9b : 0;
+    __asm__ volatile("mov %%cr3, %0; mov %%cr0, %1" : "=r"(cr3), "=r"(cr0));
+    uint64_t *pml4 = (uint64_t *)(uintptr_t)(cr3 & 0x000ffffffffff000ull);
+    __asm__ volatile("mov %0, %%cr0" :: "r"(cr0 & ~(1ull << 16)) : "memory");   /* WP off */
+    pml4[high_slot] = (uint64_t)(uintptr_t)high_pdpt | 3;
+    __asm__ volatile("mov %0, %%cr3; mov %1, %%cr0" :: "r"(cr3), "r"(cr0) : "memory");
+    for (unsigned i = 0; i < 3; i++) {
+        if (!high_pdpt[i])
+            continue;
+        volatile uint32_t *p = (volatile uint32_t *)(uintptr_t)
+            (((uint64_t)high_slot << 39) + ((uint64_t)i << 30) + (1ull << 30) - 4);
+        uint32_t before = *p;
+        *p = 0x5a5a5a5a;
+        uint32_t after = *p;
+        tg_note("obs %s gpa 0x%llx read 0x%x after-write 0x%x", named("above-ram"),
+                (unsigned long long)(where[i] + (1ull << 30) - 4), before, after);
+    }
+    __asm__ volatile("mov %0, %%cr0" :: "r"(cr0 & ~(1ull << 16)) : "memory");
+    pml4[high_slot] = 0;
+    __asm__ volatile("mov %0, %%cr3; mov %1, %%cr0" :: "r"(cr3), "r"(cr0) : "memory");
 }
 
 /* ------------------------------------------------- what Lamina shows on purpose */
@@ -304,10 +386,8 @@ static void identity(void)
 static void step_cpuid_0(void) { step_cpuid(0); }
 static void step_cpuid_hv(void) { step_cpuid(0x40000000); }
 
-EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
+static void observe_all(void)
 {
-    tg_init(image, systab, "metal");
-    identity();
     observe_db("tf-cpuid-0", step_cpuid_0, DR6_BS);
     observe_db("tf-cpuid-40000000", step_cpuid_hv, DR6_BS);
     observe_db("tf-movss-cpuid", step_movss_cpuid, DR6_BS);
@@ -321,10 +401,47 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
         observe_db("tf-xsetbv", step_xsetbv, DR6_BS);
         tg_write_cr4(cr4);
     } else {
-        tg_note("obs tf-xsetbv not-run no-xsave");
+        tg_note("obs %s not-run no-xsave", named("tf-xsetbv"));
     }
     observe_io_breakpoint();
     observe_data_breakpoint();
     observe_gp();
+    observe_above_ram();
+}
+
+/* The same on AP 1 (an MP-services procedure: serial output only). */
+static volatile bool ap_done;
+
+static void EFIAPI ap_proc(void *arg)
+{
+    (void)arg;
+    observe_all();
+    ap_done = true;
+}
+
+static void observe_ap(void)
+{
+    TG_MP_SERVICES *mp = tg_mp_services();
+    UINTN count = 0, enabled = 0;
+    if (!mp || EFI_ERROR(uefi_call_wrapper(mp->GetNumberOfProcessors, 3, mp, &count, &enabled)) ||
+        enabled < 2) {
+        tg_note("obs ap1 none");
+        return;
+    }
+    prefix = "ap1-";
+    EFI_STATUS st = uefi_call_wrapper(mp->StartupThisAP, 7, mp, ap_proc, (UINTN)1, NULL,
+                                      (UINTN)20000000, NULL, NULL);
+    prefix = "";
+    if (EFI_ERROR(st) || !ap_done)
+        tg_fail("ap1", "StartupThisAP: status 0x%llx", (unsigned long long)st);
+}
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
+{
+    tg_init(image, systab, "metal");
+    identity();
+    above_ram_prepare();
+    observe_all();
+    observe_ap();
     return tg_summary() ? EFI_ABORTED : EFI_SUCCESS;
 }

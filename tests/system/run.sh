@@ -41,7 +41,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-metal-1cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-metal-2cpu bochs-metal-1cpu bochs-hostile bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
     qemu-install-trial qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-bad-policy
     qemu-sha256-match qemu-sha256-mismatch qemu-dma qemu-dma-48)
 # Run only when named exactly (never by '*' or another glob).
@@ -368,6 +368,14 @@ bochs_metal() { # NAME CPUS
 
 scenario_bochs_metal_1cpu() {
     bochs_metal bochs-metal-1cpu 1
+}
+
+# The same with AP 1 making every observation too (and the xAPIC page
+# trapped, as with every second CPU).
+scenario_bochs_metal_2cpu() {
+    bochs_metal bochs-metal-2cpu 2
+    expect_line bochs-metal-2cpu '^metal: PASS ap1-gp-bad-cr4' "AP 1 made its observations"
+    expect_line bochs-metal-2cpu 'event [0-9]+ cpu 1 io-out 0x80 .* logged' "the monitor emulated AP 1's OUT"
 }
 
 # serial-exclusive: the monitor logs on COM2 (build/system/NAME/com2.raw)
