@@ -174,7 +174,7 @@ void be_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32
 
 /* The pending debug exceptions field (SDM 3C 25.4.2): at VM entry without
  * an injected event the processor delivers them as a #DB, updating DR6 as a
- * native trap would (SDM 3C 27.7.3, "Delivery of Pending Debug Exceptions
+ * native trap would (SDM 3C 27.6.3, "Delivery of Pending Debug Exceptions
  * after VM Entry"). It may already hold traps the processor saved (blocking
  * by MOV SS): they and ours are one #DB. An injected event would drop them
  * (Bochs drops them too), so v->injected makes a guest NMI wait for its

@@ -129,7 +129,7 @@ static void assert_fault(uint32_t info)
 /* ------------------------------------------------- item 4: RF on faults */
 
 /* SDM 3A 18.3.1.1: every fault-class exception pushes RF = 1. VM-entry
- * injection pushes the guest RFLAGS as they are (SDM 3C 27.6.1.2), so the
+ * injection pushes the guest RFLAGS as they are (SDM 3C 27.5.1), so the
  * monitor sets RF there; the handler itself runs with RF clear (delivery
  * clears it), as natively. */
 static void injected_faults_push_rf(void **state)
