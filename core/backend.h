@@ -129,6 +129,9 @@ void be_set_tsc_offset(struct vcpu *v, uint64_t offset);
 /* Address size (16, 32, 64) and source segment of the INS/OUTS that exited,
  * where the processor reports them; -1 where it does not (the core decodes). */
 int be_string_io_info(struct vcpu *v, unsigned *addr_size, unsigned *seg);
+/* The linear address of the access that made the map refuse (vcpu_memory_fault),
+ * where the processor reports it: 0, or -1. */
+int be_access_linear(struct vcpu *v, uint64_t *la);
 /* Length of the instruction that exited, as the processor reported it (0: unknown). */
 unsigned be_insn_len(struct vcpu *v);
 /* Put this CPU into the architectural INIT state, waiting for a SIPI (SDM 3A

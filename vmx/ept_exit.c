@@ -66,6 +66,17 @@ void vmx_handle_ept_violation(struct vcpu *v)
     vcpu_memory_fault(v, vmcs_read(GUEST_PHYSICAL_ADDRESS), (unsigned)(qual & 7));
 }
 
+/* SDM 3C 28.2.1 table 28-7: bit 7 of the qualification says the guest
+ * linear-address field is valid. */
+int be_access_linear(struct vcpu *v, uint64_t *la)
+{
+    (void)v;
+    if (!(vmcs_read(EXIT_QUALIFICATION) & (1u << 7)))
+        return -1;
+    *la = vmcs_read(GUEST_LINEAR_ADDRESS);
+    return 0;
+}
+
 void vmx_handle_ept_misconfig(struct vcpu *v)
 {
     vcpu_stop(v, "EPT misconfiguration (a bug in the monitor's EPT)");

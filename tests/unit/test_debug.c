@@ -375,14 +375,8 @@ static void tf_over_rep_string_io_steps_each_element(void **state)
     assert_true(fake_vmcs_get(GUEST_RFLAGS) & RF);
 }
 
-/* The TF stepping fallback (no MTF) in an STI shadow: VM entry demands BS
- * pending when TF = 1 with STI or MOV SS blocking (SDM 3C 27.3.1.5), and a
- * pending BS under STI blocking would be delivered before the instruction;
- * blocking by MOV SS holds it until after the one instruction and blocks
- * interrupts as STI does. */
-static void tf_step_fallback_in_an_sti_shadow(void **state)
+static void build_ept(void)
 {
-    (void)state;
     static uint8_t *pool_mem;
     if (!pool_mem)
         pool_mem = aligned_alloc(4096, 64 * 4096);
@@ -397,6 +391,17 @@ static void tf_step_fallback_in_an_sti_shadow(void **state)
     struct ept_pool pool = { .base = pool_mem, .npages = 64 };
     struct ept_stats st;
     assert_int_equal(ept_build(&p, &pool, &vmx.ept_root, &st), 0);
+}
+
+/* The TF stepping fallback (no MTF) in an STI shadow: VM entry demands BS
+ * pending when TF = 1 with STI or MOV SS blocking (SDM 3C 27.3.1.5), and a
+ * pending BS under STI blocking would be delivered before the instruction;
+ * blocking by MOV SS holds it until after the one instruction and blocks
+ * interrupts as STI does. */
+static void tf_step_fallback_in_an_sti_shadow(void **state)
+{
+    (void)state;
+    build_ept();
     vmx.has_mtf = false;
     exit_rf(EXIT_REASON_EPT_VIOLATION, 3, 0x202);
     fake_vmcs_set(GUEST_INTERRUPTIBILITY_INFO, 1);          /* blocking by STI */
@@ -540,6 +545,35 @@ static void data_breakpoint_on_an_emulated_ins_store(void **state)
     assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), 0);
 }
 
+/* The xAPIC page is read-only while INITs are emulated (two CPUs or more):
+ * the monitor performs the guest's store to it, so a data breakpoint on
+ * that store's linear address (the EPT violation reports it, SDM 3C 28.2.1
+ * table 28-7 bit 7) is the monitor's to raise. */
+static void data_breakpoint_on_an_emulated_xapic_store(void **state)
+{
+    (void)state;
+    const uint64_t apic = 0x7fe000, tpr = apic + 0x80;
+    build_ept();
+    mon.trap_xapic = true;
+    mon.apic_base = apic;
+    fake_dr[0] = tpr;
+    flat32_string_exit(0, 0x2);
+    fake_vmcs_set(VM_EXIT_REASON, EXIT_REASON_EPT_VIOLATION);
+    fake_vmcs_set(EXIT_QUALIFICATION, 2 | (1 << 7));        /* a write, linear address valid */
+    fake_vmcs_set(GUEST_PHYSICAL_ADDRESS, tpr);
+    fake_vmcs_set(GUEST_LINEAR_ADDRESS, tpr);
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
+    fake_vmcs_set(GUEST_DR7, 0x400 | DR7_L(0) | DR7_RW(0, 1) | DR7_LEN(0, 3));
+    fake_ram[RIP0] = 0x89;                                  /* mov %ecx, (%eax) */
+    fake_ram[RIP0 + 1] = 0x08;
+    regs.rax = tpr;
+    regs.rcx = 0x10;
+    run();
+    assert_int_equal(*(uint32_t *)(fake_ram + tpr), 0x10);
+    assert_int_equal(fake_vmcs_get(GUEST_RIP), RIP0 + 2);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), PDE_ENABLED | 0x1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +590,7 @@ int main(void)
         cmocka_unit_test_setup(io_breakpoint_on_an_emulated_out, setup),
         cmocka_unit_test_setup(io_breakpoint_needs_de_and_an_enabled_match, setup),
         cmocka_unit_test_setup(data_breakpoint_on_an_emulated_ins_store, setup),
+        cmocka_unit_test_setup(data_breakpoint_on_an_emulated_xapic_store, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
