@@ -9,7 +9,8 @@
  * Covered (M6 item 4): the single-step #DB over CPUID, IN, OUT, RDMSR,
  * WRMSR, XSETBV and over CPUID in a MOV SS shadow (vector, DR6, RIP delta);
  * an I/O breakpoint (DR7, CR4.DE) over a port access; a data breakpoint over
- * REP INSB's stores; RF in the frame of the #GP from a bad CR4 write.
+ * REP INSB's stores and over a store to the xAPIC page (which Lamina
+ * performs itself with two CPUs); RF in the frame of the #GP from a bad CR4 write.
  * The ports and MSRs used (0x80, IA32_SYSENTER_CS) are trapped under Lamina
  * by the scenario's `io log` and `msr log` rules, so the monitor emulates
  * each access; natively they are plain.
@@ -269,6 +270,34 @@ static void observe_data_breakpoint(void)
         tg_fail(name, "wanted one #DB with B1 on the REP, 2 elements left");
 }
 
+/* A write breakpoint (DR0, R/W 01, 4 bytes) on the xAPIC TPR, stored with
+ * its own value: with two CPUs Lamina traps the xAPIC page and performs the
+ * store itself. A trap after the MOV with B0. */
+static volatile uint32_t *tpr;
+
+static void apic_breakpoint(void)
+{
+    uint32_t v = *tpr;
+    write_dr(0, (uint64_t)(uintptr_t)tpr);
+    write_dr7(0x400 | 1 | (1u << 16) | (3u << 18));
+    __asm__ volatile("lea 1f(%%rip), %%r8\n\tmov %%r8, metal_mark(%%rip)\n\t"
+                     "movl %1, (%0)\n"
+                     "1:\tnop\n"
+                     : : "r"(tpr), "r"(v) : "r8", "memory", "cc");
+    write_dr7(0x400);
+}
+
+static void observe_apic_breakpoint(void)
+{
+    uint64_t base = tg_rdmsr(0x1b);
+    if (base & (1u << 10)) {
+        tg_note("obs %s not-run x2apic", named("dr7-data-xapic-tpr"));
+        return;
+    }
+    tpr = (volatile uint32_t *)(uintptr_t)((base & 0xffffff000ull) + 0x80);
+    observe_db("dr7-data-xapic-tpr", apic_breakpoint, 1);
+}
+
 /* ------------------------------------------------------------ RF in a #GP */
 
 /* MOV to CR4 of a value with reserved bit 63 (and VMXE, so that under Lamina
@@ -405,6 +434,7 @@ static void observe_all(void)
     }
     observe_io_breakpoint();
     observe_data_breakpoint();
+    observe_apic_breakpoint();
     observe_gp();
     observe_above_ram();
 }

@@ -330,7 +330,7 @@ serial   0x3f8
 on-error halt
 io   log   0x80
 msr  log   0x174'
-bochs_metal() { # NAME CPUS
+bochs_metal() { # NAME CPUS [MORE-CONF]
     local name=$1 cpus=$2 dir ndir rc n allowed
     dir=$(sys_dir "$name")
     ndir=$(sys_dir "$name-native")
@@ -343,7 +343,7 @@ bochs_metal() { # NAME CPUS
     rc=$?
     [ "$rc" -eq 0 ] && sys_pass "$name" "native run reached metal's summary" ||
         sys_fail "$name" "native run: $(cat "$ndir/result" 2>/dev/null) (rc $rc)"
-    disk_for "$name" lamina_disk "$METAL_CONF" "$(guest_efi metal)" || return
+    disk_for "$name" lamina_disk "$METAL_CONF${3:+$'\n'$3}" "$(guest_efi metal)" || return
     run_bochs "$name" "$cpus" "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
         'lamina: fatal|guest stopped|lamina: error'
     rc=$?
@@ -370,10 +370,11 @@ scenario_bochs_metal_1cpu() {
     bochs_metal bochs-metal-1cpu 1
 }
 
-# The same with AP 1 making every observation too (and the xAPIC page
-# trapped, as with every second CPU).
+# The same with AP 1 making every observation too, and with init-emulation,
+# so that the xAPIC page is trapped and the monitor performs metal's store
+# to the TPR.
 scenario_bochs_metal_2cpu() {
-    bochs_metal bochs-metal-2cpu 2
+    bochs_metal bochs-metal-2cpu 2 'init-emulation yes'
     expect_line bochs-metal-2cpu '^metal: PASS ap1-gp-bad-cr4' "AP 1 made its observations"
     expect_line bochs-metal-2cpu 'event [0-9]+ cpu 1 io-out 0x80 .* logged' "the monitor emulated AP 1's OUT"
 }
