@@ -7,7 +7,7 @@
  * ("metal: PASS/FAIL ...") so that a native run says what hardware gives.
  *
  * Covered (M6 item 4): the single-step #DB over CPUID, IN, OUT, RDMSR,
- * WRMSR, XSETBV and over CPUID in a MOV SS shadow (vector, DR6, RIP delta);
+ * WRMSR, XSETBV, REP OUTSB and over CPUID in a MOV SS shadow (vector, DR6, RIP delta);
  * an I/O breakpoint (DR7, CR4.DE) over a port access; a data breakpoint over
  * REP INSB's stores and over a store to the xAPIC page (which Lamina
  * performs itself with two CPUs); RF in the frame of the #GP from a bad CR4 write.
@@ -201,6 +201,19 @@ static const char *named(const char *name)
     return buf;
 }
 
+/* REP OUTSB of 3 bytes under TF: the trap comes after the first iteration
+ * (SDM 3A 18.3.1.4), RIP still on the REP, 2 left; our handler clears TF,
+ * so the REP then completes untraced. metal_mark: the REP itself. */
+static void step_rep_outsb(void)
+{
+    uint64_t c = 3, d = PORT;
+    const void *si = "abc";
+    __asm__ volatile("lea 1f(%%rip), %%r8\n\tmov %%r8, metal_mark(%%rip)\n\t"
+                     "pushfq\n\torq $0x100, (%%rsp)\n\tpopfq\n"
+                     "1:\trep outsb\n\tnop\n"
+                     : "+c"(c), "+S"(si) : "d"(d) : "r8", "memory", "cc");
+}
+
 static void observe_db(const char *name, void (*fn)(void), uint64_t want_dr6)
 {
     name = named(name);
@@ -209,8 +222,12 @@ static void observe_db(const char *name, void (*fn)(void), uint64_t want_dr6)
     ours_off(f);
     long delta = metal_db_count ? (long)(metal_db_rip - metal_mark) : 0;
     uint64_t dr6 = metal_db_dr6 & DR6_SEEN;
-    tg_note("obs %s db-count %lu dr6 0x%lx rip-delta %ld rf %lu", name,
-            (unsigned long)metal_db_count, (unsigned long)dr6, delta,
+    /* RCX only where it is a REP count (elsewhere it can be CPUID output). */
+    char rcx[32] = "";
+    if (fn == step_rep_outsb)
+        tg_snprintf(rcx, sizeof(rcx), " rcx %lu", (unsigned long)metal_db_rcx);
+    tg_note("obs %s db-count %lu dr6 0x%lx rip-delta %ld%s rf %lu", name,
+            (unsigned long)metal_db_count, (unsigned long)dr6, delta, rcx,
             (unsigned long)((metal_db_rflags & RF) != 0));
     if (metal_db_count == 1 && dr6 == want_dr6 && delta == 0)
         tg_pass(name);
@@ -424,6 +441,7 @@ static void observe_all(void)
     observe_db("tf-out", step_out, DR6_BS);
     observe_db("tf-rdmsr", step_rdmsr, DR6_BS);
     observe_db("tf-wrmsr", step_wrmsr, DR6_BS);
+    observe_db("tf-rep-outsb", step_rep_outsb, DR6_BS);
     if (tg_cpuid(1, 0).ecx & (1u << 26)) {
         uint64_t cr4 = tg_read_cr4();
         tg_write_cr4(cr4 | CR4_OSXSAVE);

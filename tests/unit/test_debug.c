@@ -572,6 +572,16 @@ static void data_breakpoint_on_an_emulated_xapic_store(void **state)
     assert_int_equal(*(uint32_t *)(fake_ram + tpr), 0x10);
     assert_int_equal(fake_vmcs_get(GUEST_RIP), RIP0 + 2);
     assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), PDE_ENABLED | 0x1);
+    /* TF over the same store, no breakpoint: the single-step trap. */
+    flat32_string_exit(0, 0x2 | TF);
+    fake_vmcs_set(VM_EXIT_REASON, EXIT_REASON_EPT_VIOLATION);
+    fake_vmcs_set(EXIT_QUALIFICATION, 2 | (1 << 7));
+    fake_vmcs_set(GUEST_PHYSICAL_ADDRESS, tpr);
+    fake_vmcs_set(GUEST_LINEAR_ADDRESS, tpr);
+    fake_vmcs_set(IDT_VECTORING_INFO_FIELD, 0);
+    run();
+    assert_int_equal(fake_vmcs_get(GUEST_RIP), RIP0 + 2);
+    assert_int_equal(fake_vmcs_get(GUEST_PENDING_DBG_EXCEPTIONS), DR6_BS);
 }
 
 int main(void)
