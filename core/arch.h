@@ -17,6 +17,7 @@
 #define MSR_IA32_SYSENTER_ESP      0x175
 #define MSR_IA32_SYSENTER_EIP      0x176
 #define MSR_IA32_DEBUGCTL          0x1d9
+#define DEBUGCTL_BTF               (1ull << 1)
 #define MSR_IA32_PAT               0x277
 #define MSR_IA32_RTIT_CTL          0x570   /* Intel PT control: hidden from the guest */
 #define MSR_X2APIC_ICR             0x830
@@ -40,6 +41,7 @@
 #define CR0_CD  (1ull << 30)
 #define CR0_PG  (1ull << 31)
 #define CR4_PSE     (1ull << 4)
+#define CR4_DE      (1ull << 3)
 #define CR4_PAE     (1ull << 5)
 #define CR4_PGE     (1ull << 7)
 #define CR4_SMEP    (1ull << 20)
@@ -49,7 +51,9 @@
 #define CR4_PKS     (1ull << 24)
 #define MSR_IA32_PKRS 0x6e1
 
+#define RFLAGS_TF  (1ull << 8)
 #define RFLAGS_IF  (1ull << 9)
+#define RFLAGS_RF  (1ull << 16)
 
 /* Exception vectors (SDM 3A table 7-1). */
 #define VECTOR_DB 1
@@ -85,6 +89,7 @@ void xsetbv(uint32_t xcr, uint64_t v);
 uint64_t read_dr6(void);
 void write_dr6(uint64_t v);
 void write_dr0_3(uint64_t v);
+uint64_t read_dr(unsigned n);
 void *phys_ptr(uint64_t pa);
 void halt_forever(void) __attribute__((noreturn));
 uint32_t read_pkru(void);
@@ -172,6 +177,19 @@ static inline uint64_t read_dr6(void)
 }
 
 static inline void write_dr6(uint64_t v) { __asm__ volatile("mov %0, %%dr6" :: "r"(v)); }
+
+/* DR0-DR3 (n 0-3): the guest's, which the monitor never changes. */
+static inline uint64_t read_dr(unsigned n)
+{
+    uint64_t v = 0;
+    switch (n) {
+    case 0: __asm__ volatile("mov %%dr0, %0" : "=r"(v)); break;
+    case 1: __asm__ volatile("mov %%dr1, %0" : "=r"(v)); break;
+    case 2: __asm__ volatile("mov %%dr2, %0" : "=r"(v)); break;
+    case 3: __asm__ volatile("mov %%dr3, %0" : "=r"(v)); break;
+    }
+    return v;
+}
 
 /* DR0-DR3 all set to v (the INIT state clears them). */
 static inline void write_dr0_3(uint64_t v)

@@ -44,6 +44,7 @@ enum gv_field {
     GV_EFER,
     GV_CPL,         /* current privilege level, 0-3 */
     GV_CODE_SIZE,   /* 16, 32 or 64: CS.D or 64-bit mode (IA-32e mode and CS.L) */
+    GV_DR7,         /* the guest's DR7 (its breakpoints; core/debug.c) */
     GV_COUNT
 };
 
@@ -59,6 +60,7 @@ struct vcpu {
     struct guest_regs *r;       /* general-purpose registers (RSP: GV_RSP) */
     uint32_t gv_valid;          /* bit f: gv[f] holds the value */
     bool injected;              /* an event is set up for the next entry */
+    uint8_t dbg_hits;           /* DR6 B0-B3 of breakpoints the emulated accesses hit */
     uint8_t kind;               /* LAMINA_EXIT_*: what the exit is counted as */
     uint64_t gv[GV_COUNT];
 };
@@ -101,8 +103,14 @@ static inline void guest_set(struct vcpu *v, enum gv_field f, uint64_t value)
  * Either ends blocking by STI and MOV SS, as completing an instruction does. */
 void be_skip_instruction(struct vcpu *v);
 void be_skip_bytes(struct vcpu *v, unsigned len);
-/* A hardware exception delivered at the next entry (error code if has_error). */
+/* A hardware exception delivered at the next entry (error code if has_error).
+ * The core injects through vcpu_inject_exception (core/debug.c). */
 void be_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
+/* Debug traps due after the instruction the monitor just completed (DR6
+ * bits: B0-B3 of enabled breakpoints hit, BS), delivered by the processor
+ * at the next entry as it would have delivered them natively: DR6 updated,
+ * ahead of any NMI. Nothing else is injected at that entry. */
+void be_pending_debug(struct vcpu *v, uint32_t dr6);
 /* The guest values of the MSRs the control structure holds (core/guest_msr.h):
  * be_msr_held says which; the others are in the processor while the monitor
  * runs. The write is the core's checked value; -1 if the processor refuses it
@@ -121,6 +129,9 @@ void be_set_tsc_offset(struct vcpu *v, uint64_t offset);
 /* Address size (16, 32, 64) and source segment of the INS/OUTS that exited,
  * where the processor reports them; -1 where it does not (the core decodes). */
 int be_string_io_info(struct vcpu *v, unsigned *addr_size, unsigned *seg);
+/* The linear address of the access that made the map refuse (vcpu_memory_fault),
+ * where the processor reports it: 0, or -1. */
+int be_access_linear(struct vcpu *v, uint64_t *la);
 /* Length of the instruction that exited, as the processor reported it (0: unknown). */
 unsigned be_insn_len(struct vcpu *v);
 /* Put this CPU into the architectural INIT state, waiting for a SIPI (SDM 3A
@@ -213,6 +224,7 @@ static inline void vcpu_begin(struct vcpu *v, struct percpu *pc, struct guest_re
     v->r = r;
     v->gv_valid = 0;
     v->injected = false;
+    v->dbg_hits = 0;
     v->kind = (uint8_t)kind;
     pc->exits[kind]++;
     /* M8 hook: blocked DMAs into the event log, before a hypercall reads it. */
@@ -242,6 +254,10 @@ void vcpu_string_io(struct vcpu *v, uint16_t port, unsigned size, bool in, bool 
 /* A guest-physical access the map refused (BE_R/W/X: what was tried). */
 void vcpu_memory_fault(struct vcpu *v, uint64_t gpa, unsigned access);
 void vcpu_step_done(struct vcpu *v);
+/* be_skip_instruction/be_skip_bytes moved RIP past an instruction the monitor
+ * completed for the guest: what the processor does at the end of an
+ * instruction (RF cleared, single-step and breakpoint traps; core/debug.c). */
+void vcpu_insn_done(struct vcpu *v);
 /* An NMI reached this CPU in the guest: an INIT kick (handled here) or the
  * guest's own, which is then pending (pc->nmi_pending) for the backend. */
 void vcpu_nmi(struct vcpu *v);

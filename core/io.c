@@ -131,6 +131,7 @@ static void io_perform(struct percpu *pc, uint16_t port, unsigned size, bool in,
 
 void io_access(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *value)
 {
+    vcpu_debug_io(v, port, size);       /* the I/O breakpoints it hits, denied or not */
     unsigned dir = in ? POLICY_READ : POLICY_WRITE;
     uint8_t kind = in ? LAMINA_EV_IO_IN : LAMINA_EV_IO_OUT;
     const struct policy_rule *rule = policy_lookup_io(&mon.bi->policy, port, size, dir);
@@ -208,6 +209,11 @@ static void strio_port(void *opaque, uint16_t port, unsigned size, bool in, uint
     io_access(opaque, port, size, in, value);
 }
 
+static void strio_mem_access(void *opaque, uint64_t la, unsigned size, bool write)
+{
+    vcpu_debug_data(opaque, la, size, write);
+}
+
 /* Address size and segment of the INS/OUTS that exited: from the backend
  * where the processor reports them, else decoded from the bytes. */
 static int strio_insn(struct vcpu *v, struct ios_state *s, unsigned mode)
@@ -240,7 +246,6 @@ static int strio_insn(struct vcpu *v, struct ios_state *s, unsigned mode)
  * re-execute with RIP on the instruction, so interrupts get a window. */
 #define STRIO_MAX_ELEMS 256
 #define RFLAGS_DF (1ull << 10)
-#define RFLAGS_RF (1ull << 16)
 #define RFLAGS_VM (1ull << 17)
 
 void vcpu_string_io(struct vcpu *v, uint16_t port, unsigned size, bool in, bool rep)
@@ -272,7 +277,10 @@ void vcpu_string_io(struct vcpu *v, uint16_t port, unsigned size, bool in, bool 
     s.write_phys = strio_write_phys;
     s.port_io = strio_port;
     s.opaque = v;
-    s.max_elems = STRIO_MAX_ELEMS;
+    /* Under TF the processor traps after every iteration (SDM 3A 18.3.1.4),
+     * and after the iteration a breakpoint hits: one element per exit then. */
+    s.max_elems = (rflags & RFLAGS_TF) || vcpu_debug_armed(v) ? 1 : STRIO_MAX_ELEMS;
+    s.mem_access = strio_mem_access;
     if (strio_insn(v, &s, mode) != 0)
         vcpu_stop(v, "cannot decode the guest's string I/O instruction");
 
@@ -283,23 +291,20 @@ void vcpu_string_io(struct vcpu *v, uint16_t port, unsigned size, bool in, bool 
     v->r->rdi = s.rdi;
     switch (res) {
     case IOS_DONE:
-        /* RF is cleared when an instruction completes (SDM 3A 18.3.1.1). */
-        if (rflags & RFLAGS_RF)
-            guest_set(v, GV_RFLAGS, rflags & ~RFLAGS_RF);
-        be_skip_instruction(v);
+        be_skip_instruction(v);         /* RF cleared, traps due: core/debug.c */
         break;
     case IOS_AGAIN:
         /* As for a REP interrupted between iterations: RF keeps an instruction
-         * breakpoint on it from firing again (SDM 3A 18.3.1.1). */
+         * breakpoint on it from firing again (SDM 3A 18.3.1.1); the traps of
+         * the iterations done are due now. */
         guest_set(v, GV_RFLAGS, rflags | RFLAGS_RF);
+        vcpu_iteration_done(v);
         break;
     case IOS_FAULT:
-        /* Fault-class exceptions push RF = 1 (SDM 3A 18.3.1.1); VM entry
-         * delivers with the guest RFLAGS, so set it there. */
-        guest_set(v, GV_RFLAGS, rflags | RFLAGS_RF);
+        /* A fault: RF = 1 in its frame (core/debug.c). */
         if (f.vector == GW_PF_VECTOR)
             write_cr2(f.cr2);
-        be_inject_exception(v, f.vector, true, f.error_code);
+        vcpu_inject_exception(v, f.vector, true, f.error_code);
         break;
     default:
         vcpu_stop(v, "string I/O to guest memory that is not RAM");

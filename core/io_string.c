@@ -128,6 +128,8 @@ enum ios_result ios_emulate(struct ios_state *s, struct ios_fault *fault)
                 (first < s->op_size &&
                  s->write_phys(s->opaque, gpa[1], buf + first, s->op_size - first) != 0))
                 return IOS_MEM_ERROR;
+            if (s->mem_access)
+                s->mem_access(s->opaque, la, s->op_size, true);
             uint64_t di = s->df ? s->rdi - step : s->rdi + step;
             s->rdi = reg_update(s->rdi, di, s->addr_size);
         } else {
@@ -141,6 +143,8 @@ enum ios_result ios_emulate(struct ios_state *s, struct ios_fault *fault)
             }
             if (r != 0)
                 return IOS_MEM_ERROR;
+            if (s->mem_access)
+                s->mem_access(s->opaque, la, s->op_size, false);
             s->port_io(s->opaque, s->port, s->op_size, false, &value);
             uint64_t si = s->df ? s->rsi - step : s->rsi + step;
             s->rsi = reg_update(s->rsi, si, s->addr_size);

@@ -73,7 +73,10 @@ struct ios_state {
     int (*write_phys)(void *opaque, uint64_t gpa, const void *buf, size_t len); /* 0 / -1 */
     /* One port access (IN: fills *value). Called exactly once per element. */
     void (*port_io)(void *opaque, uint16_t port, unsigned size, bool in, uint32_t *value);
-    void *opaque;           /* passed to write_phys and port_io */
+    /* Optional: an element's memory access done (INS: a write, OUTS: a read),
+     * at its linear address (the data breakpoints, core/debug.c). */
+    void (*mem_access)(void *opaque, uint64_t la, unsigned size, bool write);
+    void *opaque;           /* passed to write_phys, port_io and mem_access */
     unsigned max_elems;     /* bound per call, >= 1 */
     /* out */
     unsigned done;          /* elements completed in this call */

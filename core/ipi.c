@@ -202,6 +202,10 @@ void ipi_xapic_store(struct vcpu *v, uint64_t gpa)
         else
             gpr[st.reg] = old;      /* a 32-bit register write zero-extends */
     }
+    /* A data breakpoint on the store (core/debug.c), traps after it. */
+    uint64_t la;
+    if (be_access_linear(v, &la) == 0)
+        vcpu_debug_data(v, la, st.width, true);
     be_skip_bytes(v, st.len);
     if (init)
         deliver_init_ipi(v, targets);

@@ -10,8 +10,25 @@
 #include "core/gwalk.h"
 
 
-static inline void vcpu_inject_ud(struct vcpu *v) { be_inject_exception(v, VECTOR_UD, false, 0); }
-static inline void vcpu_inject_gp(struct vcpu *v) { be_inject_exception(v, VECTOR_GP, true, 0); }
+/* core/debug.c: an exception for the guest, as the processor would raise it
+ * (a fault pushes RF = 1). The core injects through this, never through
+ * be_inject_exception directly. */
+void vcpu_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
+bool debug_is_fault(unsigned vector);
+/* core/debug.c: the guest's DR0-DR3 breakpoints an emulated access hits,
+ * noted in v->dbg_hits for the trap after the instruction (or iteration):
+ * a port access of size bytes (I/O breakpoints, CR4.DE), a data access at a
+ * linear address. vcpu_debug_armed: any breakpoint enabled in DR7, so that
+ * a REP string instruction stops at the element that hits. */
+void vcpu_debug_io(struct vcpu *v, uint16_t port, unsigned size);
+void vcpu_debug_data(struct vcpu *v, uint64_t la, unsigned size, bool write);
+bool vcpu_debug_armed(struct vcpu *v);
+/* Some iterations of a REP string instruction done, RIP still on it: the
+ * traps due after them (single-step, breakpoints), as vcpu_insn_done. */
+void vcpu_iteration_done(struct vcpu *v);
+
+static inline void vcpu_inject_ud(struct vcpu *v) { vcpu_inject_exception(v, VECTOR_UD, false, 0); }
+static inline void vcpu_inject_gp(struct vcpu *v) { vcpu_inject_exception(v, VECTOR_GP, true, 0); }
 
 /* The guest's paging as the control structure holds it, for gwalk (core/gwalk.h);
  * pdpte: room for the four PAE PDPTEs, which c may point at. */

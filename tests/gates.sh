@@ -15,6 +15,8 @@
 #                           includes a vmx/ header (tests of the backend may),
 #                           and no core object refers to a VT-x or EPT symbol
 #   layering-detector       the include check flags a core file that breaks the rule
+#   core-injects-through-debug  no core file but core/debug.c calls
+#                           be_inject_exception (faults must push RF = 1)
 #   deb-package             tools/mkdeb.sh builds the .deb (LAMINA_VERSION), dpkg -c
 #                           lists its files, no maintainer script, lintian clean
 set -uo pipefail
@@ -167,6 +169,25 @@ if grep -q 'core/bad.c' <<<"$out" && grep -q 'core/bad2.c' <<<"$out" &&
     pass layering-detector
 else
     fail layering-detector "the check missed a planted violation:" "$out"
+fi
+
+# ------------------------- h. the core injects exceptions with their RF (M6)
+# core/debug.c's vcpu_inject_exception sets RF for a fault (SDM 3A 18.3.1.1);
+# a core file that called be_inject_exception itself would push RF = 0.
+direct_injections() { # DIR
+    (cd "$1" && grep -HnE '\bbe_inject_exception[[:space:]]*\(' core/*.c 2>/dev/null |
+        grep -v '^core/debug\.c:')
+    return 0
+}
+out=$(direct_injections "$root")
+mkdir -p "$tmp/inj/core"
+printf 'void f(void) { be_inject_exception(v, 13, true, 0); }\n' >"$tmp/inj/core/bad.c"
+if [ -n "$out" ]; then
+    fail core-injects-through-debug "core files inject without core/debug.c:" "$out"
+elif ! direct_injections "$tmp/inj" | grep -q 'core/bad.c'; then
+    fail core-injects-through-debug "the check missed a planted direct injection"
+else
+    pass core-injects-through-debug
 fi
 
 # ------------------------------------------------- g. the Debian package

@@ -61,7 +61,7 @@ PATCH_DIR=$root/tools/bochs-patches
 # GUI, no debugger (no prompt to answer), no USB, no docs.
 CONFIGURE_FLAGS=(--with-nogui --enable-x86-64 --enable-smp --enable-cpu-level=6
     --enable-vmx=2 --enable-svm --enable-avx --enable-evex --enable-pci
-    --enable-all-optimizations --disable-debugger --enable-usb=no --disable-docbook)
+    --enable-all-optimizations --enable-x86-debugger --disable-debugger --enable-usb=no --disable-docbook)
 
 # Root's default is machine-wide; another user's is their own.
 if [ "$(id -u)" -eq 0 ]; then

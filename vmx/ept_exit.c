@@ -68,6 +68,17 @@ void vmx_handle_ept_violation(struct vcpu *v)
     vcpu_memory_fault(v, vmcs_read(GUEST_PHYSICAL_ADDRESS), (unsigned)(qual & 7));
 }
 
+/* SDM 3C 28.2.1 table 28-7: bit 7 of the qualification says the guest
+ * linear-address field is valid. */
+int be_access_linear(struct vcpu *v, uint64_t *la)
+{
+    (void)v;
+    if (!(vmcs_read(EXIT_QUALIFICATION) & (1u << 7)))
+        return -1;
+    *la = vmcs_read(GUEST_LINEAR_ADDRESS);
+    return 0;
+}
+
 void vmx_handle_ept_misconfig(struct vcpu *v)
 {
     vcpu_stop(v, "EPT misconfiguration (a bug in the monitor's EPT)");
@@ -93,6 +104,17 @@ void be_step_one(struct vcpu *v)
     uint64_t rflags = guest_get(v, GV_RFLAGS);
     vc->guest_tf = rflags & RFLAGS_TF;
     guest_set(v, GV_RFLAGS, rflags | RFLAGS_TF);
+    /* SDM 3C 27.3.1.5: with TF = 1 and blocking by STI or MOV SS, VM entry
+     * demands BS pending. Under STI blocking that #DB would come before the
+     * instruction; blocking by MOV SS holds it until after the one
+     * instruction (SDM 3A 7.8.3) and blocks interrupts for it as STI does. */
+    uint64_t intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
+    if (intr & INTERRUPTIBILITY_STI_MOVSS) {
+        vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
+                   (intr & ~(uint64_t)INTERRUPTIBILITY_STI_MOVSS) | INTERRUPTIBILITY_MOVSS);
+        vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS,
+                   vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | GUEST_PENDING_DBG_BS);
+    }
     vmcs_write(EXCEPTION_BITMAP, vmcs_read(EXCEPTION_BITMAP) | (1u << VECTOR_DB));
     vc->stepping = true;
 }

@@ -48,6 +48,9 @@ void be_guest_load(struct vcpu *v, uint32_t mask)
         v->gv[GV_CODE_SIZE] = (ar & AR_L) && (v->gv[GV_EFER] & EFER_LMA) ? 64 :
                               (ar & AR_DB) ? 32 : 16;
     }
+    /* Saved and loaded through the VMCS (the debug controls, SDM 3C 25.4.1). */
+    if (mask & GV(GV_DR7))
+        v->gv[GV_DR7] = vmcs_read(GUEST_DR7);
     if (mask & ~(GV(GV_COUNT) - 1))
         vcpu_stop(v, "the core asked for a guest field the backend does not have");
     v->gv_valid |= mask;
@@ -58,7 +61,7 @@ uint64_t be_guest_get(struct vcpu *v, enum gv_field f)
 {
     static const uint16_t direct[GV_COUNT] = {
         [GV_RIP] = GUEST_RIP, [GV_RSP] = GUEST_RSP, [GV_RFLAGS] = GUEST_RFLAGS,
-        [GV_CR3] = GUEST_CR3, [GV_EFER] = GUEST_IA32_EFER,
+        [GV_CR3] = GUEST_CR3, [GV_EFER] = GUEST_IA32_EFER, [GV_DR7] = GUEST_DR7,
     };
     if ((unsigned)f < GV_COUNT && direct[f]) {
         v->gv[f] = vmcs_read(direct[f]);
@@ -82,6 +85,7 @@ static uint32_t view_fields_of(uint64_t field)
     case GUEST_IA32_EFER: return GV(GV_EFER) | GV(GV_CODE_SIZE);
     case GUEST_SS_AR_BYTES: return GV(GV_CPL);
     case GUEST_CS_AR_BYTES: return GV(GV_CODE_SIZE);
+    case GUEST_DR7: return GV(GV_DR7);
     default: return 0;
     }
 }
@@ -137,6 +141,7 @@ static inline void skip(struct vcpu *v, uint64_t len)
     uint64_t intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
     if (intr & INTERRUPTIBILITY_STI_MOVSS)
         vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr & ~(uint64_t)INTERRUPTIBILITY_STI_MOVSS);
+    vcpu_insn_done(v);
 }
 
 void be_skip_bytes(struct vcpu *v, unsigned len)
@@ -164,6 +169,24 @@ void be_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32
         vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, error);
     }
     vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info);
+    v->injected = true;
+}
+
+/* The pending debug exceptions field (SDM 3C 25.4.2): at VM entry without
+ * an injected event the processor delivers them as a #DB, updating DR6 as a
+ * native trap would (SDM 3C 27.6.3, "Delivery of Pending Debug Exceptions
+ * after VM Entry"). It may already hold traps the processor saved (blocking
+ * by MOV SS): they and ours are one #DB. An injected event would drop them
+ * (Bochs drops them too), so v->injected makes a guest NMI wait for its
+ * window: the #DB, a trap of the previous instruction, goes first anyway
+ * (SDM 3A table 7-2). Bit 12: at least one enabled breakpoint hit. */
+void be_pending_debug(struct vcpu *v, uint32_t dr6)
+{
+    uint64_t pde = vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS);
+    pde |= dr6 & (GUEST_PENDING_DBG_B0_3 | GUEST_PENDING_DBG_BS);
+    if (dr6 & GUEST_PENDING_DBG_B0_3)
+        pde |= GUEST_PENDING_DBG_ENABLED_BP;
+    vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, pde);
     v->injected = true;
 }
 

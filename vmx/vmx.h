@@ -57,11 +57,11 @@ static inline struct vmx_cpu *vmx_cpu(struct percpu *pc)
 #define ACTIVITY_ACTIVE        0
 #define ACTIVITY_WAIT_FOR_SIPI 3
 #define INTERRUPTIBILITY_STI_MOVSS 3u
+#define INTERRUPTIBILITY_MOVSS 2u
 #define INTERRUPTIBILITY_NMI   (1u << 3)
 /* The VMX-preemption timer's value between NMIs: about 2^32 << rate TSC
  * ticks, minutes on any CPU (SDM 3C 26.5.1); 0 makes the next entry exit. */
 #define PREEMPTION_TIMER_IDLE  0xffffffffu
-#define RFLAGS_TF (1ull << 8)
 
 /* vmx/ept_exit.c: INVEPT of the monitor's EPT on this CPU. */
 void vmx_flush_ept(void);

@@ -41,7 +41,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-tigerlake-linux-2cpu bochs-hostile bochs-nmi-4cpu bochs-tigerlake-smp-2cpu bochs-tigerlake-2cpu bochs27-smp-init-pending bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-kbc-reset bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-tigerlake-linux-2cpu bochs-hostile bochs-metal-2cpu bochs-metal-1cpu bochs-nmi-4cpu bochs-tigerlake-smp-2cpu bochs-tigerlake-2cpu bochs27-smp-init-pending bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-kbc-reset bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
     qemu-install-trial qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-bad-policy
     qemu-sha256-match qemu-sha256-mismatch qemu-dma qemu-dma-48)
 # Run only when named exactly (never by '*' or another glob). Linux on 4
@@ -373,6 +373,75 @@ io   log   0x70-0x71' "$(guest_efi strio)" || return
     done
     expect_no_line "$name" '^strio: FAIL'
     expect_line "$name" "$PROBE_CLEAN" "strio summary: N>0 passed, 0 failed"
+}
+
+# metal.efi, the differential guest (M6): the same program natively on
+# Bochs (it is BOOTX64.EFI, no Lamina) and as Lamina's guest, with port 0x80
+# and IA32_SYSENTER_CS trapped so that the monitor emulates every access
+# metal makes to them. Its "metal: " lines from the two runs must be the
+# same, line by line, but for METAL_ALLOW: what Lamina shows on purpose.
+METAL_ALLOW='^metal: obs (cpuid-1 hypervisor-bit|cpuid-40000000) '
+METAL_CONF='guest    \EFI\lamina\metal.efi
+serial   0x3f8
+on-error halt
+io   log   0x80
+msr  log   0x174'
+bochs_metal() { # NAME CPUS [MORE-CONF]
+    local name=$1 cpus=$2 dir ndir rc n allowed
+    dir=$(sys_dir "$name")
+    ndir=$(sys_dir "$name-native")
+    if ! LAMINA_EFI=$(dirname "$PROBE_EFI")/metal.efi lamina_disk_with "$ndir/boot.img" \
+        '# metal.efi runs natively' 40; then
+        sys_fail "$name" "setup: building the native disk"
+        return
+    fi
+    run_bochs "$name-native" "$cpus" "$ndir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY"
+    rc=$?
+    [ "$rc" -eq 0 ] && sys_pass "$name" "native run reached metal's summary" ||
+        sys_fail "$name" "native run: $(cat "$ndir/result" 2>/dev/null) (rc $rc)"
+    disk_for "$name" lamina_disk "$METAL_CONF${3:+$'\n'$3}" "$(guest_efi metal)" || return
+    run_bochs "$name" "$cpus" "$dir/boot.img" "$BOCHS_TIMEOUT" "$PROBE_SUMMARY" \
+        'lamina: fatal|guest stopped|lamina: error'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_line "$name" "lamina: info: summary: cpus $cpus virtualized"
+    expect_line "$name" 'event [0-9]+ cpu 0 io-out 0x80 .* logged' "the monitor emulated metal's OUT"
+    expect_line "$name" 'event [0-9]+ cpu 0 msr-write 0x174 .* logged' "the monitor emulated metal's WRMSR"
+    grep -E '^(metal: |[0-9]+ passed, )' "$ndir/serial.log" | grep -Ev "$METAL_ALLOW" >"$dir/metal.native"
+    grep -E '^(metal: |[0-9]+ passed, )' "$dir/serial.log" | grep -Ev "$METAL_ALLOW" >"$dir/metal.lamina"
+    n=$(wc -l <"$dir/metal.native")
+    allowed=$(grep -Ec "$METAL_ALLOW" "$dir/serial.log")
+    if [ "$n" -lt 10 ]; then
+        sys_fail "$name" "only $n metal lines natively"
+    elif diff -u "$dir/metal.native" "$dir/metal.lamina" >"$dir/metal.diff"; then
+        sys_pass "$name" "the $n compared metal lines are the same natively and under Lamina ($allowed allowed to differ)"
+    else
+        sys_fail "$name" "metal lines differ natively (-) and under Lamina (+): $(grep -E '^[-+][^-+]' "$dir/metal.diff" | head -20 | tr '\n' '|')"
+    fi
+    [ "$allowed" -eq 2 ] && sys_pass "$name" "the allow-list hides only the hypervisor bit and leaf 0x40000000" ||
+        sys_fail "$name" "the allow-list hid $allowed lines under Lamina, wanted 2"
+}
+
+# With stealth yes: TF over CPUID is the same (gdb stepi must not tell), and
+# so are the lines the allow-list hides otherwise.
+scenario_bochs_metal_1cpu() {
+    local name=bochs-metal-1cpu
+    bochs_metal "$name" 1 'stealth yes'
+    if diff <(grep -E "$METAL_ALLOW" "$(sys_dir "$name-native")/serial.log") \
+        <(grep -E "$METAL_ALLOW" "$(sys_dir "$name")/serial.log") >/dev/null; then
+        sys_pass "$name" "stealth yes: the hypervisor bit and leaf 0x40000000 as natively"
+    else
+        sys_fail "$name" "stealth yes: the allow-listed lines differ from the native run"
+    fi
+}
+
+# The same with AP 1 making every observation too, and with init-emulation,
+# so that the xAPIC page is trapped and the monitor performs metal's store
+# to the TPR.
+scenario_bochs_metal_2cpu() {
+    bochs_metal bochs-metal-2cpu 2 'init-emulation yes'
+    expect_line bochs-metal-2cpu '^metal: PASS ap1-gp-bad-cr4' "AP 1 made its observations"
+    expect_line bochs-metal-2cpu 'event [0-9]+ cpu 1 io-out 0x80 .* logged' "the monitor emulated AP 1's OUT"
 }
 
 # serial-exclusive: the monitor logs on COM2 (build/system/NAME/com2.raw)

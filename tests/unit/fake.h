@@ -46,6 +46,7 @@ unsigned fake_port_writes(uint16_t port);
 uint32_t fake_port_last(uint16_t port);
 extern uint64_t fake_cr2, fake_dr6, fake_dr0_3, fake_xcr0;
 extern uint32_t fake_pkru;                      /* what read_pkru() returns (M6) */
+extern uint64_t fake_dr[4];                     /* DR0-DR3 as read_dr() reads them */
 extern unsigned fake_wbinvd_calls, fake_xsetbv_calls;
 
 /* The serial log the monitor wrote (core/log.c on port FAKE_LOG_PORT). */

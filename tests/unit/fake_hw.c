@@ -13,6 +13,7 @@ uint8_t *fake_ram;
 uint64_t fake_cr2, fake_dr6, fake_dr0_3, fake_xcr0;
 uint32_t fake_pkru;
 uint32_t read_pkru(void) { return fake_pkru; }
+uint64_t fake_dr[4];
 unsigned fake_wbinvd_calls, fake_xsetbv_calls;
 jmp_buf fake_halt_jmp;
 bool fake_halt_armed;
@@ -44,6 +45,7 @@ void fake_hw_reset(void)
     nmsrs = ncpuids = nports = 0;
     fake_cr2 = fake_dr6 = fake_dr0_3 = fake_xcr0 = 0;
     fake_pkru = 0;
+    memset(fake_dr, 0, sizeof(fake_dr));
     fake_wbinvd_calls = fake_xsetbv_calls = 0;
     fake_halts = 0;
     fake_halt_armed = false;
@@ -220,6 +222,7 @@ void xsetbv(uint32_t xcr, uint64_t v)
 uint64_t read_dr6(void) { return fake_dr6; }
 void write_dr6(uint64_t v) { fake_dr6 = v; }
 void write_dr0_3(uint64_t v) { fake_dr0_3 = v; }
+uint64_t read_dr(unsigned n) { return n < 4 ? fake_dr[n] : 0; }
 
 void *phys_ptr(uint64_t pa)
 {

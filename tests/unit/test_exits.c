@@ -124,6 +124,7 @@ static void exit_with(uint32_t reason, uint64_t len)
     fake_vmcs_set(GUEST_CS_AR_BYTES, CS_AR_64);
     fake_vmcs_set(GUEST_SS_AR_BYTES, SS_AR_CPL0);
     fake_vmcs_set(GUEST_RFLAGS, 0x2);
+    fake_vmcs_set(GUEST_DR7, 0x400);                /* no breakpoint enabled */
 }
 
 /* The same guest with paging off in 32-bit protected mode: guest-linear is
@@ -206,14 +207,16 @@ static void cpuid_signature_with_one_vmread_per_field(void **state)
     assert_int_equal(regs.rcx, LAMINA_CPUID_SIG_ECX);
     assert_int_equal(regs.rdx, LAMINA_CPUID_SIG_EDX);
     assert_skipped(2);
-    /* The lazy guest view: exit reason, RIP, length and interruptibility,
-     * each read once, and nothing else (CR4 only matters to leaves 1 and 7). */
+    /* The lazy guest view: exit reason, RIP, length, interruptibility and
+     * RFLAGS (RF and TF at the end of an instruction, core/debug.c), each
+     * read once, and nothing else (CR4 only matters to leaves 1 and 7). */
     assert_int_equal(fake_vmcs_reads(VM_EXIT_REASON), 1);
     assert_int_equal(fake_vmcs_reads(GUEST_RIP), 1);
+    assert_int_equal(fake_vmcs_reads(GUEST_RFLAGS), 1);
     assert_int_equal(fake_vmcs_reads(GUEST_CR4), 0);
     assert_int_equal(fake_vmcs_reads(EXIT_QUALIFICATION), 0);
     assert_int_equal(fake_vmcs_reads(IDT_VECTORING_INFO_FIELD), 0);
-    assert_int_equal(fake_vmcs_total_reads(), 4);
+    assert_int_equal(fake_vmcs_total_reads(), 5);
     assert_int_equal(cpus[0].exits[LAMINA_EXIT_CPUID], 1);
     assert_true(cpus[0].ticks[LAMINA_EXIT_CPUID] > 0);
     /* Leaf 1 does need CR4 (OSXSAVE), once. */
