@@ -20,6 +20,7 @@
 #define MSR_IA32_PAT               0x277
 #define MSR_IA32_RTIT_CTL          0x570   /* Intel PT control: hidden from the guest */
 #define MSR_X2APIC_ICR             0x830
+#define MSR_IA32_XSS               0xda0   /* supervisor state components of XSAVES */
 #define MSR_EFER                   0xc0000080
 #define MSR_FS_BASE                0xc0000100
 #define MSR_GS_BASE                0xc0000101

@@ -14,6 +14,15 @@ void cpuid_filter(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r, bool st
         r->ebx &= ~CPUID_7_0_EBX_INTEL_PT;
         return;
     }
+    if (leaf == 0xd && subleaf == 1) {
+        r->ecx &= ~(uint32_t)XSS_HIDDEN;
+        r->edx &= ~(uint32_t)(XSS_HIDDEN >> 32);
+        return;
+    }
+    if (leaf == 0xd && subleaf < 64 && ((XSS_HIDDEN >> subleaf) & 1)) {
+        r->eax = r->ebx = r->ecx = r->edx = 0;  /* the component does not exist */
+        return;
+    }
     if (leaf == 0x14 || leaf == CPUID_SVM_LEAF) {   /* PT and SVM enumeration leaves */
         r->eax = r->ebx = r->ecx = r->edx = 0;
         return;
@@ -64,4 +73,11 @@ void cpuid_fix_osxsave(struct cpuid_regs *r, uint32_t leaf, uint32_t subleaf, ui
         if (guest_cr4 & CR4_PKE_BIT)
             r->ecx |= CPUID_7_0_ECX_OSPKE;
     }
+}
+
+uint64_t cpuid_xss_guest_mask(uint32_t d1_eax, uint32_t d1_ecx, uint32_t d1_edx)
+{
+    if (!(d1_eax & CPUID_D_1_EAX_XSAVES))
+        return 0;
+    return (((uint64_t)d1_edx << 32) | d1_ecx) & ~XSS_HIDDEN;
 }

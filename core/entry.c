@@ -4,6 +4,7 @@
 #include <string.h>
 #include <stdio.h>
 #include "core/arch.h"
+#include "core/cpuid.h"
 #include "core/log.h"
 #include "core/monitor.h"
 #include "core/vcpu.h"
@@ -57,6 +58,8 @@ static void probe_processor(void)
     if (r[2] & (1u << 26)) {           /* XSAVE */
         cpuid(0xd, 0, r);
         mon.xcr0_supported = ((uint64_t)r[3] << 32) | r[0];
+        cpuid(0xd, 1, r);
+        mon.xss_guest = cpuid_xss_guest_mask(r[0], r[2], r[3]);
     }
     cpuid(7, 0, r);
     mon.la57 = r[2] & (1u << 16);

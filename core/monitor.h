@@ -25,6 +25,7 @@ struct monitor {
     struct percpu *cpus;
     struct mtrr_state mtrr;
     uint64_t xcr0_supported;
+    uint64_t xss_guest;             /* IA32_XSS bits the guest may set (core/cpuid.h) */
     bool la57, nx;                  /* CPUID: 57-bit linear addresses, EFER.NXE */
     bool tsc_adjust;                /* CPUID: IA32_TSC_ADJUST exists */
     bool host_1g;                   /* CPUID: 1 GiB pages for the monitor's own map */

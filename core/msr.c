@@ -16,13 +16,15 @@
 /* The MSRs whose writes (and, for IA32_TSC_ADJUST, reads) exit whatever the
  * policy says: the x2APIC ICR under init-emulation (core/ipi.c), the
  * microcode trigger (refused), IA32_APIC_BASE (the APIC page may not move),
- * the TSC pair (core/tsc.h), IA32_RTIT_CTL (Intel PT is hidden) and the MTRRs
- * (the guest-physical map follows them). Then the policy's MSRs, in the
+ * the TSC pair (core/tsc.h), IA32_RTIT_CTL (Intel PT is hidden), IA32_XSS
+ * (XRSTORS of hidden state components, core/cpuid.h) and the MTRRs (the
+ * guest-physical map follows them). Then the policy's MSRs, in the
  * directions its rules name. */
 void msr_intercepts_init(void)
 {
     static const uint32_t write_trapped[] = { MSR_IA32_BIOS_UPDT_TRIG, MSR_IA32_APIC_BASE,
-                                              MSR_IA32_TSC, MSR_IA32_RTIT_CTL };
+                                              MSR_IA32_TSC, MSR_IA32_RTIT_CTL,
+                                              MSR_IA32_XSS };
     for (unsigned i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
         be_intercept_msr(write_trapped[i], POLICY_WRITE, true);
     if (mon.init_emulation)
@@ -133,6 +135,17 @@ static int guest_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
         if (log_ratelimit_pass(&rl, &suppressed))
             log_warn("cpu %u: microcode update refused (WRMSR IA32_BIOS_UPDT_TRIG)", pc->index);
         return 0;
+    }
+    if (msr == MSR_IA32_XSS && (val & ~mon.xss_guest)) {
+        /* SDM 4 (IA32_XSS) and SDM 3A 13.11: a bit CPUID.(0DH,1) does not
+         * list is reserved, and WRMSR of it is #GP, as on a CPU without the
+         * component. Intel PT's (bit 8) is never listed to the guest. */
+        static struct log_ratelimit rl = { .burst = 4 };
+        uint32_t suppressed;
+        if (log_ratelimit_pass(&rl, &suppressed))
+            log_warn("cpu %u: IA32_XSS = 0x%lx refused (guest may set 0x%lx)", pc->index, val,
+                     mon.xss_guest);
+        return -1;
     }
     if (mtrr_is_msr(msr)) {
         if (wrmsr_safe(msr, val) != 0)

@@ -77,6 +77,15 @@ const struct policy_rule *policy_lookup_io(const struct lamina_policy *p, uint16
  * 0xc0000000-0xc0001fff. Rules outside them are refused at load. */
 bool policy_msr_coverable(uint32_t msr);
 
+/* MSRs the guest can change without RDMSR/WRMSR, so without an exit the MSR
+ * bitmap could ask for: FS/GS base (WRFSBASE, WRGSBASE), GS and KERNEL_GS base
+ * (SWAPGS), and the MSRs of the supervisor state components XRSTORS loads
+ * from memory (SDM 1 13.2, table "Supervisor State Components"; SDM 3A
+ * 13.11 XRSTORS). A deny or lock rule on one would promise more than the
+ * monitor enforces: the loader refuses it (efi/config.c). The first such MSR
+ * in [first, last] and why, or NULL. */
+const char *policy_msr_bypassed(uint32_t first, uint32_t last, uint32_t *msr);
+
 /* Index of `msr` in p->lock_msr, or -1. */
 int policy_lock_slot(const struct lamina_policy *p, uint32_t msr);
 

@@ -714,6 +714,22 @@ static int set_rule(struct parser *p, enum policy_space space, const char *val, 
     }
     r.first = (uint32_t)first;
     r.last = (uint32_t)last;
+    if (space == POLICY_MSR && r.action != POLICY_LOG) {
+        /* Log rules record the RDMSR/WRMSR instructions; deny and lock
+         * promise the value, which other instructions change unseen. */
+        uint32_t m;
+        const char *why = policy_msr_bypassed(r.first, r.last, &m);
+        if (why) {
+            f = line_error(p);
+            fmt_str(f, action_name(r.action));
+            fmt_str(f, " cannot be kept for MSR ");
+            fmt_hex(f, m);
+            fmt_str(f, ": ");
+            fmt_str(f, why);
+            fmt_str(f, " (only log rules may name it)");
+            return -1;
+        }
+    }
 
     if (pol->nrules == POLICY_MAX_RULES) {
         f = line_error(p);

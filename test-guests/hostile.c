@@ -1075,6 +1075,41 @@ static void attack_cr0(void)
     verdict_alive("cr0-pg-off-64bit", v == TG_VEC_GP && after == cr0, d);
 }
 
+/* ------------------------------------------------- 9. side doors (M7) */
+
+#define MSR_XSS 0xda0
+
+/* Intel PT through XSAVES: IA32_XSS bit 8 lets XRSTORS load a PT state
+ * (TraceEn, an output base in host-physical monitor memory) without the
+ * trapped RTIT_CTL write. The monitor must refuse the bit as a CPU without PT
+ * does (#GP), and CPUID.(0DH,1)/(0DH,8) must not list it. */
+static void attack_xss_pt(void)
+{
+    struct tg_cpuid d1 = tg_cpuid(0xd, 1), d8 = tg_cpuid(0xd, 8);
+    if (!((tg_cpuid(1, 0).ecx >> 26) & 1) || !(d1.eax & (1u << 3))) {
+        tg_skip("xss-pt-state", "no XSAVES");
+        return;
+    }
+    uint64_t old = 0, now = 0;
+    tg_try_rdmsr(MSR_XSS, &old, NULL);
+    struct tg_fault f;
+    int v = tg_try_wrmsr(MSR_XSS, old | (1ull << 8), &f);
+    tg_try_rdmsr(MSR_XSS, &now, NULL);
+    if (v < 0)
+        tg_try_wrmsr(MSR_XSS, old, NULL);
+    char d[200];
+    tg_snprintf(d, sizeof d, "WRMSR IA32_XSS |= bit 8 (PT state): %s, read back 0x%llx; "
+                "CPUID.(0DH,1).ECX 0x%x, (0DH,8).EAX 0x%x", v < 0 ? "accepted" : tg_vector_name(v),
+                (unsigned long long)now, d1.ecx, d8.eax);
+    verdict_alive("xss-pt-state", v == TG_VEC_GP && !(now & (1ull << 8)) &&
+                  !(d1.ecx & (1u << 8)) && (d8.eax | d8.ebx | d8.ecx | d8.edx) == 0, d);
+}
+
+static void attacks_sidedoors(void)
+{
+    attack_xss_pt();
+}
+
 /* ------------------------------------------------------------ main */
 
 static void __attribute__((noreturn)) triple_fault(void)
@@ -1110,6 +1145,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     attack_rdmsr_sweep();
     attack_flood();
     attack_cr0();
+    attacks_sidedoors();
 
     char why[120];
     verdict("final-monitor-intact", monitor_ok(why, sizeof why), "%s", why);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "core/arch.h"
+#include "core/cpuid.h"
 #include "core/log.h"
 #include "core/monitor.h"
 #include "core/tsc.h"
@@ -147,8 +148,11 @@ static int setup_vmcs(struct percpu *pc)
     VMW(MSR_BITMAP, (uint64_t)(uintptr_t)vmx.msr_bitmap);
     VMW(EPT_POINTER, vmx.eptp);
     VMW(VIRTUAL_PROCESSOR_ID, vmx_cpu(pc)->vpid);
+    /* SDM 3C 26.1.3: XSAVES/XRSTORS exit when IA32_XSS and this bitmap share
+     * a bit. IA32_XSS never holds a hidden bit (core/msr.c); should one get
+     * there all the same, the exit is unexpected and stops the guest. */
     if (vmx.ctl.proc2 & SECONDARY_EXEC_ENABLE_XSAVES)
-        VMW(XSS_EXIT_BITMAP, 0);
+        VMW(XSS_EXIT_BITMAP, XSS_HIDDEN);
 
     uint64_t host_cr4 = cr4;
     if (mon.xcr0_supported)
