@@ -62,6 +62,16 @@ static void probe_processor(void)
         mon.xss_guest = cpuid_xss_guest_mask(r[0], r[2], r[3]);
     }
     cpuid(7, 0, r);
+    struct spec_cpu sc = { .cpuid7_edx = r[3] };
+    if ((r[3] & CPUID_7_EDX_ARCH_CAP) && rdmsr_safe(MSR_IA32_ARCH_CAPABILITIES, &sc.arch_cap) != 0)
+        sc.arch_cap = 0;
+    spec_decide(&sc, &mon.spec);
+    log_info("spec: rsb fill on exit; spec_ctrl %s; l1d flush on entry %s; verw on entry %s "
+             "(mds %s, mmio stale data %s; arch_capabilities 0x%lx)",
+             mon.spec.spec_ctrl ? "switched (ibrs in root)" : "absent",
+             mon.spec.l1d_flush ? "yes" : mon.spec.l1tf_open ? "NEEDED, NO FLUSH COMMAND" : "no",
+             mon.spec.verw ? "yes" : "no", mon.spec.mds ? "yes" : "no",
+             mon.spec.mmio_stale ? "yes" : "no", sc.arch_cap);
     mon.la57 = r[2] & (1u << 16);
     mon.tsc_adjust = r[1] & (1u << 1);
     cpuid(0x80000001, 0, r);

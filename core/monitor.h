@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include "core/bootinfo.h"
 #include "core/percpu.h"
+#include "core/spec.h"
 #include "ept/mtrr.h"
 #include "iommu/iommu.h"
 
@@ -25,6 +26,7 @@ struct monitor {
     struct percpu *cpus;
     struct mtrr_state mtrr;
     uint64_t xcr0_supported;
+    struct spec_plan spec;          /* transient-execution mitigations (core/spec.h) */
     uint64_t xss_guest;             /* IA32_XSS bits the guest may set (core/cpuid.h) */
     bool la57, nx;                  /* CPUID: 57-bit linear addresses, EFER.NXE */
     bool tsc_adjust;                /* CPUID: IA32_TSC_ADJUST exists */

@@ -50,6 +50,11 @@ static void mtrr_written(uint32_t cpu, uint32_t msr, uint64_t value);
 /* RDMSR as the guest would see it natively; -1 where that raises #GP. */
 static int guest_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
+    uint64_t *slot = be_guest_msr_slot(v, msr);
+    if (slot) {                         /* switched at exit: the guest's value is here */
+        *val = *slot;
+        return 0;
+    }
     enum guest_msr kind = guest_msr_kind(msr);
     if (kind != GMSR_NONE && be_msr_held(kind)) {
         *val = be_msr_field_read(v, kind);
@@ -113,6 +118,17 @@ static int write_field_msr(struct vcpu *v, enum guest_msr kind, uint64_t val)
 static int guest_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
 {
     struct percpu *pc = v->pc;
+    uint64_t *slot = be_guest_msr_slot(v, msr);
+    if (slot) {
+        /* The processor checks the value; the monitor's own goes back at
+         * once, the guest's is loaded at entry. */
+        int gp = wrmsr_safe(msr, val);
+        (void)wrmsr_safe(msr, be_host_msr_value(v, msr));   /* loaded at exit: cannot fault */
+        if (gp != 0)
+            return -1;
+        *slot = val;
+        return 0;
+    }
     enum guest_msr kind = guest_msr_kind(msr);
     if (kind != GMSR_NONE && be_msr_held(kind))
         return write_field_msr(v, kind, val);

@@ -14,7 +14,7 @@
 /* Table pages kept for splitting large EPT leaves when the MTRRs change. */
 #define EPT_RESERVE_PAGES 32
 #define SHARED_PAGES 3          /* MSR bitmap, I/O bitmaps A and B */
-#define PERCPU_PAGES 2          /* VMXON region, VMCS */
+#define PERCPU_PAGES 3          /* VMXON region, VMCS, MSR lists */
 
 struct vmx_state vmx;
 
@@ -207,6 +207,7 @@ int be_setup(uint64_t *cursor, uint64_t end)
         struct vmx_cpu *vc = vmx_cpu(&mon.cpus[i]);
         vc->vmxon_region = take(cursor, 1);
         vc->vmcs = take(cursor, 1);
+        vc->msr_area = take(cursor, 1);
         vc->vpid = i + 1;
     }
     /* VMX's own MSRs: the guest sees a CPU without VMX (vmx/guest.c). */

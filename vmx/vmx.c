@@ -137,9 +137,21 @@ static int setup_vmcs(struct percpu *pc)
     VMW(TSC_OFFSET, 0);
     pc->tsc.offset = 0;
     pc->tsc.adjust = mon.tsc_adjust ? rdmsr(MSR_IA32_TSC_ADJUST) : 0;
-    VMW(VM_EXIT_MSR_STORE_COUNT, 0);
-    VMW(VM_EXIT_MSR_LOAD_COUNT, 0);
-    VMW(VM_ENTRY_MSR_LOAD_COUNT, 0);
+    /* Transient execution (core/spec.h): IA32_SPEC_CTRL switched, IA32_FLUSH_CMD
+     * at entry, through the MSR lists (SDM 3C 25.7.2, 25.8.2). The guest
+     * starts with the firmware's IA32_SPEC_CTRL. */
+    struct vmx_cpu *vc = vmx_cpu(pc);
+    struct vmx_msr_plan mp = { .spec = &mon.spec };
+    if (mon.spec.spec_ctrl)
+        mp.guest_spec_ctrl = rdmsr(MSR_IA32_SPEC_CTRL);
+    vmx_msr_lists_build(vc, vc->msr_area, &mp);
+    VMW(VM_EXIT_MSR_STORE_ADDR, (uint64_t)(uintptr_t)vc->msr_guest);
+    VMW(VM_EXIT_MSR_STORE_COUNT, vc->msr_store);
+    VMW(VM_EXIT_MSR_LOAD_ADDR, (uint64_t)(uintptr_t)vc->msr_host);
+    VMW(VM_EXIT_MSR_LOAD_COUNT, vc->msr_exit_load);
+    VMW(VM_ENTRY_MSR_LOAD_ADDR, (uint64_t)(uintptr_t)vc->msr_guest);
+    VMW(VM_ENTRY_MSR_LOAD_COUNT, vc->msr_entry_load);
+    vmx_verw_on_entry = mon.spec.verw;
     VMW(VM_ENTRY_INTR_INFO_FIELD, 0);
     if (vmx.ctl.pin & PIN_BASED_VMX_PREEMPTION_TIMER)
         VMW(VMX_PREEMPTION_TIMER_VALUE, PREEMPTION_TIMER_IDLE);

@@ -15,6 +15,7 @@
 #include "core/cpuid.h"
 #include "core/evlog.h"
 #include "core/log.h"
+#include "core/spec.h"
 #include "core/monitor.h"
 #include "core/vcpu.h"
 #include "core/xsetbv.h"
@@ -298,6 +299,128 @@ static void xss_deny_rule(void **state)
     assert_int_equal(fake_msr_writes(0xda0), 0);
 }
 
+
+/* ------------------------------------------------ 5. transient execution */
+
+#define E_ALL (CPUID_7_EDX_SPEC_CTRL | CPUID_7_EDX_L1D_FLUSH | CPUID_7_EDX_MD_CLEAR | \
+               CPUID_7_EDX_ARCH_CAP)
+#define AC_MMIO_NO (ARCH_CAP_SBDR_SSDP_NO | ARCH_CAP_FBSDP_NO | ARCH_CAP_PSDP_NO)
+
+static struct spec_plan decide(uint32_t edx, uint64_t ac)
+{
+    struct spec_cpu c = { .cpuid7_edx = edx, .arch_cap = ac };
+    struct spec_plan p;
+    spec_decide(&c, &p);
+    return p;
+}
+
+/* Each decision from CPUID and ARCH_CAPABILITIES, as on CPUs of each kind. */
+static void spec_decisions(void **state)
+{
+    (void)state;
+    /* Skylake-SP with updated microcode: no ARCH_CAPABILITIES; L1TF, MDS. */
+    struct spec_plan p = decide(E_ALL & ~CPUID_7_EDX_ARCH_CAP, 0);
+    assert_true(p.spec_ctrl);
+    assert_int_equal(p.host_spec_ctrl, SPEC_CTRL_IBRS);
+    assert_true(p.l1d_flush);
+    assert_false(p.verw);               /* the L1D flush clears the buffers too */
+    assert_true(p.mds && p.mmio_stale);
+    /* Cascade Lake: RDCL_NO, MDS_NO, but MMIO stale data; FB_CLEAR. */
+    p = decide(E_ALL, ARCH_CAP_RDCL_NO | ARCH_CAP_IBRS_ALL | ARCH_CAP_MDS_NO | ARCH_CAP_FB_CLEAR);
+    assert_false(p.l1d_flush);
+    assert_false(p.l1tf_open);
+    assert_false(p.mds);
+    assert_true(p.mmio_stale);
+    assert_true(p.verw);
+    /* Sapphire Rapids: none of them. */
+    p = decide(E_ALL, ARCH_CAP_RDCL_NO | ARCH_CAP_IBRS_ALL | ARCH_CAP_MDS_NO | AC_MMIO_NO);
+    assert_false(p.l1d_flush || p.verw || p.l1tf_open);
+    assert_true(p.spec_ctrl);
+    /* Nested under a VMM that flushes: SKIP_L1DFL_VMENTRY; MDS still needs VERW. */
+    p = decide(E_ALL, ARCH_CAP_SKIP_L1DFL_VMENTRY);
+    assert_false(p.l1d_flush);
+    assert_true(p.verw);
+    /* Old microcode: open to L1TF and MDS with no means to flush: said, not done. */
+    p = decide(0, 0);
+    assert_false(p.spec_ctrl || p.l1d_flush || p.verw);
+    assert_true(p.l1tf_open);
+    /* ARCH_CAPABILITIES not enumerated: its value is not believed. */
+    p = decide(CPUID_7_EDX_L1D_FLUSH, ARCH_CAP_RDCL_NO);
+    assert_true(p.l1d_flush);
+    /* Bochs's Tiger Lake: RDCL_NO, IBRS_ALL, RSBA, SKIP_L1DFL, SSB_NO (0x1f). */
+    p = decide(E_ALL, 0x1f);
+    assert_false(p.l1d_flush);
+    assert_true(p.verw);
+}
+
+/* Guest SPEC_CTRL saved at exit and restored at entry, the monitor's loaded
+ * at exit; FLUSH_CMD last in the entry list. */
+static void msr_lists_switch_spec_ctrl(void **state)
+{
+    (void)state;
+    static uint8_t area[4096] __attribute__((aligned(16)));
+    struct vmx_cpu *vc = vmx_cpu(&cpus[0]);
+    struct spec_plan sp = decide(E_ALL & ~CPUID_7_EDX_ARCH_CAP, 0);
+    struct vmx_msr_plan mp = { .spec = &sp, .guest_spec_ctrl = 2 };
+    vmx_msr_lists_build(vc, area, &mp);
+    assert_int_equal(vc->msr_store, 1);
+    assert_int_equal(vc->msr_entry_load, 2);
+    assert_int_equal(vc->msr_exit_load, 1);
+    assert_ptr_equal(vc->msr_guest, (void *)area);
+    assert_ptr_equal(vc->msr_host, (void *)(area + VMX_MSR_AREA_HOST));
+    assert_int_equal(vc->msr_guest[0].index, MSR_IA32_SPEC_CTRL);
+    assert_int_equal(vc->msr_guest[0].value, 2);
+    assert_int_equal(vc->msr_guest[1].index, MSR_IA32_FLUSH_CMD);
+    assert_int_equal(vc->msr_guest[1].value, FLUSH_CMD_L1D);
+    assert_int_equal(vc->msr_host[0].index, MSR_IA32_SPEC_CTRL);
+    assert_int_equal(vc->msr_host[0].value, SPEC_CTRL_IBRS);
+    /* A CPU with neither: empty lists. */
+    sp = decide(0, 0);
+    vmx_msr_lists_build(vc, area, &mp);
+    assert_int_equal(vc->msr_store + vc->msr_entry_load + vc->msr_exit_load, 0);
+    /* L1D flush without SPEC_CTRL: the flush is entry 0 and nothing is stored. */
+    sp = decide(CPUID_7_EDX_L1D_FLUSH, 0);
+    vmx_msr_lists_build(vc, area, &mp);
+    assert_int_equal(vc->msr_store, 0);
+    assert_int_equal(vc->msr_entry_load, 1);
+    assert_int_equal(vc->msr_guest[0].index, MSR_IA32_FLUSH_CMD);
+}
+
+/* A policy rule traps SPEC_CTRL: the guest's value is the one in the list,
+ * read and written there; the processor keeps the monitor's. */
+static void trapped_spec_ctrl_uses_the_list(void **state)
+{
+    (void)state;
+    static uint8_t area[4096] __attribute__((aligned(16)));
+    struct vmx_cpu *vc = vmx_cpu(&cpus[0]);
+    struct spec_plan sp = decide(CPUID_7_EDX_SPEC_CTRL, 0);
+    struct vmx_msr_plan mp = { .spec = &sp, .guest_spec_ctrl = 0 };
+    vmx_msr_lists_build(vc, area, &mp);
+    fake_msr_set(MSR_IA32_SPEC_CTRL, SPEC_CTRL_IBRS);       /* the monitor's, after exit */
+    bi.policy.nrules = 1;
+    bi.policy.rule[0] = (struct policy_rule){ .first = 0x48, .last = 0x48, .space = POLICY_MSR,
+                                              .action = POLICY_LOG, .dir = POLICY_RW };
+    exit_with(EXIT_REASON_MSR_WRITE, 2);
+    regs.rcx = MSR_IA32_SPEC_CTRL;
+    regs.rax = 4;                                           /* SSBD */
+    run();
+    assert_skipped(2);
+    assert_int_equal(vc->msr_guest[0].value, 4);
+    assert_int_equal(fake_msr_get(MSR_IA32_SPEC_CTRL), SPEC_CTRL_IBRS);
+    exit_with(EXIT_REASON_MSR_READ, 2);
+    regs.rcx = MSR_IA32_SPEC_CTRL;
+    run();
+    assert_int_equal(regs.rax, 4);
+    /* A value the processor refuses: #GP, the list unchanged. */
+    fake_msr_refuse_writes(MSR_IA32_SPEC_CTRL);
+    exit_with(EXIT_REASON_MSR_WRITE, 2);
+    regs.rcx = MSR_IA32_SPEC_CTRL;
+    regs.rax = 1ull << 40;
+    run();
+    assert_injected(INFO_GP);
+    assert_int_equal(vc->msr_guest[0].value, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +429,9 @@ int main(void)
         cmocka_unit_test_setup(xss_guest_mask_from_cpuid, setup),
         cmocka_unit_test_setup(xss_write_checked_against_cpuid, setup),
         cmocka_unit_test_setup(xss_deny_rule, setup),
+        cmocka_unit_test_setup(spec_decisions, setup),
+        cmocka_unit_test_setup(msr_lists_switch_spec_ctrl, setup),
+        cmocka_unit_test_setup(trapped_spec_ctrl_uses_the_list, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
