@@ -35,6 +35,12 @@ void cpuid_filter(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r, bool st
     if (leaf == 1) {
         /* VMXON in the guest would exit to the monitor, which offers no nested VMX. */
         r->ecx &= ~CPUID_1_ECX_VMX;
+        /* No debug store: BTS and PEBS write records to the DS area on their
+         * own (SDM 3B 18.6.8, 20.4.9), PEBS on older CPUs through addresses
+         * EPT does not check; IA32_DS_AREA and IA32_PEBS_ENABLE writes raise
+         * #GP (core/msr.c), as on a CPU without DS. */
+        r->edx &= ~CPUID_1_EDX_DS;
+        r->ecx &= ~(CPUID_1_ECX_DTES64 | CPUID_1_ECX_DS_CPL);
         /* Bit 31 is "not used, always returns 0" on hardware (SDM 2 CPUID, feature
          * information in ECX); hypervisors set it to announce the 0x4xxxxxxx leaves. */
         if (!stealth)

@@ -26,6 +26,9 @@ struct cpuid_regs { uint32_t eax, ebx, ecx, edx; };
 #define LAMINA_CPUID_SIG_ECX        0x614c616eu      /* "naLa" */
 #define LAMINA_CPUID_SIG_EDX        0x616e696du      /* "mina" */
 
+#define CPUID_1_ECX_DTES64          (1u << 2)
+#define CPUID_1_ECX_DS_CPL          (1u << 4)
+#define CPUID_1_EDX_DS              (1u << 21)
 #define CPUID_1_ECX_VMX             (1u << 5)
 #define CPUID_1_ECX_XSAVE           (1u << 26)
 #define CPUID_1_ECX_OSXSAVE         (1u << 27)

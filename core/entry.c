@@ -61,6 +61,11 @@ static void probe_processor(void)
         cpuid(0xd, 1, r);
         mon.xss_guest = cpuid_xss_guest_mask(r[0], r[2], r[3]);
     }
+    cpuid(0, 0, r);
+    if (r[0] >= 0xa) {
+        cpuid(0xa, 0, r);
+        mon.perf_global_ctrl = (r[0] & 0xff) >= 2;      /* SDM 3B 20.2.2 */
+    }
     cpuid(7, 0, r);
     struct spec_cpu sc = { .cpuid7_edx = r[3] };
     if ((r[3] & CPUID_7_EDX_ARCH_CAP) && rdmsr_safe(MSR_IA32_ARCH_CAPABILITIES, &sc.arch_cap) != 0)

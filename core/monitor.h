@@ -26,6 +26,7 @@ struct monitor {
     struct percpu *cpus;
     struct mtrr_state mtrr;
     uint64_t xcr0_supported;
+    bool perf_global_ctrl;          /* CPUID.0AH:EAX[7:0] >= 2: IA32_PERF_GLOBAL_CTRL exists */
     struct spec_plan spec;          /* transient-execution mitigations (core/spec.h) */
     uint64_t xss_guest;             /* IA32_XSS bits the guest may set (core/cpuid.h) */
     bool la57, nx;                  /* CPUID: 57-bit linear addresses, EFER.NXE */

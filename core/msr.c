@@ -17,14 +17,16 @@
  * policy says: the x2APIC ICR under init-emulation (core/ipi.c), the
  * microcode trigger (refused), IA32_APIC_BASE (the APIC page may not move),
  * the TSC pair (core/tsc.h), IA32_RTIT_CTL (Intel PT is hidden), IA32_XSS
- * (XRSTORS of hidden state components, core/cpuid.h) and the MTRRs (the
+ * (XRSTORS of hidden state components, core/cpuid.h), IA32_DS_AREA and
+ * IA32_PEBS_ENABLE (the debug store is hidden) and the MTRRs (the
  * guest-physical map follows them). Then the policy's MSRs, in the
  * directions its rules name. */
 void msr_intercepts_init(void)
 {
     static const uint32_t write_trapped[] = { MSR_IA32_BIOS_UPDT_TRIG, MSR_IA32_APIC_BASE,
                                               MSR_IA32_TSC, MSR_IA32_RTIT_CTL,
-                                              MSR_IA32_XSS };
+                                              MSR_IA32_XSS, MSR_IA32_DS_AREA,
+                                              MSR_IA32_PEBS_ENABLE };
     for (unsigned i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
         be_intercept_msr(write_trapped[i], POLICY_WRITE, true);
     if (mon.init_emulation)
@@ -151,6 +153,16 @@ static int guest_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
         if (log_ratelimit_pass(&rl, &suppressed))
             log_warn("cpu %u: microcode update refused (WRMSR IA32_BIOS_UPDT_TRIG)", pc->index);
         return 0;
+    }
+    if (msr == MSR_IA32_DS_AREA || msr == MSR_IA32_PEBS_ENABLE) {
+        /* The debug store is hidden (core/cpuid.c): its buffers would take
+         * BTS and PEBS records written by the processor itself. */
+        static struct log_ratelimit rl = { .burst = 4 };
+        uint32_t suppressed;
+        if (log_ratelimit_pass(&rl, &suppressed))
+            log_warn("cpu %u: WRMSR 0x%x = 0x%lx refused: no debug store (BTS/PEBS) under "
+                     "the monitor", pc->index, msr, val);
+        return -1;
     }
     if (msr == MSR_IA32_XSS && (val & ~mon.xss_guest)) {
         /* SDM 4 (IA32_XSS) and SDM 3A 13.11: a bit CPUID.(0DH,1) does not

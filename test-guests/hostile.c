@@ -1105,9 +1105,37 @@ static void attack_xss_pt(void)
                   !(d1.ecx & (1u << 8)) && (d8.eax | d8.ebx | d8.ecx | d8.edx) == 0, d);
 }
 
+
+/* The debug store: BTS and PEBS records are written by the processor itself
+ * into the buffers IA32_DS_AREA describes (SDM 3B 18.6.8); aimed at monitor
+ * memory, and counting in VMX root, they would write it. The monitor hides
+ * DS (CPUID.1:EDX[21]) and refuses both MSRs as a CPU without DS does. */
+static void attack_debug_store(void)
+{
+    uint64_t target = mon_pa ? mon_pa : 0x1000;
+    struct tg_fault f;
+    char d[200];
+    uint32_t msrs[2] = { 0x600, 0x3f1 };
+    const char *names[2] = { "ds-area-over-monitor", "pebs-enable" };
+    uint64_t vals[2] = { target, 1 };
+    for (int i = 0; i < 2; i++) {
+        uint64_t old = 0, now = 0;
+        int r = tg_try_rdmsr(msrs[i], &old, NULL);
+        int v = tg_try_wrmsr(msrs[i], vals[i], &f);
+        tg_try_rdmsr(msrs[i], &now, NULL);
+        if (v < 0 && r < 0)
+            tg_try_wrmsr(msrs[i], old, NULL);
+        tg_snprintf(d, sizeof d, "WRMSR 0x%x = 0x%llx: %s; CPUID.1:EDX.DS %u",
+                    msrs[i], (unsigned long long)vals[i], v < 0 ? "accepted" : tg_vector_name(v),
+                    (tg_cpuid(1, 0).edx >> 21) & 1);
+        verdict_alive(names[i], v == TG_VEC_GP && !((tg_cpuid(1, 0).edx >> 21) & 1), d);
+    }
+}
+
 static void attacks_sidedoors(void)
 {
     attack_xss_pt();
+    attack_debug_store();
 }
 
 /* ------------------------------------------------------------ main */

@@ -30,6 +30,14 @@ void vmx_msr_lists_build(struct vmx_cpu *vc, uint8_t *area, const struct vmx_msr
         add(g, &ng, MSR_IA32_SPEC_CTRL, p->guest_spec_ctrl);
         add(h, &nh, MSR_IA32_SPEC_CTRL, p->spec->host_spec_ctrl);
     }
+    /* Performance monitoring: every counter stopped from exit to entry, so
+     * no overflow in VMX root writes a PEBS record or raises a PMI there
+     * (SDM 3B 20.2.2 IA32_PERF_GLOBAL_CTRL); the guest's own enables come
+     * back at entry. */
+    if (p->perf_global_ctrl) {
+        add(g, &ng, MSR_IA32_PERF_GLOBAL_CTRL, p->guest_perf_global_ctrl);
+        add(h, &nh, MSR_IA32_PERF_GLOBAL_CTRL, 0);
+    }
     vc->msr_store = (uint8_t)ng;
     /* Last in the entry list: the flush comes after every other load. */
     if (p->spec->l1d_flush)

@@ -144,6 +144,10 @@ static int setup_vmcs(struct percpu *pc)
     struct vmx_msr_plan mp = { .spec = &mon.spec };
     if (mon.spec.spec_ctrl)
         mp.guest_spec_ctrl = rdmsr(MSR_IA32_SPEC_CTRL);
+    if (mon.perf_global_ctrl) {
+        mp.perf_global_ctrl = true;
+        mp.guest_perf_global_ctrl = rdmsr(MSR_IA32_PERF_GLOBAL_CTRL);
+    }
     vmx_msr_lists_build(vc, vc->msr_area, &mp);
     VMW(VM_EXIT_MSR_STORE_ADDR, (uint64_t)(uintptr_t)vc->msr_guest);
     VMW(VM_EXIT_MSR_STORE_COUNT, vc->msr_store);

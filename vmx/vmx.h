@@ -113,6 +113,8 @@ struct spec_plan;
 struct vmx_msr_plan {
     const struct spec_plan *spec;
     uint64_t guest_spec_ctrl;       /* the guest's first IA32_SPEC_CTRL: the firmware's */
+    bool perf_global_ctrl;          /* IA32_PERF_GLOBAL_CTRL exists: 0 in VMX root */
+    uint64_t guest_perf_global_ctrl;
 };
 void vmx_msr_lists_build(struct vmx_cpu *vc, uint8_t *area, const struct vmx_msr_plan *p);
 /* VERW right before every VM entry (vmx/vmx_asm.S; core/spec.h says when). */

@@ -421,6 +421,65 @@ static void trapped_spec_ctrl_uses_the_list(void **state)
     assert_int_equal(vc->msr_guest[0].value, 4);
 }
 
+/* ------------------------------------------- 2. performance monitoring */
+
+/* Counters stopped from exit to entry: the guest's IA32_PERF_GLOBAL_CTRL is
+ * stored at exit and loaded at entry, 0 is loaded at exit. */
+static void msr_lists_stop_counters_in_root(void **state)
+{
+    (void)state;
+    static uint8_t area[4096] __attribute__((aligned(16)));
+    struct vmx_cpu *vc = vmx_cpu(&cpus[0]);
+    struct spec_plan sp = decide(CPUID_7_EDX_SPEC_CTRL | CPUID_7_EDX_L1D_FLUSH, 0);
+    struct vmx_msr_plan mp = { .spec = &sp, .perf_global_ctrl = true,
+                               .guest_perf_global_ctrl = 0x70000000full };
+    vmx_msr_lists_build(vc, area, &mp);
+    assert_int_equal(vc->msr_store, 2);
+    assert_int_equal(vc->msr_exit_load, 2);
+    assert_int_equal(vc->msr_entry_load, 3);
+    assert_int_equal(vc->msr_guest[1].index, MSR_IA32_PERF_GLOBAL_CTRL);
+    assert_int_equal(vc->msr_guest[1].value, 0x70000000full);
+    assert_int_equal(vc->msr_host[1].index, MSR_IA32_PERF_GLOBAL_CTRL);
+    assert_int_equal(vc->msr_host[1].value, 0);
+    assert_int_equal(vc->msr_guest[2].index, MSR_IA32_FLUSH_CMD);     /* still last */
+    /* Without SPEC_CTRL the counters are still stopped. */
+    sp = decide(0, 0);
+    vmx_msr_lists_build(vc, area, &mp);
+    assert_int_equal(vc->msr_store, 1);
+    assert_int_equal(vc->msr_host[0].index, MSR_IA32_PERF_GLOBAL_CTRL);
+    assert_int_equal(vc->msr_host[0].value, 0);
+}
+
+/* The debug store (BTS, PEBS buffers) is hidden: its MSR writes exit and are
+ * #GP, never reaching the processor, and CPUID does not list it. */
+static void debug_store_refused(void **state)
+{
+    (void)state;
+    uint8_t *bits = bitmaps();
+    msr_intercepts_init();
+    assert_true(write_exits(bits, MSR_IA32_DS_AREA));
+    assert_true(write_exits(bits, MSR_IA32_PEBS_ENABLE));
+    fake_msr_set(MSR_IA32_DS_AREA, 0);
+    fake_msr_set(MSR_IA32_PEBS_ENABLE, 0);
+    uint32_t m[2] = { MSR_IA32_DS_AREA, MSR_IA32_PEBS_ENABLE };
+    for (unsigned i = 0; i < 2; i++) {
+        exit_with(EXIT_REASON_MSR_WRITE, 2);
+        regs.rcx = m[i];
+        regs.rax = (uint32_t)MON_BASE;
+        run();
+        assert_injected(INFO_GP);
+        assert_int_equal(fake_msr_writes(m[i]), 0);
+    }
+    fake_cpuid_set(1, 0, 0x50654, 0, CPUID_1_ECX_DTES64 | CPUID_1_ECX_DS_CPL | 1,
+                   CPUID_1_EDX_DS | 1);
+    exit_with(EXIT_REASON_CPUID, 2);
+    regs.rax = 1;
+    regs.rcx = 0;
+    run();
+    assert_int_equal(regs.rdx, 1);
+    assert_int_equal(regs.rcx & ~CPUID_1_ECX_HYPERVISOR, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +491,8 @@ int main(void)
         cmocka_unit_test_setup(spec_decisions, setup),
         cmocka_unit_test_setup(msr_lists_switch_spec_ctrl, setup),
         cmocka_unit_test_setup(trapped_spec_ctrl_uses_the_list, setup),
+        cmocka_unit_test_setup(msr_lists_stop_counters_in_root, setup),
+        cmocka_unit_test_setup(debug_store_refused, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
