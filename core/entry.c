@@ -185,7 +185,7 @@ static int api_setup(void)
     const struct lamina_policy *pol = &bi->policy;
     log_info("policy: %u rules, %u locked msr, stealth %s, serial-exclusive %s, "
              "hypercall-user %s", pol->nrules, pol->nlocks, pol->stealth ? "yes" : "no",
-             pol->serial_exclusive ? "yes" : "no", pol->hypercall_user ? "yes" : "no");
+             pol->serial_exclusive ? "yes" : "no", pol->hypercall_user == POLICY_HCUSER_FULL ? "full" : pol->hypercall_user ? "yes" : "no");
     return 0;
 }
 

@@ -48,12 +48,18 @@ struct policy_rule {
     uint32_t line;              /* lamina.conf line, for messages */
 };
 
+/* hypercall-user: no; yes (READ_LOG records without RIP, CR3 and MSR values
+ * for ring 3: no kernel pointers, KASLR stays); full (everything). */
+#define POLICY_HCUSER_NO   0
+#define POLICY_HCUSER_YES  1
+#define POLICY_HCUSER_FULL 2
+
 struct lamina_policy {
     uint32_t nrules;
     uint32_t nlocks;
     uint8_t stealth;            /* hide the hypervisor bit and the 0x40000000 leaves */
     uint8_t serial_exclusive;   /* the log port is the monitor's alone */
-    uint8_t hypercall_user;     /* ring 3 may use the read-only hypercalls */
+    uint8_t hypercall_user;     /* ring 3 may use the read-only hypercalls: POLICY_HCUSER_* */
     uint8_t event_level;        /* log level of event lines (core/log.h), 0xff: none */
     uint32_t pad;
     struct policy_rule rule[POLICY_MAX_RULES];

@@ -514,7 +514,14 @@ static int set_serial_exclusive(struct parser *p, const char *val, size_t n)
 
 static int set_hypercall_user(struct parser *p, const char *val, size_t n)
 {
-    return set_flag(p, "hypercall-user", &p->cfg->policy.hypercall_user, val, n);
+    /* Indexed by POLICY_HCUSER_*. */
+    static const char *const names[] = { "no", "yes", "full" };
+    int v = match_enum(p, "hypercall-user", val, n, names, ARRAY_LEN(names));
+
+    if (v < 0)
+        return -1;
+    p->cfg->policy.hypercall_user = (uint8_t)v;
+    return 0;
 }
 
 static int set_init_emulation(struct parser *p, const char *val, size_t n)

@@ -814,7 +814,13 @@ static void test_policy_flags(void **state)
     bad(G "serial-exclusive 1\n",
         "lamina.conf:2: bad value '1' for 'serial-exclusive' (expected yes or no)");
     bad(G "hypercall-user Yes\n",
-        "lamina.conf:2: bad value 'Yes' for 'hypercall-user' (expected yes or no)");
+        "lamina.conf:2: bad value 'Yes' for 'hypercall-user' (expected no, yes or full)");
+    ok(G "hypercall-user full\n");
+    assert_int_equal(cfg.policy.hypercall_user, POLICY_HCUSER_FULL);
+    ok(G "hypercall-user yes\n");
+    assert_int_equal(cfg.policy.hypercall_user, POLICY_HCUSER_YES);
+    ok(G "hypercall-user no\n");
+    assert_int_equal(cfg.policy.hypercall_user, POLICY_HCUSER_NO);
     bad(G "stealth\n", "lamina.conf:2: missing value for 'stealth'");
     bad(G "stealth yes\nstealth no\n",
         "lamina.conf:3: duplicate key 'stealth' (first set on line 2)");
