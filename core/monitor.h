@@ -24,7 +24,9 @@ struct monitor {
     uint8_t *sink_page;             /* what the guest sees instead of a monitor page */
     uint64_t *idt;                  /* host IDT, shared by all CPUs */
     struct percpu *cpus;
-    struct mtrr_state mtrr;
+    struct mtrr_state mtrr;         /* the guest's MTRRs, decoded: they shape the EPT types */
+    uint64_t mtrr_virt[MTRR_NSLOTS];    /* the guest's MTRR values (core/msr.c) */
+    uint64_t mtrr_present;          /* bit mtrr_slot(msr): the MSR exists on this CPU */
     uint64_t xcr0_supported;
     bool perf_global_ctrl;          /* CPUID.0AH:EAX[7:0] >= 2: IA32_PERF_GLOBAL_CTRL exists */
     struct spec_plan spec;          /* transient-execution mitigations (core/spec.h) */

@@ -13,7 +13,7 @@
 
 #define APIC_BASE_ADDR_MASK 0x000ffffffffff000ul
 
-/* The MSRs whose writes (and, for IA32_TSC_ADJUST, reads) exit whatever the
+/* The MSRs whose writes (and, for IA32_TSC_ADJUST and the MTRRs, reads) exit whatever the
  * policy says: the x2APIC ICR under init-emulation (core/ipi.c), the
  * microcode trigger (refused), IA32_APIC_BASE (the APIC page may not move),
  * the TSC pair (core/tsc.h), IA32_RTIT_CTL (Intel PT is hidden), IA32_XSS
@@ -33,9 +33,10 @@ void msr_intercepts_init(void)
         be_intercept_msr(MSR_X2APIC_ICR, POLICY_WRITE, true);
     /* The TSC offset covers RDMSR of the TSC; IA32_TSC_ADJUST is the guest's own. */
     be_intercept_msr(MSR_IA32_TSC_ADJUST, POLICY_READ | POLICY_WRITE, true);
+    mtrr_virt_init();
     for (uint32_t m = 0; m < 0x300; m++)
         if (mtrr_is_msr(m))
-            be_intercept_msr(m, POLICY_WRITE, true);
+            be_intercept_msr(m, POLICY_READ | POLICY_WRITE, true);
     const struct lamina_policy *p = &mon.bi->policy;
     for (uint32_t i = 0; i < p->nrules && i < POLICY_MAX_RULES; i++) {
         const struct policy_rule *rule = &p->rule[i];
@@ -69,6 +70,12 @@ static int guest_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
     if (msr == MSR_IA32_TSC_ADJUST) {
         *val = v->pc->tsc.adjust;
         return mon.tsc_adjust ? 0 : -1;
+    }
+    if (mtrr_is_msr(msr)) {
+        if (!(mon.mtrr_present & (1ull << mtrr_slot(msr))))
+            return -1;
+        *val = mon.mtrr_virt[mtrr_slot(msr)];
+        return 0;
     }
     switch (be_own_msr_read(msr, val)) {
     case BE_MSR_DONE:
@@ -176,7 +183,13 @@ static int guest_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
         return -1;
     }
     if (mtrr_is_msr(msr)) {
-        if (wrmsr_safe(msr, val) != 0)
+        /* Virtualized: the processor's MTRRs stay the firmware's, so the
+         * monitor's memory keeps its type (a guest could otherwise make it
+         * UC, or WC and weakly ordered under the monitor's locks); the
+         * guest's shape only the EPT memory types, which are what apply to
+         * its accesses (SDM 3C 29.3.7.2). Checked as WRMSR would. */
+        if (!(mon.mtrr_present & (1ull << mtrr_slot(msr))) ||
+            !mtrr_value_valid(msr, val, rdmsr(MSR_IA32_MTRRCAP), mon.maxphyaddr))
             return -1;
         mtrr_written(pc->index, msr, val);
         return 0;
@@ -262,15 +275,35 @@ void vcpu_wrmsr(struct vcpu *v)
 static struct spinlock mtrr_lock;
 static struct log_ratelimit mtrr_rl = { .burst = 24 };
 
-/* Called after the guest's WRMSR reached the hardware on this CPU. The
- * hardware MTRRs are the record: re-read them, and the backend retypes the
- * guest-physical map (with EPT the MTRRs do not apply to guest accesses, the
- * map's memory types do: SDM 3C 29.3.7). */
+/* The guest's MTRRs: one set for all CPUs (an OS keeps them equal, SDM 3A
+ * 12.11.8, and one guest-physical map serves every CPU), the firmware's
+ * values at hand-off. IA32_MTRRCAP is the processor's. */
+static uint64_t mtrr_virt_rdmsr(uint32_t msr)
+{
+    return msr == MSR_IA32_MTRRCAP ? rdmsr(msr) : mon.mtrr_virt[mtrr_slot(msr)];
+}
+
+void mtrr_virt_init(void)
+{
+    mon.mtrr_present = 0;
+    for (uint32_t m = 0; m < 0x300; m++) {
+        uint64_t val;
+        if (mtrr_is_msr(m) && rdmsr_safe(m, &val) == 0) {
+            mon.mtrr_virt[mtrr_slot(m)] = val;
+            mon.mtrr_present |= 1ull << mtrr_slot(m);
+        }
+    }
+}
+
+/* Called after the guest's WRMSR of an MTRR: the guest's set changed, and
+ * the backend retypes the guest-physical map (with EPT the MTRRs do not apply
+ * to guest accesses, the map's memory types do: SDM 3C 29.3.7). */
 static void mtrr_written(uint32_t cpu, uint32_t msr, uint64_t value)
 {
     struct be_retype_stats st;
     spin_lock(&mtrr_lock);
-    mtrr_read(&mon.mtrr, rdmsr, mon.maxphyaddr);
+    mon.mtrr_virt[mtrr_slot(msr)] = value;
+    mtrr_read(&mon.mtrr, mtrr_virt_rdmsr, mon.maxphyaddr);
     be_memory_types_changed(&st);
     spin_unlock(&mtrr_lock);
     uint32_t suppressed;

@@ -480,6 +480,85 @@ static void debug_store_refused(void **state)
     assert_int_equal(regs.rcx & ~CPUID_1_ECX_HYPERVISOR, 1);
 }
 
+/* ------------------------------------------------------------ 4. MTRRs */
+
+static void mtrr_fake_cpu(void)
+{
+    fake_msr_set(MSR_IA32_MTRRCAP, 0x402);          /* 2 variable ranges, WC, no fixed */
+    fake_msr_set(MSR_IA32_MTRR_DEF_TYPE, (1u << 11) | MT_WB);
+    for (unsigned i = 0; i < 2; i++) {
+        fake_msr_set(MSR_IA32_MTRR_PHYSBASE(i), 0);
+        fake_msr_set(MSR_IA32_MTRR_PHYSMASK(i), 0);
+    }
+    mon.maxphyaddr = 39;
+    mtrr_virt_init();
+}
+
+static void wrmsr_exit(uint32_t msr, uint64_t value)
+{
+    exit_with(EXIT_REASON_MSR_WRITE, 2);
+    regs.rcx = msr;
+    regs.rax = (uint32_t)value;
+    regs.rdx = value >> 32;
+    run();
+}
+
+/* The guest's MTRR writes never reach the processor: monitor memory keeps the
+ * type the firmware gave it, whatever the guest asks (here: UC, then the
+ * MTRRs disabled). The guest reads back what it wrote; the EPT follows. */
+static void mtrr_writes_stay_virtual(void **state)
+{
+    (void)state;
+    uint8_t *bits = bitmaps();
+    mtrr_fake_cpu();
+    msr_intercepts_init();
+    unsigned b = MSR_IA32_MTRR_PHYSBASE(0);
+    assert_true(bits[b / 8] & (1u << (b % 8)));             /* reads exit too */
+    uint64_t base = (MON_BASE & ~0xfffull) | MT_UC, mask = 0x7ffffff000ull | (1u << 11);
+    wrmsr_exit(MSR_IA32_MTRR_PHYSBASE(0), base);
+    assert_skipped(2);
+    wrmsr_exit(MSR_IA32_MTRR_PHYSMASK(0), mask);
+    assert_skipped(2);
+    wrmsr_exit(MSR_IA32_MTRR_DEF_TYPE, MT_UC);              /* E clear: all UC */
+    assert_skipped(2);
+    assert_int_equal(fake_msr_writes(MSR_IA32_MTRR_PHYSBASE(0)), 0);
+    assert_int_equal(fake_msr_writes(MSR_IA32_MTRR_PHYSMASK(0)), 0);
+    assert_int_equal(fake_msr_writes(MSR_IA32_MTRR_DEF_TYPE), 0);
+    assert_int_equal(fake_msr_get(MSR_IA32_MTRR_DEF_TYPE), (1u << 11) | MT_WB);
+    exit_with(EXIT_REASON_MSR_READ, 2);
+    regs.rcx = MSR_IA32_MTRR_PHYSMASK(0);
+    run();
+    assert_int_equal((regs.rdx << 32) | regs.rax, mask);
+    assert_false(mon.mtrr.enabled);                         /* the guest's view, for the EPT */
+}
+
+/* Checked as the processor would: #GP for reserved encodings and bits, and for
+ * MTRRs the processor does not have. */
+static void mtrr_writes_checked(void **state)
+{
+    (void)state;
+    mtrr_fake_cpu();
+    static const struct { uint32_t msr; uint64_t value; } bad[] = {
+        { MSR_IA32_MTRR_DEF_TYPE, (1u << 11) | 2 },         /* type 2 reserved */
+        { MSR_IA32_MTRR_DEF_TYPE, (1u << 11) | (1u << 8) | MT_WB },
+        { MSR_IA32_MTRR_PHYSBASE(1), (1ull << 39) | MT_WB },   /* above MAXPHYADDR */
+        { MSR_IA32_MTRR_PHYSBASE(1), 0x100000 | 7 },
+        { MSR_IA32_MTRR_PHYSMASK(1), 0x7ffffff000ull | 1 },
+        { MSR_IA32_MTRR_PHYSBASE(2), MT_WB },               /* only 2 pairs */
+        { MSR_IA32_MTRR_FIX64K_00000, 0x0606060606060606ull },  /* no fixed ranges */
+    };
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        wrmsr_exit(bad[i].msr, bad[i].value);
+        assert_injected(INFO_GP);
+    }
+    exit_with(EXIT_REASON_MSR_READ, 2);
+    regs.rcx = MSR_IA32_MTRR_PHYSBASE(2);
+    run();
+    assert_injected(INFO_GP);
+    assert_true(mtrr_value_valid(MSR_IA32_MTRR_FIX64K_00000, 0x0605040100060504ull, 0x500, 39));
+    assert_false(mtrr_value_valid(MSR_IA32_MTRR_PHYSBASE(0), MT_WC, 0x100, 39));  /* no WC */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,6 +572,8 @@ int main(void)
         cmocka_unit_test_setup(trapped_spec_ctrl_uses_the_list, setup),
         cmocka_unit_test_setup(msr_lists_stop_counters_in_root, setup),
         cmocka_unit_test_setup(debug_store_refused, setup),
+        cmocka_unit_test_setup(mtrr_writes_stay_virtual, setup),
+        cmocka_unit_test_setup(mtrr_writes_checked, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
