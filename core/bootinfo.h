@@ -73,7 +73,9 @@ struct lamina_bootinfo {
     uint16_t serial_port;       /* 0: no serial log */
     uint8_t  log_level;         /* enum log_level (core/log.h) */
     uint8_t  init_emulation;    /* lamina.conf init-emulation yes (core/ipi.c) */
-    uint8_t  pad0[4];
+    uint16_t pm1a_evt;          /* ACPI PM1a event block (status at +0) from the FADT, 0: none */
+    uint8_t  s5_typ;            /* SLP_TYPa of \_S5 from the DSDT, | 0x80; 0: not found */
+    uint8_t  pad0;
     uint64_t image_base, image_size;   /* monitor image, reserved */
     uint64_t data_base, data_size;     /* monitor data (EPT, per-CPU), reserved */
     uint64_t phys_limit;        /* EPT and host map cover [0, phys_limit) */

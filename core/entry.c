@@ -148,6 +148,8 @@ static int api_setup(void)
     mon.pm1_cnt[0] = bi->pm1a_cnt;
     mon.pm1_cnt[1] = bi->pm1b_cnt;
     mon.reset_port = bi->reset_port;
+    mon.pm1a_evt = bi->pm1a_evt;
+    mon.s5_typ = bi->s5_typ;
 
     mon.cpus = (struct percpu *)bump_alloc(&cur, PAGES(sizeof(struct percpu) * bi->ncpus));
     for (uint32_t i = 0; i < bi->ncpus; i++) {

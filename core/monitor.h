@@ -17,6 +17,8 @@ struct monitor {
     unsigned maxphyaddr;
     uint16_t pm1_cnt[2];            /* ACPI PM1a/PM1b control ports (0: none) */
     uint16_t reset_port;            /* ACPI reset register port (0: none) */
+    uint16_t pm1a_evt;              /* ACPI PM1a status port (0: none), core/sleep.c */
+    uint8_t s5_typ;                 /* SLP_TYPa of S5 | 0x80; 0: unknown (core/sleep.c) */
     uint64_t apic_base;             /* xAPIC MMIO page (IA32_APIC_BASE) */
     bool init_emulation;            /* the guest's INIT IPIs emulated (core/ipi.c) */
     bool trap_xapic;                /* xAPIC page read-only to the guest: INIT IPIs emulated */

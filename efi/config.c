@@ -145,6 +145,7 @@ static int set_msr(struct parser *p, const char *val, size_t n);
 static int set_stealth(struct parser *p, const char *val, size_t n);
 static int set_serial_exclusive(struct parser *p, const char *val, size_t n);
 static int set_hypercall_user(struct parser *p, const char *val, size_t n);
+static int set_sleep(struct parser *p, const char *val, size_t n);
 static int set_log_events(struct parser *p, const char *val, size_t n);
 static int set_init_emulation(struct parser *p, const char *val, size_t n);
 
@@ -161,6 +162,7 @@ static const struct key_desc keys[] = {
     { "stealth",          set_stealth,          0 },
     { "serial-exclusive", set_serial_exclusive, 0 },
     { "hypercall-user",   set_hypercall_user,   0 },
+    { "sleep",            set_sleep,            0 },
     { "log-events",       set_log_events,       0 },
     { "init-emulation",   set_init_emulation,   0 },
 };
@@ -521,6 +523,23 @@ static int set_hypercall_user(struct parser *p, const char *val, size_t n)
     if (v < 0)
         return -1;
     p->cfg->policy.hypercall_user = (uint8_t)v;
+    return 0;
+}
+
+/* sleep refuse: S1-S4 refused (core/sleep.c). "resume" (re-entering VMX at
+ * wake through a monitor trampoline) is not built: said at load. */
+static int set_sleep(struct parser *p, const char *val, size_t n)
+{
+    static const char *const names[] = { "refuse", "resume" };
+    int v = match_enum(p, "sleep", val, n, names, ARRAY_LEN(names));
+
+    if (v < 0)
+        return -1;
+    if (v == 1) {
+        fmt_str(line_error(p), "sleep resume is not built in this version (only refuse: "
+                "S1-S4 requests are refused and the OS sees an immediate wake)");
+        return -1;
+    }
     return 0;
 }
 

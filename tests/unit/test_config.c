@@ -934,6 +934,18 @@ static void test_msr_rules_on_bypassed_msrs(void **state)
     assert_int_equal(cfg.policy.nrules, 5);
 }
 
+/* M7: sleep refuse is the default and the only mode built. */
+static void test_sleep_key(void **state)
+{
+    (void)state;
+    ok(G "sleep refuse\n");
+    bad(G "sleep resume\n",
+        "lamina.conf:2: sleep resume is not built in this version (only refuse: S1-S4 "
+        "requests are refused and the OS sees an immediate wake)");
+    bad(G "sleep allow\n",
+        "lamina.conf:2: bad value 'allow' for 'sleep' (expected refuse or resume)");
+}
+
 static void test_lock_slots(void **state)
 {
     char text[4096];
@@ -1236,6 +1248,7 @@ int main(void)
         cmocka_unit_test(test_io_rules),
         cmocka_unit_test(test_msr_rules),
         cmocka_unit_test(test_msr_rules_on_bypassed_msrs),
+        cmocka_unit_test(test_sleep_key),
         cmocka_unit_test(test_lock_slots),
         cmocka_unit_test(test_rule_count),
         cmocka_unit_test(test_rule_syntax_errors),

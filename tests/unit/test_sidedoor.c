@@ -15,6 +15,7 @@
 #include "core/cpuid.h"
 #include "core/evlog.h"
 #include "core/log.h"
+#include "core/shutdown.h"
 #include "core/spec.h"
 #include "core/monitor.h"
 #include "core/vcpu.h"
@@ -559,6 +560,94 @@ static void mtrr_writes_checked(void **state)
     assert_false(mtrr_value_valid(MSR_IA32_MTRR_PHYSBASE(0), MT_WC, 0x100, 39));  /* no WC */
 }
 
+/* ------------------------------------------------------ 3. sleep states */
+
+static void io_exit(uint16_t port, unsigned size, bool in)
+{
+    exit_with(EXIT_REASON_IO_INSTRUCTION, 1);
+    fake_vmcs_set(EXIT_QUALIFICATION, (uint64_t)port << 16 | (in ? 8 : 0) | (size - 1));
+}
+
+/* \_Sn packages as compilers emit them: ZeroOp/OneOp or BytePrefix elements. */
+static void aml_sleep_types(void **state)
+{
+    (void)state;
+    static const uint8_t aml[] = {
+        0x10, 0x20, '\\', '_', 'S', 'B', '_',
+        0x08, '_', 'S', '3', '_', 0x12, 0x06, 0x04, 0x01, 0x01, 0x00, 0x00,
+        0x08, '_', 'S', '4', '_', 0x12, 0x08, 0x04, 0x0a, 0x02, 0x0a, 0x02, 0x00, 0x00,
+        0x08, '_', 'S', '5', '_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00,
+        0x08, '_', 'S', '1', '_', 0x0a, 0x05,          /* not a package */
+    };
+    uint8_t typ = 0xff;
+    assert_int_equal(acpi_sleep_type(aml, sizeof(aml), 3, &typ), 0);
+    assert_int_equal(typ, 1);
+    assert_int_equal(acpi_sleep_type(aml, sizeof(aml), 4, &typ), 0);
+    assert_int_equal(typ, 2);
+    assert_int_equal(acpi_sleep_type(aml, sizeof(aml), 5, &typ), 0);
+    assert_int_equal(typ, 0);
+    assert_int_equal(acpi_sleep_type(aml, sizeof(aml), 1, &typ), -1);
+    assert_int_equal(acpi_sleep_type(aml, sizeof(aml), 2, &typ), -1);
+    assert_int_equal(acpi_sleep_type(aml, 10, 3, &typ), -1);             /* cut short */
+}
+
+/* S3 through PM1a_CNT: the write is dropped and recorded, WAK_STS reads set
+ * until the guest clears it; S5 (power-off) passes. */
+static void sleep_s3_refused_s5_passes(void **state)
+{
+    (void)state;
+    mon.pm1_cnt[0] = 0x604;
+    mon.pm1a_evt = 0x600;
+    mon.s5_typ = 0x80 | 0;
+    fake_port_set(0x600, 0x0001);
+    fake_port_set(0x601, 0x00);
+    io_exit(0x604, 2, false);
+    regs.rax = (1u << 10) | (1u << 13);                 /* SLP_TYP 1 (S3), SLP_EN */
+    run();
+    assert_int_equal(fake_port_writes(0x604), 0);
+    struct lamina_event e = last_event();
+    assert_int_equal(e.kind, LAMINA_EV_IO_OUT);
+    assert_int_equal(e.action, LAMINA_ACT_DENIED);
+    assert_int_equal(e.index, 0x604);
+    assert_non_null(strstr(fake_log(), "ACPI sleep (SLP_TYP 1, port 0x604 = 0x2400) refused"));
+    io_exit(0x600, 2, true);
+    run();
+    assert_int_equal(regs.rax & 0xffff, 0x8001);       /* WAK_STS */
+    io_exit(0x601, 1, true);
+    run();
+    assert_int_equal(regs.rax & 0xff, 0x80);
+    io_exit(0x600, 2, false);
+    regs.rax = 0x8000;                                  /* write 1 to clear */
+    run();
+    assert_int_equal(fake_port_writes(0x600), 1);
+    io_exit(0x600, 2, true);
+    run();
+    assert_int_equal(regs.rax & 0xffff, 0x0001);
+    /* The high byte alone (SLP_TYP 2, SLP_EN): refused too. */
+    io_exit(0x605, 1, false);
+    regs.rax = (2u << 2) | (1u << 5);
+    run();
+    assert_int_equal(fake_port_writes(0x605), 0);
+    /* S5: power-off goes to the hardware (and the final summary is printed). */
+    io_exit(0x604, 2, false);
+    regs.rax = (0u << 10) | (1u << 13);
+    run();
+    assert_int_equal(fake_port_writes(0x604), 1);
+    assert_non_null(strstr(fake_log(), "enters an ACPI sleep state"));
+}
+
+/* Without \_S5 in the DSDT the states cannot be told apart: all pass. */
+static void sleep_unknown_types_pass(void **state)
+{
+    (void)state;
+    mon.pm1_cnt[0] = 0x604;
+    mon.s5_typ = 0;
+    io_exit(0x604, 2, false);
+    regs.rax = (1u << 10) | (1u << 13);
+    run();
+    assert_int_equal(fake_port_writes(0x604), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +663,9 @@ int main(void)
         cmocka_unit_test_setup(debug_store_refused, setup),
         cmocka_unit_test_setup(mtrr_writes_stay_virtual, setup),
         cmocka_unit_test_setup(mtrr_writes_checked, setup),
+        cmocka_unit_test_setup(aml_sleep_types, setup),
+        cmocka_unit_test_setup(sleep_s3_refused_s5_passes, setup),
+        cmocka_unit_test_setup(sleep_unknown_types_pass, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
