@@ -1132,10 +1132,68 @@ static void attack_debug_store(void)
     }
 }
 
+static void outw_port(uint16_t port, uint16_t v)
+{
+    __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+
+/* The FADT's PM1a control and event ports (ACPI 6.5 table 5.9, legacy
+ * fields at 64 and 56), 0 where there is no FADT. */
+static void pm1a_ports(uint16_t *cnt, uint16_t *evt)
+{
+    static EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
+    const uint8_t *rsdp = NULL;
+    *cnt = *evt = 0;
+    for (UINTN i = 0; i < ST->NumberOfTableEntries; i++)
+        if (!CompareGuid(&ST->ConfigurationTable[i].VendorGuid, &acpi20))
+            rsdp = ST->ConfigurationTable[i].VendorTable;
+    if (!rsdp || rsdp[15] < 2)
+        return;
+    const uint8_t *xsdt = (const uint8_t *)(uintptr_t) * (const uint64_t *)(rsdp + 24);
+    uint32_t len = *(const uint32_t *)(xsdt + 4);
+    for (uint32_t off = 36; off + 8 <= len; off += 8) {
+        const uint8_t *t = (const uint8_t *)(uintptr_t) * (const uint64_t *)(xsdt + off);
+        if (t && tg_mem_eq(t, "FACP", 4)) {
+            *cnt = (uint16_t)*(const uint32_t *)(t + 64);
+            *evt = (uint16_t)*(const uint32_t *)(t + 56);
+            return;
+        }
+    }
+}
+
+/* S3 through PM1a_CNT: the processor would leave VMX and the firmware wake
+ * the OS without the monitor (Bochs models S3 as a reset into the firmware:
+ * on the old code this run ended here). SLP_TYP 1 is S3 in the DSDT of
+ * upstream Bochs + OVMF (its \_S3 package, and Bochs's ACPI device). The
+ * monitor must refuse it and show an immediate wake (WAK_STS). Last: on a
+ * monitor that lets it through, nothing runs after it. */
+static void attack_sleep_s3(void)
+{
+    uint16_t cnt, evt;
+    pm1a_ports(&cnt, &evt);
+    if (!cnt || !evt) {
+        tg_skip("sleep-s3", "no FADT PM1a ports");
+        return;
+    }
+    uint16_t c = tg_inw(cnt);
+    uint64_t fl;
+    __asm__ volatile("pushfq; pop %0; cli" : "=r"(fl) :: "memory");
+    outw_port(cnt, (uint16_t)((c & ~(7u << 10)) | (1u << 10) | (1u << 13)));
+    uint16_t sts = tg_inw(evt);
+    outw_port(evt, 0x8000);                     /* clear WAK_STS */
+    uint16_t after = tg_inw(evt);
+    __asm__ volatile("push %0; popfq" :: "r"(fl) : "memory", "cc");
+    char d[200];
+    tg_snprintf(d, sizeof d, "OUT PM1a_CNT 0x%x = S3|SLP_EN: still running, PM1a_STS 0x%x "
+                "(WAK_STS %u), after clearing 0x%x", cnt, sts, (sts >> 15) & 1, after);
+    verdict_alive("sleep-s3", (sts & 0x8000) && !(after & 0x8000), d);
+}
+
 static void attacks_sidedoors(void)
 {
     attack_xss_pt();
     attack_debug_store();
+    attack_sleep_s3();
 }
 
 /* ------------------------------------------------------------ main */
