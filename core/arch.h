@@ -17,6 +17,8 @@
 #define MSR_IA32_SYSENTER_ESP      0x175
 #define MSR_IA32_SYSENTER_EIP      0x176
 #define MSR_IA32_DEBUGCTL          0x1d9
+#define MSR_IA32_MISC_ENABLE       0x1a0
+#define MISC_ENABLE_XD_DISABLE     (1ull << 34)
 #define MSR_IA32_PAT               0x277
 #define MSR_IA32_PERF_GLOBAL_CTRL  0x38f   /* architectural perfmon v2+ (CPUID.0AH) */
 #define MSR_IA32_PEBS_ENABLE       0x3f1

@@ -13,12 +13,14 @@
 
 #define APIC_BASE_ADDR_MASK 0x000ffffffffff000ul
 
-/* The MSRs whose writes (and, for IA32_TSC_ADJUST and the MTRRs, reads) exit whatever the
+/* The MSRs whose writes (and, for IA32_TSC_ADJUST and the MTRRs, reads) exit
+ * whatever the
  * policy says: the x2APIC ICR under init-emulation (core/ipi.c), the
  * microcode trigger (refused), IA32_APIC_BASE (the APIC page may not move),
  * the TSC pair (core/tsc.h), IA32_RTIT_CTL (Intel PT is hidden), IA32_XSS
  * (XRSTORS of hidden state components, core/cpuid.h), IA32_DS_AREA and
- * IA32_PEBS_ENABLE (the debug store is hidden) and the MTRRs (the
+ * IA32_PEBS_ENABLE (the debug store is hidden), IA32_MISC_ENABLE (XD disable
+ * is shared with VMX root) and the MTRRs (the
  * guest-physical map follows them). Then the policy's MSRs, in the
  * directions its rules name. */
 void msr_intercepts_init(void)
@@ -26,7 +28,7 @@ void msr_intercepts_init(void)
     static const uint32_t write_trapped[] = { MSR_IA32_BIOS_UPDT_TRIG, MSR_IA32_APIC_BASE,
                                               MSR_IA32_TSC, MSR_IA32_RTIT_CTL,
                                               MSR_IA32_XSS, MSR_IA32_DS_AREA,
-                                              MSR_IA32_PEBS_ENABLE };
+                                              MSR_IA32_PEBS_ENABLE, MSR_IA32_MISC_ENABLE };
     for (unsigned i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
         be_intercept_msr(write_trapped[i], POLICY_WRITE, true);
     if (mon.init_emulation)
@@ -170,6 +172,20 @@ static int guest_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
             log_warn("cpu %u: WRMSR 0x%x = 0x%lx refused: no debug store (BTS/PEBS) under "
                      "the monitor", pc->index, msr, val);
         return -1;
+    }
+    if (msr == MSR_IA32_MISC_ENABLE) {
+        /* Shared with VMX root: XD disable would make the NX bit of the
+         * monitor's page tables reserved (SDM 3A 5.1.3); the rest passes. */
+        uint64_t cur;
+        if (rdmsr_safe(msr, &cur) != 0 || ((cur ^ val) & MISC_ENABLE_XD_DISABLE)) {
+            static struct log_ratelimit rl = { .burst = 4 };
+            uint32_t suppressed;
+            if (log_ratelimit_pass(&rl, &suppressed))
+                log_warn("cpu %u: IA32_MISC_ENABLE = 0x%lx refused (XD disable changed)",
+                         pc->index, val);
+            return -1;
+        }
+        return wrmsr_safe(msr, val) != 0 ? -1 : 0;
     }
     if (msr == MSR_IA32_XSS && (val & ~mon.xss_guest)) {
         /* SDM 4 (IA32_XSS) and SDM 3A 13.11: a bit CPUID.(0DH,1) does not

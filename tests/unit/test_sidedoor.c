@@ -648,6 +648,26 @@ static void sleep_unknown_types_pass(void **state)
     assert_int_equal(fake_port_writes(0x604), 1);
 }
 
+/* ------------------------------------------------ 7. IA32_MISC_ENABLE */
+
+/* XD disable (bit 34) applies in VMX root too: set, the NX bit of the
+ * monitor's own page tables would become reserved (SDM 4 IA32_MISC_ENABLE,
+ * SDM 3A 5.1.3). Refused; the other bits pass to the processor. */
+static void misc_enable_xd_disable_refused(void **state)
+{
+    (void)state;
+    uint8_t *bits = bitmaps();
+    msr_intercepts_init();
+    assert_true(write_exits(bits, 0x1a0));
+    fake_msr_set(0x1a0, 0x850089);
+    wrmsr_exit(0x1a0, 0x850089 | (1ull << 34));
+    assert_injected(INFO_GP);
+    assert_int_equal(fake_msr_writes(0x1a0), 0);
+    wrmsr_exit(0x1a0, 0x850088);                            /* fast strings off: allowed */
+    assert_skipped(2);
+    assert_int_equal(fake_msr_get(0x1a0), 0x850088);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -666,6 +686,7 @@ int main(void)
         cmocka_unit_test_setup(aml_sleep_types, setup),
         cmocka_unit_test_setup(sleep_s3_refused_s5_passes, setup),
         cmocka_unit_test_setup(sleep_unknown_types_pass, setup),
+        cmocka_unit_test_setup(misc_enable_xd_disable_refused, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
