@@ -71,7 +71,8 @@ EFI_LIBS   := -L$(EFI_LIB) -lefi -lgnuefi
 EFI_SECTIONS := -j .text -j .sdata -j .data -j .dynamic -j .dynsym \
 	-j .rel -j .rela -j .rel.* -j .rela.* -j .reloc
 
-LOADER_SRCS := $(wildcard efi/*.c guest-loader/*.c) core/policy.c iommu/dmar_unlink.c
+LOADER_SRCS := $(wildcard efi/*.c guest-loader/*.c) core/policy.c core/shutdown.c \
+	iommu/dmar_unlink.c
 LOADER_ASMS := $(wildcard efi/*.S)
 LOADER_OBJS := $(patsubst %,$(BUILD)/efi/%.o,$(LOADER_SRCS) $(LOADER_ASMS))
 

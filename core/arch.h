@@ -18,9 +18,15 @@
 #define MSR_IA32_SYSENTER_EIP      0x176
 #define MSR_IA32_DEBUGCTL          0x1d9
 #define DEBUGCTL_BTF               (1ull << 1)
+#define MSR_IA32_MISC_ENABLE       0x1a0
+#define MISC_ENABLE_XD_DISABLE     (1ull << 34)
 #define MSR_IA32_PAT               0x277
+#define MSR_IA32_PERF_GLOBAL_CTRL  0x38f   /* architectural perfmon v2+ (CPUID.0AH) */
+#define MSR_IA32_PEBS_ENABLE       0x3f1
+#define MSR_IA32_DS_AREA           0x600
 #define MSR_IA32_RTIT_CTL          0x570   /* Intel PT control: hidden from the guest */
 #define MSR_X2APIC_ICR             0x830
+#define MSR_IA32_XSS               0xda0   /* supervisor state components of XSAVES */
 #define MSR_EFER                   0xc0000080
 #define MSR_FS_BASE                0xc0000100
 #define MSR_GS_BASE                0xc0000101

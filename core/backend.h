@@ -124,6 +124,11 @@ int be_msr_field_write(struct vcpu *v, enum guest_msr kind, uint64_t value);
 enum be_msr_result { BE_MSR_NOT_MINE, BE_MSR_DONE, BE_MSR_GP };
 enum be_msr_result be_own_msr_read(uint32_t msr, uint64_t *value);
 enum be_msr_result be_own_msr_write(uint32_t msr, uint64_t value);
+/* MSRs the processor switches at exit and entry (the guest's value saved at
+ * exit, the monitor's loaded; core/spec.h): where the guest's value is kept
+ * while the monitor runs, NULL for any other MSR; and the monitor's value. */
+uint64_t *be_guest_msr_slot(struct vcpu *v, uint32_t msr);
+uint64_t be_host_msr_value(struct vcpu *v, uint32_t msr);
 /* guest TSC = processor TSC + offset (RDTSC, RDTSCP, RDMSR of the TSC). */
 void be_set_tsc_offset(struct vcpu *v, uint64_t offset);
 /* Address size (16, 32, 64) and source segment of the INS/OUTS that exited,

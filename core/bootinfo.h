@@ -78,7 +78,8 @@ struct lamina_bootinfo {
     uint8_t  log_level;         /* enum log_level (core/log.h) */
     uint8_t  init_emulation;    /* lamina.conf init-emulation yes (core/ipi.c) */
     uint8_t  on_triple_fault;   /* LAMINA_TRIPLE_FAULT_*, lamina.conf on-triple-fault (M6) */
-    uint8_t  pad0[3];
+    uint8_t  s5_typ;            /* SLP_TYPa of \_S5 from the DSDT, | 0x80; 0: not found */
+    uint16_t pm1a_evt;          /* ACPI PM1a event block (status at +0) from the FADT, 0: none */
     uint64_t image_base, image_size;   /* monitor image, reserved */
     uint64_t data_base, data_size;     /* monitor data (EPT, per-CPU), reserved */
     uint64_t phys_limit;        /* EPT and host map cover [0, phys_limit) */

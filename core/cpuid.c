@@ -14,6 +14,15 @@ void cpuid_filter(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r, bool st
         r->ebx &= ~CPUID_7_0_EBX_INTEL_PT;
         return;
     }
+    if (leaf == 0xd && subleaf == 1) {
+        r->ecx &= ~(uint32_t)XSS_HIDDEN;
+        r->edx &= ~(uint32_t)(XSS_HIDDEN >> 32);
+        return;
+    }
+    if (leaf == 0xd && subleaf < 64 && ((XSS_HIDDEN >> subleaf) & 1)) {
+        r->eax = r->ebx = r->ecx = r->edx = 0;  /* the component does not exist */
+        return;
+    }
     if (leaf == 0x14 || leaf == CPUID_SVM_LEAF) {   /* PT and SVM enumeration leaves */
         r->eax = r->ebx = r->ecx = r->edx = 0;
         return;
@@ -26,6 +35,12 @@ void cpuid_filter(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r, bool st
     if (leaf == 1) {
         /* VMXON in the guest would exit to the monitor, which offers no nested VMX. */
         r->ecx &= ~CPUID_1_ECX_VMX;
+        /* No debug store: BTS and PEBS write records to the DS area on their
+         * own (SDM 3B 18.6.8, 20.4.9), PEBS on older CPUs through addresses
+         * EPT does not check; IA32_DS_AREA and IA32_PEBS_ENABLE writes raise
+         * #GP (core/msr.c), as on a CPU without DS. */
+        r->edx &= ~CPUID_1_EDX_DS;
+        r->ecx &= ~(CPUID_1_ECX_DTES64 | CPUID_1_ECX_DS_CPL);
         /* Bit 31 is "not used, always returns 0" on hardware (SDM 2 CPUID, feature
          * information in ECX); hypervisors set it to announce the 0x4xxxxxxx leaves. */
         if (!stealth)
@@ -64,4 +79,11 @@ void cpuid_fix_osxsave(struct cpuid_regs *r, uint32_t leaf, uint32_t subleaf, ui
         if (guest_cr4 & CR4_PKE_BIT)
             r->ecx |= CPUID_7_0_ECX_OSPKE;
     }
+}
+
+uint64_t cpuid_xss_guest_mask(uint32_t d1_eax, uint32_t d1_ecx, uint32_t d1_edx)
+{
+    if (!(d1_eax & CPUID_D_1_EAX_XSAVES))
+        return 0;
+    return (((uint64_t)d1_edx << 32) | d1_ecx) & ~XSS_HIDDEN;
 }

@@ -26,6 +26,9 @@ struct cpuid_regs { uint32_t eax, ebx, ecx, edx; };
 #define LAMINA_CPUID_SIG_ECX        0x614c616eu      /* "naLa" */
 #define LAMINA_CPUID_SIG_EDX        0x616e696du      /* "mina" */
 
+#define CPUID_1_ECX_DTES64          (1u << 2)
+#define CPUID_1_ECX_DS_CPL          (1u << 4)
+#define CPUID_1_EDX_DS              (1u << 21)
 #define CPUID_1_ECX_VMX             (1u << 5)
 #define CPUID_1_ECX_XSAVE           (1u << 26)
 #define CPUID_1_ECX_OSXSAVE         (1u << 27)
@@ -35,6 +38,16 @@ struct cpuid_regs { uint32_t eax, ebx, ecx, edx; };
 #define CPUID_SVM_LEAF              0x8000000au      /* AMD-V features */
 #define CPUID_7_0_ECX_PKU           (1u << 3)
 #define CPUID_7_0_ECX_OSPKE         (1u << 4)
+#define CPUID_D_1_EAX_XSAVES        (1u << 3)
+/* IA32_XSS bits the guest never gets: Intel PT's state (SDM 1 13.5.6), whose
+ * output addresses are host-physical, so XRSTORS of it could aim a trace at
+ * monitor memory. CPUID.(0DH,1):EDX:ECX does not list them, CPUID.(0DH,8)
+ * reads all zero, and IA32_XSS writes setting them raise #GP (core/msr.c). */
+#define XSS_HIDDEN                  (1ull << 8)
+
+/* The IA32_XSS bits a guest may set: those CPUID.(EAX=0DH,ECX=1) lists
+ * (EDX:ECX, SDM 1 13.2) minus XSS_HIDDEN; none without XSAVES (EAX bit 3). */
+uint64_t cpuid_xss_guest_mask(uint32_t d1_eax, uint32_t d1_ecx, uint32_t d1_edx);
 
 /* Given the host's answer *r for (leaf, subleaf), rewrite it into what the guest sees:
  *   leaf 1: ECX.VMX (bit 5) cleared (no nested VMX); ECX bit 31 (hypervisor present) set

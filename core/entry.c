@@ -4,6 +4,7 @@
 #include <string.h>
 #include <stdio.h>
 #include "core/arch.h"
+#include "core/cpuid.h"
 #include "core/log.h"
 #include "core/monitor.h"
 #include "core/vcpu.h"
@@ -57,8 +58,25 @@ static void probe_processor(void)
     if (r[2] & (1u << 26)) {           /* XSAVE */
         cpuid(0xd, 0, r);
         mon.xcr0_supported = ((uint64_t)r[3] << 32) | r[0];
+        cpuid(0xd, 1, r);
+        mon.xss_guest = cpuid_xss_guest_mask(r[0], r[2], r[3]);
+    }
+    cpuid(0, 0, r);
+    if (r[0] >= 0xa) {
+        cpuid(0xa, 0, r);
+        mon.perf_global_ctrl = (r[0] & 0xff) >= 2;      /* SDM 3B 20.2.2 */
     }
     cpuid(7, 0, r);
+    struct spec_cpu sc = { .cpuid7_edx = r[3] };
+    if ((r[3] & CPUID_7_EDX_ARCH_CAP) && rdmsr_safe(MSR_IA32_ARCH_CAPABILITIES, &sc.arch_cap) != 0)
+        sc.arch_cap = 0;
+    spec_decide(&sc, &mon.spec);
+    log_info("spec: rsb fill on exit; spec_ctrl %s; l1d flush on entry %s; verw on entry %s "
+             "(mds %s, mmio stale data %s; arch_capabilities 0x%lx)",
+             mon.spec.spec_ctrl ? "switched (ibrs in root)" : "absent",
+             mon.spec.l1d_flush ? "yes" : mon.spec.l1tf_open ? "NEEDED, NO FLUSH COMMAND" : "no",
+             mon.spec.verw ? "yes" : "no", mon.spec.mds ? "yes" : "no",
+             mon.spec.mmio_stale ? "yes" : "no", sc.arch_cap);
     mon.la57 = r[2] & (1u << 16);
     mon.tsc_adjust = r[1] & (1u << 1);
     cpuid(0x80000001, 0, r);
@@ -131,6 +149,8 @@ static int api_setup(void)
     mon.pm1_cnt[1] = bi->pm1b_cnt;
     mon.reset_port = bi->reset_port;
     mon.reset_value = bi->reset_value;
+    mon.pm1a_evt = bi->pm1a_evt;
+    mon.s5_typ = bi->s5_typ;
 
     mon.cpus = (struct percpu *)bump_alloc(&cur, PAGES(sizeof(struct percpu) * bi->ncpus));
     for (uint32_t i = 0; i < bi->ncpus; i++) {
@@ -168,7 +188,7 @@ static int api_setup(void)
     const struct lamina_policy *pol = &bi->policy;
     log_info("policy: %u rules, %u locked msr, stealth %s, serial-exclusive %s, "
              "hypercall-user %s", pol->nrules, pol->nlocks, pol->stealth ? "yes" : "no",
-             pol->serial_exclusive ? "yes" : "no", pol->hypercall_user ? "yes" : "no");
+             pol->serial_exclusive ? "yes" : "no", pol->hypercall_user == POLICY_HCUSER_FULL ? "full" : pol->hypercall_user ? "yes" : "no");
     return 0;
 }
 

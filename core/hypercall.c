@@ -169,6 +169,14 @@ static long hc_read_log(const struct hc_env *env, struct hc_regs *r)
         lost_total += lost;
         if (got == 0)
             break;
+        if (env->cpl == 3 && env->policy->hypercall_user != POLICY_HCUSER_FULL) {
+            /* Ring 3 learns what happened, not where the kernel is: no RIP,
+             * no CR3, no MSR value (IA32_LSTAR and the like give KASLR away). */
+            ev.rip = 0;
+            ev.cr3 = 0;
+            if (ev.kind == LAMINA_EV_MSR_READ || ev.kind == LAMINA_EV_MSR_WRITE)
+                ev.value = 0;
+        }
         hc_buf_write(&buf, n * sizeof(ev), &ev, sizeof(ev), env->write_phys, env->opaque);
         n++;
     }

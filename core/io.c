@@ -44,6 +44,8 @@ void io_intercepts_init(void)
             be_intercept_io(mon.pm1_cnt[i], 2, true);
     if (mon.reset_port)
         be_intercept_io(mon.reset_port, 1, true);
+    if (mon.pm1a_evt && (mon.s5_typ & 0x80))
+        be_intercept_io(mon.pm1a_evt, 2, true);     /* WAK_STS after a refused sleep */
     be_intercept_io(PORT_RESET_CONTROL, 1, true);
     /* M6: the 8042's reset, for the summary (its status reads exit too). */
     be_intercept_io(PORT_KBC_COMMAND, 1, true);
@@ -145,7 +147,22 @@ void io_access(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *
         vcpu_event(v, kind, LAMINA_ACT_DENIED, port, *value, (uint8_t)size);
         return;
     }
+    unsigned typ;
+    if (!in && sleep_refused(port, size, *value, &typ)) {
+        static struct log_ratelimit rl = { .burst = 4 };
+        uint32_t suppressed;
+        if (log_ratelimit_pass(&rl, &suppressed))
+            log_warn("cpu %u: ACPI sleep (SLP_TYP %u, port 0x%x = 0x%x) refused: the guest "
+                     "would wake without the monitor; it sees an immediate wake",
+                     v->pc->index, typ, port, *value);
+        vcpu_event(v, kind, LAMINA_ACT_DENIED, port, *value, (uint8_t)size);
+        return;
+    }
+    if (!in)
+        sleep_status_out(port, size, *value);
     io_perform(v->pc, port, size, in, value);
+    if (in)
+        sleep_status_in(port, size, value);
     if (rule)
         vcpu_event(v, kind, LAMINA_ACT_LOGGED, port, *value, (uint8_t)size);
 }

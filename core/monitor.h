@@ -7,6 +7,7 @@
 #include "core/bootinfo.h"
 #include "core/percpu.h"
 #include "core/spinlock.h"
+#include "core/spec.h"
 #include "ept/mtrr.h"
 #include "iommu/iommu.h"
 
@@ -18,6 +19,8 @@ struct monitor {
     uint16_t pm1_cnt[2];            /* ACPI PM1a/PM1b control ports (0: none) */
     uint16_t reset_port;            /* ACPI reset register port (0: none) */
     uint8_t reset_value;            /* what to write there to reset (FADT RESET_VALUE) */
+    uint16_t pm1a_evt;              /* ACPI PM1a status port (0: none), core/sleep.c */
+    uint8_t s5_typ;                 /* SLP_TYPa of S5 | 0x80; 0: unknown (core/sleep.c) */
     uint64_t apic_base;             /* xAPIC MMIO page (IA32_APIC_BASE) */
     bool init_emulation;            /* the guest's INIT IPIs emulated (core/ipi.c) */
     bool trap_xapic;                /* xAPIC page read-only to the guest: INIT IPIs emulated */
@@ -25,8 +28,13 @@ struct monitor {
     uint8_t *sink_page;             /* what the guest sees instead of a monitor page */
     uint64_t *idt;                  /* host IDT, shared by all CPUs */
     struct percpu *cpus;
-    struct mtrr_state mtrr;
+    struct mtrr_state mtrr;         /* the guest's MTRRs, decoded: they shape the EPT types */
+    uint64_t mtrr_virt[MTRR_NSLOTS];    /* the guest's MTRR values (core/msr.c) */
+    uint64_t mtrr_present;          /* bit mtrr_slot(msr): the MSR exists on this CPU */
     uint64_t xcr0_supported;
+    bool perf_global_ctrl;          /* CPUID.0AH:EAX[7:0] >= 2: IA32_PERF_GLOBAL_CTRL exists */
+    struct spec_plan spec;          /* transient-execution mitigations (core/spec.h) */
+    uint64_t xss_guest;             /* IA32_XSS bits the guest may set (core/cpuid.h) */
     bool la57, nx;                  /* CPUID: 57-bit linear addresses, EFER.NXE */
     bool tsc_adjust;                /* CPUID: IA32_TSC_ADJUST exists */
     bool host_1g;                   /* CPUID: 1 GiB pages for the monitor's own map */

@@ -13,25 +13,32 @@
 
 #define APIC_BASE_ADDR_MASK 0x000ffffffffff000ul
 
-/* The MSRs whose writes (and, for IA32_TSC_ADJUST, reads) exit whatever the
+/* The MSRs whose writes (and, for IA32_TSC_ADJUST and the MTRRs, reads) exit
+ * whatever the
  * policy says: the x2APIC ICR under init-emulation (core/ipi.c), the
  * microcode trigger (refused), IA32_APIC_BASE (the APIC page may not move),
- * the TSC pair (core/tsc.h), IA32_RTIT_CTL (Intel PT is hidden) and the MTRRs
- * (the guest-physical map follows them). Then the policy's MSRs, in the
+ * the TSC pair (core/tsc.h), IA32_RTIT_CTL (Intel PT is hidden), IA32_XSS
+ * (XRSTORS of hidden state components, core/cpuid.h), IA32_DS_AREA and
+ * IA32_PEBS_ENABLE (the debug store is hidden), IA32_MISC_ENABLE (XD disable
+ * is shared with VMX root) and the MTRRs (the
+ * guest-physical map follows them). Then the policy's MSRs, in the
  * directions its rules name. */
 void msr_intercepts_init(void)
 {
     static const uint32_t write_trapped[] = { MSR_IA32_BIOS_UPDT_TRIG, MSR_IA32_APIC_BASE,
-                                              MSR_IA32_TSC, MSR_IA32_RTIT_CTL };
+                                              MSR_IA32_TSC, MSR_IA32_RTIT_CTL,
+                                              MSR_IA32_XSS, MSR_IA32_DS_AREA,
+                                              MSR_IA32_PEBS_ENABLE, MSR_IA32_MISC_ENABLE };
     for (unsigned i = 0; i < sizeof(write_trapped) / sizeof(write_trapped[0]); i++)
         be_intercept_msr(write_trapped[i], POLICY_WRITE, true);
     if (mon.init_emulation)
         be_intercept_msr(MSR_X2APIC_ICR, POLICY_WRITE, true);
     /* The TSC offset covers RDMSR of the TSC; IA32_TSC_ADJUST is the guest's own. */
     be_intercept_msr(MSR_IA32_TSC_ADJUST, POLICY_READ | POLICY_WRITE, true);
+    mtrr_virt_init();
     for (uint32_t m = 0; m < 0x300; m++)
         if (mtrr_is_msr(m))
-            be_intercept_msr(m, POLICY_WRITE, true);
+            be_intercept_msr(m, POLICY_READ | POLICY_WRITE, true);
     const struct lamina_policy *p = &mon.bi->policy;
     for (uint32_t i = 0; i < p->nrules && i < POLICY_MAX_RULES; i++) {
         const struct policy_rule *rule = &p->rule[i];
@@ -63,6 +70,11 @@ static void tsc_offset_changed(struct percpu *pc, uint64_t old)
 /* RDMSR as the guest would see it natively; -1 where that raises #GP. */
 static int guest_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
+    uint64_t *slot = be_guest_msr_slot(v, msr);
+    if (slot) {                         /* switched at exit: the guest's value is here */
+        *val = *slot;
+        return 0;
+    }
     enum guest_msr kind = guest_msr_kind(msr);
     if (kind != GMSR_NONE && be_msr_held(kind)) {
         *val = be_msr_field_read(v, kind);
@@ -81,6 +93,12 @@ static int guest_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
         if (rdmsr_safe(msr, &host) != 0)
             return -1;
         *val = tsc_deadline_to_guest(host, v->pc->tsc.offset);
+        return 0;
+    }
+    if (mtrr_is_msr(msr)) {
+        if (!(mon.mtrr_present & (1ull << mtrr_slot(msr))))
+            return -1;
+        *val = mon.mtrr_virt[mtrr_slot(msr)];
         return 0;
     }
     switch (be_own_msr_read(msr, val)) {
@@ -133,6 +151,17 @@ static int write_field_msr(struct vcpu *v, enum guest_msr kind, uint64_t val)
 static int guest_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
 {
     struct percpu *pc = v->pc;
+    uint64_t *slot = be_guest_msr_slot(v, msr);
+    if (slot) {
+        /* The processor checks the value; the monitor's own goes back at
+         * once, the guest's is loaded at entry. */
+        int gp = wrmsr_safe(msr, val);
+        (void)wrmsr_safe(msr, be_host_msr_value(v, msr));   /* loaded at exit: cannot fault */
+        if (gp != 0)
+            return -1;
+        *slot = val;
+        return 0;
+    }
     enum guest_msr kind = guest_msr_kind(msr);
     if (kind != GMSR_NONE && be_msr_held(kind))
         return write_field_msr(v, kind, val);
@@ -161,8 +190,49 @@ static int guest_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
             log_warn("cpu %u: microcode update refused (WRMSR IA32_BIOS_UPDT_TRIG)", pc->index);
         return 0;
     }
+    if (msr == MSR_IA32_DS_AREA || msr == MSR_IA32_PEBS_ENABLE) {
+        /* The debug store is hidden (core/cpuid.c): its buffers would take
+         * BTS and PEBS records written by the processor itself. */
+        static struct log_ratelimit rl = { .burst = 4 };
+        uint32_t suppressed;
+        if (log_ratelimit_pass(&rl, &suppressed))
+            log_warn("cpu %u: WRMSR 0x%x = 0x%lx refused: no debug store (BTS/PEBS) under "
+                     "the monitor", pc->index, msr, val);
+        return -1;
+    }
+    if (msr == MSR_IA32_MISC_ENABLE) {
+        /* Shared with VMX root: XD disable would make the NX bit of the
+         * monitor's page tables reserved (SDM 3A 5.1.3); the rest passes. */
+        uint64_t cur;
+        if (rdmsr_safe(msr, &cur) != 0 || ((cur ^ val) & MISC_ENABLE_XD_DISABLE)) {
+            static struct log_ratelimit rl = { .burst = 4 };
+            uint32_t suppressed;
+            if (log_ratelimit_pass(&rl, &suppressed))
+                log_warn("cpu %u: IA32_MISC_ENABLE = 0x%lx refused (XD disable changed)",
+                         pc->index, val);
+            return -1;
+        }
+        return wrmsr_safe(msr, val) != 0 ? -1 : 0;
+    }
+    if (msr == MSR_IA32_XSS && (val & ~mon.xss_guest)) {
+        /* SDM 4 (IA32_XSS) and SDM 3A 13.11: a bit CPUID.(0DH,1) does not
+         * list is reserved, and WRMSR of it is #GP, as on a CPU without the
+         * component. Intel PT's (bit 8) is never listed to the guest. */
+        static struct log_ratelimit rl = { .burst = 4 };
+        uint32_t suppressed;
+        if (log_ratelimit_pass(&rl, &suppressed))
+            log_warn("cpu %u: IA32_XSS = 0x%lx refused (guest may set 0x%lx)", pc->index, val,
+                     mon.xss_guest);
+        return -1;
+    }
     if (mtrr_is_msr(msr)) {
-        if (wrmsr_safe(msr, val) != 0)
+        /* Virtualized: the processor's MTRRs stay the firmware's, so the
+         * monitor's memory keeps its type (a guest could otherwise make it
+         * UC, or WC and weakly ordered under the monitor's locks); the
+         * guest's shape only the EPT memory types, which are what apply to
+         * its accesses (SDM 3C 29.3.7.2). Checked as WRMSR would. */
+        if (!(mon.mtrr_present & (1ull << mtrr_slot(msr))) ||
+            !mtrr_value_valid(msr, val, rdmsr(MSR_IA32_MTRRCAP), mon.maxphyaddr))
             return -1;
         mtrr_written(pc->index, msr, val);
         return 0;
@@ -247,15 +317,35 @@ void vcpu_wrmsr(struct vcpu *v)
 /* ------------------------------------------------------------------ MTRRs */
 static struct log_ratelimit mtrr_rl = { .burst = 24 };
 
-/* Called after the guest's WRMSR reached the hardware on this CPU. The
- * hardware MTRRs are the record: re-read them, and the backend retypes the
- * guest-physical map (with EPT the MTRRs do not apply to guest accesses, the
- * map's memory types do: SDM 3C 29.3.7). */
+/* The guest's MTRRs: one set for all CPUs (an OS keeps them equal, SDM 3A
+ * 12.11.8, and one guest-physical map serves every CPU), the firmware's
+ * values at hand-off. IA32_MTRRCAP is the processor's. */
+static uint64_t mtrr_virt_rdmsr(uint32_t msr)
+{
+    return msr == MSR_IA32_MTRRCAP ? rdmsr(msr) : mon.mtrr_virt[mtrr_slot(msr)];
+}
+
+void mtrr_virt_init(void)
+{
+    mon.mtrr_present = 0;
+    for (uint32_t m = 0; m < 0x300; m++) {
+        uint64_t val;
+        if (mtrr_is_msr(m) && rdmsr_safe(m, &val) == 0) {
+            mon.mtrr_virt[mtrr_slot(m)] = val;
+            mon.mtrr_present |= 1ull << mtrr_slot(m);
+        }
+    }
+}
+
+/* Called after the guest's WRMSR of an MTRR: the guest's set changed, and
+ * the backend retypes the guest-physical map (with EPT the MTRRs do not apply
+ * to guest accesses, the map's memory types do: SDM 3C 29.3.7). */
 static void mtrr_written(uint32_t cpu, uint32_t msr, uint64_t value)
 {
     struct be_retype_stats st;
     spin_lock(&mon.map_lock);
-    mtrr_read(&mon.mtrr, rdmsr, mon.maxphyaddr);
+    mon.mtrr_virt[mtrr_slot(msr)] = value;
+    mtrr_read(&mon.mtrr, mtrr_virt_rdmsr, mon.maxphyaddr);
     be_memory_types_changed(&st);
     spin_unlock(&mon.map_lock);
     uint32_t suppressed;

@@ -48,12 +48,18 @@ struct policy_rule {
     uint32_t line;              /* lamina.conf line, for messages */
 };
 
+/* hypercall-user: no; yes (READ_LOG records without RIP, CR3 and MSR values
+ * for ring 3: no kernel pointers, KASLR stays); full (everything). */
+#define POLICY_HCUSER_NO   0
+#define POLICY_HCUSER_YES  1
+#define POLICY_HCUSER_FULL 2
+
 struct lamina_policy {
     uint32_t nrules;
     uint32_t nlocks;
     uint8_t stealth;            /* hide the hypervisor bit and the 0x40000000 leaves */
     uint8_t serial_exclusive;   /* the log port is the monitor's alone */
-    uint8_t hypercall_user;     /* ring 3 may use the read-only hypercalls */
+    uint8_t hypercall_user;     /* ring 3 may use the read-only hypercalls: POLICY_HCUSER_* */
     uint8_t event_level;        /* log level of event lines (core/log.h), 0xff: none */
     uint32_t pad;
     struct policy_rule rule[POLICY_MAX_RULES];
@@ -76,6 +82,15 @@ const struct policy_rule *policy_lookup_io(const struct lamina_policy *p, uint16
 /* MSRs the VMX MSR bitmap covers (SDM 3C 25.6.9): 0-0x1fff and
  * 0xc0000000-0xc0001fff. Rules outside them are refused at load. */
 bool policy_msr_coverable(uint32_t msr);
+
+/* MSRs the guest can change without RDMSR/WRMSR, so without an exit the MSR
+ * bitmap could ask for: FS/GS base (WRFSBASE, WRGSBASE), GS and KERNEL_GS base
+ * (SWAPGS), and the MSRs of the supervisor state components XRSTORS loads
+ * from memory (SDM 1 13.2, table "Supervisor State Components"; SDM 3A
+ * 13.11 XRSTORS). A deny or lock rule on one would promise more than the
+ * monitor enforces: the loader refuses it (efi/config.c). The first such MSR
+ * in [first, last] and why, or NULL. */
+const char *policy_msr_bypassed(uint32_t first, uint32_t last, uint32_t *msr);
 
 /* Index of `msr` in p->lock_msr, or -1. */
 int policy_lock_slot(const struct lamina_policy *p, uint32_t msr);

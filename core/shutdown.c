@@ -26,3 +26,27 @@ enum shutdown_kind shutdown_write_kind(const struct shutdown_ports *p, uint16_t 
         return SHUTDOWN_KBC_RESET;
     return SHUTDOWN_NONE;
 }
+
+int acpi_sleep_type(const uint8_t *aml, uint32_t len, unsigned n, uint8_t *typ)
+{
+    for (uint32_t i = 0; i + 8 <= len; i++) {
+        if (aml[i] != '_' || aml[i + 1] != 'S' || aml[i + 2] != (uint8_t)('0' + n) ||
+            aml[i + 3] != '_' || aml[i + 4] != 0x12)
+            continue;
+        uint32_t p = i + 5;
+        p += 1 + (aml[p] >> 6);                 /* PkgLength: bits 7:6 = bytes that follow */
+        if (p + 2 >= len)
+            return -1;
+        p++;                                    /* NumElements */
+        if (aml[p] == 0x00 || aml[p] == 0x01) { /* ZeroOp, OneOp */
+            *typ = aml[p];
+            return 0;
+        }
+        if (aml[p] == 0x0a) {                   /* BytePrefix */
+            *typ = aml[p + 1] & 7;
+            return 0;
+        }
+        return -1;
+    }
+    return -1;
+}

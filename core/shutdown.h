@@ -32,4 +32,15 @@ enum shutdown_kind {
 enum shutdown_kind shutdown_write_kind(const struct shutdown_ports *p, uint16_t port,
                                        unsigned size, uint32_t value);
 
+/* SLP_TYPa of the sleep state Sn (n 0-5) from the package \_Sn_ in AML (a
+ * DSDT or SSDT body; ACPI 6.5 7.4.2): Name(_Sn_, Package(){a, b, ...}),
+ * found by its bytes "_Sn_" followed by PackageOp (0x12), PkgLength,
+ * NumElements and the first element (ZeroOp, OneOp or BytePrefix). Returns
+ * 0 and *typ, or -1 if not found in that form. */
+int acpi_sleep_type(const uint8_t *aml, uint32_t len, unsigned n, uint8_t *typ);
+
+/* SLP_TYP of a PM1 control value (bits 12:10). */
+#define PM1_CNT_SLP_TYP(v) (((v) >> 10) & 7u)
+#define PM1_STS_WAK        (1u << 15)   /* ACPI 6.5 4.8.3.1.1 WAK_STS */
+
 #endif

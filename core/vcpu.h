@@ -55,6 +55,11 @@ void io_access(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *
 
 /* Setup: the intercepts the core needs (core/msr.c, core/io.c). */
 void msr_intercepts_init(void);
+void mtrr_virt_init(void);
+/* core/sleep.c */
+bool sleep_refused(uint16_t port, unsigned size, uint32_t value, unsigned *typ);
+void sleep_status_in(uint16_t port, unsigned size, uint32_t *value);
+void sleep_status_out(uint16_t port, unsigned size, uint32_t value);          /* the guest's MTRRs from the processor's (core/msr.c) */
 void io_intercepts_init(void);
 void vcpu_reset_machine(struct vcpu *v, const char *why) __attribute__((noreturn));
 

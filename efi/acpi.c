@@ -2,6 +2,7 @@
  * and the reset register, from the FADT (ACPI 6.5 5.2.9). The monitor traps
  * them to print its final summary; it does not change what they do. */
 #include "efi/loader.h"
+#include "core/shutdown.h"
 #include "iommu/dmar.h"
 
 struct __attribute__((packed)) sdt_header {
@@ -25,6 +26,10 @@ struct __attribute__((packed)) gas {          /* Generic Address Structure, 5.2.
 #define FADT_RESET_VALUE    128     /* ACPI 6.5 table 5.9 */
 #define FADT_X_PM1A_CNT_BLK 172
 #define FADT_X_PM1B_CNT_BLK 184
+#define FADT_PM1A_EVT_BLK   56
+#define FADT_X_PM1A_EVT_BLK 148
+#define FADT_DSDT           40
+#define FADT_X_DSDT         140
 
 static BOOLEAN checksum_ok(const void *p, UINT32 len)
 {
@@ -117,6 +122,22 @@ void acpi_find_power_ports(struct lamina_bootinfo *bi)
     bi->reset_port = io_port_of(fadt, FADT_RESET_REG, 0);
     if (fadt->length > FADT_RESET_VALUE)
         bi->reset_value = ((const UINT8 *)fadt)[FADT_RESET_VALUE];
+    bi->pm1a_evt = io_port_of(fadt, FADT_X_PM1A_EVT_BLK, FADT_PM1A_EVT_BLK);
+    /* M7: S5 is the one sleep state the monitor lets through (core/sleep.c). */
+    const UINT8 *f = (const UINT8 *)fadt;
+    UINT64 dsdt = 0;
+    if (fadt->length >= FADT_X_DSDT + 8)
+        dsdt = *(const UINT64 *)(f + FADT_X_DSDT);
+    if (!dsdt && fadt->length >= FADT_DSDT + 4)
+        dsdt = *(const UINT32 *)(f + FADT_DSDT);
+    const struct sdt_header *d = (const void *)(UINTN)dsdt;
+    uint8_t typ;
+    if (d && CompareMem(d->signature, "DSDT", 4) == 0 && d->length > sizeof(*d) &&
+        acpi_sleep_type((const uint8_t *)(d + 1), d->length - sizeof(*d), 5, &typ) == 0)
+        bi->s5_typ = 0x80 | typ;
+    else
+        lprint(L_WARN, L"no \\_S5 package in the DSDT: sleep states cannot be told from "
+               L"power-off, every SLP_EN write passes");
     lprint(L_DEBUG, L"ACPI FADT: PM1a_CNT 0x%x, PM1b_CNT 0x%x, reset register 0x%x",
            bi->pm1a_cnt, bi->pm1b_cnt, bi->reset_port);
 }

@@ -145,6 +145,7 @@ static int set_msr(struct parser *p, const char *val, size_t n);
 static int set_stealth(struct parser *p, const char *val, size_t n);
 static int set_serial_exclusive(struct parser *p, const char *val, size_t n);
 static int set_hypercall_user(struct parser *p, const char *val, size_t n);
+static int set_sleep(struct parser *p, const char *val, size_t n);
 static int set_log_events(struct parser *p, const char *val, size_t n);
 static int set_init_emulation(struct parser *p, const char *val, size_t n);
 static int set_on_triple_fault(struct parser *p, const char *val, size_t n);
@@ -162,6 +163,7 @@ static const struct key_desc keys[] = {
     { "stealth",          set_stealth,          0 },
     { "serial-exclusive", set_serial_exclusive, 0 },
     { "hypercall-user",   set_hypercall_user,   0 },
+    { "sleep",            set_sleep,            0 },
     { "log-events",       set_log_events,       0 },
     { "init-emulation",   set_init_emulation,   0 },
     { "on-triple-fault",  set_on_triple_fault,  0 },
@@ -516,7 +518,31 @@ static int set_serial_exclusive(struct parser *p, const char *val, size_t n)
 
 static int set_hypercall_user(struct parser *p, const char *val, size_t n)
 {
-    return set_flag(p, "hypercall-user", &p->cfg->policy.hypercall_user, val, n);
+    /* Indexed by POLICY_HCUSER_*. */
+    static const char *const names[] = { "no", "yes", "full" };
+    int v = match_enum(p, "hypercall-user", val, n, names, ARRAY_LEN(names));
+
+    if (v < 0)
+        return -1;
+    p->cfg->policy.hypercall_user = (uint8_t)v;
+    return 0;
+}
+
+/* sleep refuse: S1-S4 refused (core/sleep.c). "resume" (re-entering VMX at
+ * wake through a monitor trampoline) is not built: said at load. */
+static int set_sleep(struct parser *p, const char *val, size_t n)
+{
+    static const char *const names[] = { "refuse", "resume" };
+    int v = match_enum(p, "sleep", val, n, names, ARRAY_LEN(names));
+
+    if (v < 0)
+        return -1;
+    if (v == 1) {
+        fmt_str(line_error(p), "sleep resume is not built in this version (only refuse: "
+                "S1-S4 requests are refused and the OS sees an immediate wake)");
+        return -1;
+    }
+    return 0;
 }
 
 static int set_init_emulation(struct parser *p, const char *val, size_t n)
@@ -728,6 +754,22 @@ static int set_rule(struct parser *p, enum policy_space space, const char *val, 
     }
     r.first = (uint32_t)first;
     r.last = (uint32_t)last;
+    if (space == POLICY_MSR && r.action != POLICY_LOG) {
+        /* Log rules record the RDMSR/WRMSR instructions; deny and lock
+         * promise the value, which other instructions change unseen. */
+        uint32_t m;
+        const char *why = policy_msr_bypassed(r.first, r.last, &m);
+        if (why) {
+            f = line_error(p);
+            fmt_str(f, action_name(r.action));
+            fmt_str(f, " cannot be kept for MSR ");
+            fmt_hex(f, m);
+            fmt_str(f, ": ");
+            fmt_str(f, why);
+            fmt_str(f, " (only log rules may name it)");
+            return -1;
+        }
+    }
 
     if (pol->nrules == POLICY_MAX_RULES) {
         f = line_error(p);

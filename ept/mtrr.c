@@ -301,3 +301,43 @@ bool mtrr_is_msr(uint32_t msr)
            msr == MSR_IA32_MTRR_FIX16K_A0000 ||
            (msr >= MSR_IA32_MTRR_FIX4K_C0000 && msr <= MSR_IA32_MTRR_FIX4K_C0000 + 7);
 }
+
+static bool type_valid(uint64_t t, uint64_t cap)
+{
+    return t == MT_UC || t == MT_WT || t == MT_WP || t == MT_WB ||
+           (t == MT_WC && (cap & MTRRCAP_WC));
+}
+
+bool mtrr_value_valid(uint32_t msr, uint64_t value, uint64_t cap, unsigned maxphyaddr)
+{
+    if (maxphyaddr < 36)
+        maxphyaddr = 36;
+    if (maxphyaddr > 52)
+        maxphyaddr = 52;
+    uint64_t above = ~((1ull << maxphyaddr) - 1);
+    if (msr == MSR_IA32_MTRR_DEF_TYPE)          /* bits 9:8 and 63:12 reserved */
+        return !(value & ~(MTRR_DEF_TYPE_TYPE_MASK | MTRR_DEF_TYPE_FE | MTRR_DEF_TYPE_E)) &&
+               type_valid(value & 0xff, cap);
+    if (msr >= MSR_IA32_MTRR_PHYSBASE(0) && msr <= MSR_IA32_MTRR_PHYSMASK(MTRR_MAX_VAR / 2 - 1)) {
+        if (!(msr & 1))                         /* PHYSBASE: bits 11:8 reserved */
+            return !(value & (0xf00ull | above)) && type_valid(value & 0xff, cap);
+        return !(value & (0x7ffull | above));   /* PHYSMASK: bits 10:0 reserved */
+    }
+    for (unsigned k = 0; k < 8; k++)            /* fixed: eight types */
+        if (!type_valid((value >> (8 * k)) & 0xff, cap))
+            return false;
+    return true;
+}
+
+unsigned mtrr_slot(uint32_t msr)
+{
+    if (msr == MSR_IA32_MTRR_DEF_TYPE)
+        return 0;
+    if (msr >= MSR_IA32_MTRR_PHYSBASE(0) && msr < MSR_IA32_MTRR_PHYSBASE(0) + MTRR_MAX_VAR)
+        return 1 + (msr - MSR_IA32_MTRR_PHYSBASE(0));
+    if (msr == MSR_IA32_MTRR_FIX64K_00000)
+        return 1 + MTRR_MAX_VAR;
+    if (msr == MSR_IA32_MTRR_FIX16K_80000 || msr == MSR_IA32_MTRR_FIX16K_A0000)
+        return 1 + MTRR_MAX_VAR + 1 + (msr - MSR_IA32_MTRR_FIX16K_80000);
+    return 1 + MTRR_MAX_VAR + 3 + (msr - MSR_IA32_MTRR_FIX4K_C0000);
+}

@@ -90,4 +90,13 @@ struct mem_range { uint64_t base, size; };
  * pairs, the fixed ranges); IA32_MTRRCAP is read-only. */
 bool mtrr_is_msr(uint32_t msr);
 
+/* Whether WRMSR of `value` to the MTRR `msr` succeeds on hardware with this
+ * IA32_MTRRCAP and MAXPHYADDR: valid type encodings (WC only if MTRRCAP.WC),
+ * reserved bits clear (SDM 3A 12.11.2.1-12.11.2.3); false is #GP. */
+bool mtrr_value_valid(uint32_t msr, uint64_t value, uint64_t mtrrcap, unsigned maxphyaddr);
+
+/* The slot of an MTRR (mtrr_is_msr) in a table of MTRR_NSLOTS values. */
+#define MTRR_NSLOTS (1 + MTRR_MAX_VAR + 11)
+unsigned mtrr_slot(uint32_t msr);
+
 #endif

@@ -1077,6 +1077,127 @@ static void attack_cr0(void)
     verdict_alive("cr0-pg-off-64bit", v == TG_VEC_GP && after == cr0, d);
 }
 
+/* ------------------------------------------------- 9. side doors (M7) */
+
+#define MSR_XSS 0xda0
+
+/* Intel PT through XSAVES: IA32_XSS bit 8 lets XRSTORS load a PT state
+ * (TraceEn, an output base in host-physical monitor memory) without the
+ * trapped RTIT_CTL write. The monitor must refuse the bit as a CPU without PT
+ * does (#GP), and CPUID.(0DH,1)/(0DH,8) must not list it. */
+static void attack_xss_pt(void)
+{
+    struct tg_cpuid d1 = tg_cpuid(0xd, 1), d8 = tg_cpuid(0xd, 8);
+    if (!((tg_cpuid(1, 0).ecx >> 26) & 1) || !(d1.eax & (1u << 3))) {
+        tg_skip("xss-pt-state", "no XSAVES");
+        return;
+    }
+    uint64_t old = 0, now = 0;
+    tg_try_rdmsr(MSR_XSS, &old, NULL);
+    struct tg_fault f;
+    int v = tg_try_wrmsr(MSR_XSS, old | (1ull << 8), &f);
+    tg_try_rdmsr(MSR_XSS, &now, NULL);
+    if (v < 0)
+        tg_try_wrmsr(MSR_XSS, old, NULL);
+    char d[200];
+    tg_snprintf(d, sizeof d, "WRMSR IA32_XSS |= bit 8 (PT state): %s, read back 0x%llx; "
+                "CPUID.(0DH,1).ECX 0x%x, (0DH,8).EAX 0x%x", v < 0 ? "accepted" : tg_vector_name(v),
+                (unsigned long long)now, d1.ecx, d8.eax);
+    verdict_alive("xss-pt-state", v == TG_VEC_GP && !(now & (1ull << 8)) &&
+                  !(d1.ecx & (1u << 8)) && (d8.eax | d8.ebx | d8.ecx | d8.edx) == 0, d);
+}
+
+
+/* The debug store: BTS and PEBS records are written by the processor itself
+ * into the buffers IA32_DS_AREA describes (SDM 3B 18.6.8); aimed at monitor
+ * memory, and counting in VMX root, they would write it. The monitor hides
+ * DS (CPUID.1:EDX[21]) and refuses both MSRs as a CPU without DS does. */
+static void attack_debug_store(void)
+{
+    uint64_t target = mon_pa ? mon_pa : 0x1000;
+    struct tg_fault f;
+    char d[200];
+    uint32_t msrs[2] = { 0x600, 0x3f1 };
+    const char *names[2] = { "ds-area-over-monitor", "pebs-enable" };
+    uint64_t vals[2] = { target, 1 };
+    for (int i = 0; i < 2; i++) {
+        uint64_t old = 0, now = 0;
+        int r = tg_try_rdmsr(msrs[i], &old, NULL);
+        int v = tg_try_wrmsr(msrs[i], vals[i], &f);
+        tg_try_rdmsr(msrs[i], &now, NULL);
+        if (v < 0 && r < 0)
+            tg_try_wrmsr(msrs[i], old, NULL);
+        tg_snprintf(d, sizeof d, "WRMSR 0x%x = 0x%llx: %s; CPUID.1:EDX.DS %u",
+                    msrs[i], (unsigned long long)vals[i], v < 0 ? "accepted" : tg_vector_name(v),
+                    (tg_cpuid(1, 0).edx >> 21) & 1);
+        verdict_alive(names[i], v == TG_VEC_GP && !((tg_cpuid(1, 0).edx >> 21) & 1), d);
+    }
+}
+
+static void outw_port(uint16_t port, uint16_t v)
+{
+    __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+
+/* The FADT's PM1a control and event ports (ACPI 6.5 table 5.9, legacy
+ * fields at 64 and 56), 0 where there is no FADT. */
+static void pm1a_ports(uint16_t *cnt, uint16_t *evt)
+{
+    static EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
+    const uint8_t *rsdp = NULL;
+    *cnt = *evt = 0;
+    for (UINTN i = 0; i < ST->NumberOfTableEntries; i++)
+        if (!CompareGuid(&ST->ConfigurationTable[i].VendorGuid, &acpi20))
+            rsdp = ST->ConfigurationTable[i].VendorTable;
+    if (!rsdp || rsdp[15] < 2)
+        return;
+    const uint8_t *xsdt = (const uint8_t *)(uintptr_t) * (const uint64_t *)(rsdp + 24);
+    uint32_t len = *(const uint32_t *)(xsdt + 4);
+    for (uint32_t off = 36; off + 8 <= len; off += 8) {
+        const uint8_t *t = (const uint8_t *)(uintptr_t) * (const uint64_t *)(xsdt + off);
+        if (t && tg_mem_eq(t, "FACP", 4)) {
+            *cnt = (uint16_t)*(const uint32_t *)(t + 64);
+            *evt = (uint16_t)*(const uint32_t *)(t + 56);
+            return;
+        }
+    }
+}
+
+/* S3 through PM1a_CNT: the processor would leave VMX and the firmware wake
+ * the OS without the monitor (Bochs models S3 as a reset into the firmware:
+ * on the old code this run ended here). SLP_TYP 1 is S3 in the DSDT of
+ * upstream Bochs + OVMF (its \_S3 package, and Bochs's ACPI device). The
+ * monitor must refuse it and show an immediate wake (WAK_STS). Last: on a
+ * monitor that lets it through, nothing runs after it. */
+static void attack_sleep_s3(void)
+{
+    uint16_t cnt, evt;
+    pm1a_ports(&cnt, &evt);
+    if (!cnt || !evt) {
+        tg_skip("sleep-s3", "no FADT PM1a ports");
+        return;
+    }
+    uint16_t c = tg_inw(cnt);
+    uint64_t fl;
+    __asm__ volatile("pushfq; pop %0; cli" : "=r"(fl) :: "memory");
+    outw_port(cnt, (uint16_t)((c & ~(7u << 10)) | (1u << 10) | (1u << 13)));
+    uint16_t sts = tg_inw(evt);
+    outw_port(evt, 0x8000);                     /* clear WAK_STS */
+    uint16_t after = tg_inw(evt);
+    __asm__ volatile("push %0; popfq" :: "r"(fl) : "memory", "cc");
+    char d[200];
+    tg_snprintf(d, sizeof d, "OUT PM1a_CNT 0x%x = S3|SLP_EN: still running, PM1a_STS 0x%x "
+                "(WAK_STS %u), after clearing 0x%x", cnt, sts, (sts >> 15) & 1, after);
+    verdict_alive("sleep-s3", (sts & 0x8000) && !(after & 0x8000), d);
+}
+
+static void attacks_sidedoors(void)
+{
+    attack_xss_pt();
+    attack_debug_store();
+    attack_sleep_s3();
+}
+
 /* ------------------------------------------------------------ main */
 
 static void __attribute__((noreturn)) triple_fault(void)
@@ -1125,6 +1246,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     attack_rdmsr_sweep();
     attack_flood();
     attack_cr0();
+    attacks_sidedoors();
 
     char why[120];
     verdict("final-monitor-intact", monitor_ok(why, sizeof why), "%s", why);

@@ -17,6 +17,10 @@
 #   layering-detector       the include check flags a core file that breaks the rule
 #   core-injects-through-debug  no core file but core/debug.c calls
 #                           be_inject_exception (faults must push RF = 1)
+#   exit-path-rsb-fill      vmx_exit_entry fills the RSB (32 CALLs: a 16-round loop of
+#                           two, with pause/lfence traps, the stack put back) before
+#                           its first CALL into C and with no RET before it (M7)
+#   rsb-fill-detector       the same check fails on an exit path without the fill
 #   deb-package             tools/mkdeb.sh builds the .deb (LAMINA_VERSION), dpkg -c
 #                           lists its files, no maintainer script, lintian clean
 set -uo pipefail
@@ -188,6 +192,42 @@ elif ! direct_injections "$tmp/inj" | grep -q 'core/bad.c'; then
     fail core-injects-through-debug "the check missed a planted direct injection"
 else
     pass core-injects-through-debug
+fi
+
+# ------------------------------------ i. the exit path fills the RSB (M7)
+# rsb_fill_missing FILE: empty if vmx_exit_entry in FILE runs the fill of
+# vmx/vmx_asm.S (RSB_FILL) before its call of vmx_exit_handler, else why not.
+rsb_fill_missing() {
+    local f=$1 body
+    body=$(objdump -dr --no-show-raw-insn "$f" 2>/dev/null |
+        awk '/^[0-9a-f]+ <vmx_exit_entry>:/ { on = 1; next } on && /^$/ { exit }
+             on && /vmx_exit_handler/ { print "HANDLER"; exit } on { print }')
+    if [ -z "$body" ]; then echo "no vmx_exit_entry in $f"; return; fi
+    grep -q '^HANDLER$' <<<"$body" || { echo "no call of vmx_exit_handler in vmx_exit_entry"; return; }
+    grep -qE '\bret' <<<"$body" && { echo "a RET before the fill"; return; }
+    local calls
+    calls=$(grep -cE '\scall ' <<<"$body")
+    [ "$calls" -ge 2 ] || { echo "$calls CALLs before the handler, want the fill's 2 per round"; return; }
+    grep -qE 'mov +\$0x10,%eax' <<<"$body" || { echo "no 16-round loop counter"; return; }
+    grep -qE '\bpause' <<<"$body" && grep -qE '\blfence' <<<"$body" ||
+        { echo "no pause/lfence speculation trap"; return; }
+    grep -qE 'add +\$0x100,%rsp' <<<"$body" || { echo "the 256 bytes of return addresses not dropped"; return; }
+}
+if [ $have_mon -eq 0 ]; then
+    fail exit-path-rsb-fill "$missing"
+elif why=$(rsb_fill_missing "$mon") && [ -z "$why" ]; then
+    pass exit-path-rsb-fill
+else
+    fail exit-path-rsb-fill "$why"
+fi
+sed 's/^[[:space:]]*RSB_FILL[[:space:]]*$//' "$root/vmx/vmx_asm.S" >"$tmp/nofill.S"
+if gcc -c "$tmp/nofill.S" -o "$tmp/nofill.o" 2>/dev/null &&
+    why=$(rsb_fill_missing "$tmp/nofill.o") && [ -n "$why" ] &&
+    gcc -c "$root/vmx/vmx_asm.S" -o "$tmp/fill.o" 2>/dev/null &&
+    [ -z "$(rsb_fill_missing "$tmp/fill.o")" ]; then
+    pass rsb-fill-detector
+else
+    fail rsb-fill-detector "the check did not tell an exit path without the fill from vmx/vmx_asm.S"
 fi
 
 # ------------------------------------------------- g. the Debian package

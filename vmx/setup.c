@@ -17,7 +17,7 @@
  * PD per GiB where 1 GiB leaves are not allowed or the types mix). */
 #define EPT_RESERVE_PAGES (32 + 8)
 #define SHARED_PAGES 3          /* MSR bitmap, I/O bitmaps A and B */
-#define PERCPU_PAGES 2          /* VMXON region, VMCS */
+#define PERCPU_PAGES 3          /* VMXON region, VMCS, MSR lists */
 
 struct vmx_state vmx;
 
@@ -210,6 +210,7 @@ int be_setup(uint64_t *cursor, uint64_t end)
         struct vmx_cpu *vc = vmx_cpu(&mon.cpus[i]);
         vc->vmxon_region = take(cursor, 1);
         vc->vmcs = take(cursor, 1);
+        vc->msr_area = take(cursor, 1);
         vc->vpid = i + 1;
     }
     /* VMX's own MSRs: the guest sees a CPU without VMX (vmx/guest.c). */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "core/arch.h"
+#include "core/cpuid.h"
 #include "core/log.h"
 #include "core/monitor.h"
 #include "core/tsc.h"
@@ -136,9 +137,25 @@ static int setup_vmcs(struct percpu *pc)
     VMW(TSC_OFFSET, 0);
     pc->tsc.offset = 0;
     pc->tsc.adjust = mon.tsc_adjust ? rdmsr(MSR_IA32_TSC_ADJUST) : 0;
-    VMW(VM_EXIT_MSR_STORE_COUNT, 0);
-    VMW(VM_EXIT_MSR_LOAD_COUNT, 0);
-    VMW(VM_ENTRY_MSR_LOAD_COUNT, 0);
+    /* Transient execution (core/spec.h): IA32_SPEC_CTRL switched, IA32_FLUSH_CMD
+     * at entry, through the MSR lists (SDM 3C 25.7.2, 25.8.2). The guest
+     * starts with the firmware's IA32_SPEC_CTRL. */
+    struct vmx_cpu *vc = vmx_cpu(pc);
+    struct vmx_msr_plan mp = { .spec = &mon.spec };
+    if (mon.spec.spec_ctrl)
+        mp.guest_spec_ctrl = rdmsr(MSR_IA32_SPEC_CTRL);
+    if (mon.perf_global_ctrl) {
+        mp.perf_global_ctrl = true;
+        mp.guest_perf_global_ctrl = rdmsr(MSR_IA32_PERF_GLOBAL_CTRL);
+    }
+    vmx_msr_lists_build(vc, vc->msr_area, &mp);
+    VMW(VM_EXIT_MSR_STORE_ADDR, (uint64_t)(uintptr_t)vc->msr_guest);
+    VMW(VM_EXIT_MSR_STORE_COUNT, vc->msr_store);
+    VMW(VM_EXIT_MSR_LOAD_ADDR, (uint64_t)(uintptr_t)vc->msr_host);
+    VMW(VM_EXIT_MSR_LOAD_COUNT, vc->msr_exit_load);
+    VMW(VM_ENTRY_MSR_LOAD_ADDR, (uint64_t)(uintptr_t)vc->msr_guest);
+    VMW(VM_ENTRY_MSR_LOAD_COUNT, vc->msr_entry_load);
+    vmx_verw_on_entry = mon.spec.verw;
     VMW(VM_ENTRY_INTR_INFO_FIELD, 0);
     if (vmx.ctl.pin & PIN_BASED_VMX_PREEMPTION_TIMER)
         VMW(VMX_PREEMPTION_TIMER_VALUE, PREEMPTION_TIMER_IDLE);
@@ -147,8 +164,11 @@ static int setup_vmcs(struct percpu *pc)
     VMW(MSR_BITMAP, (uint64_t)(uintptr_t)vmx.msr_bitmap);
     VMW(EPT_POINTER, vmx.eptp);
     VMW(VIRTUAL_PROCESSOR_ID, vmx_cpu(pc)->vpid);
+    /* SDM 3C 26.1.3: XSAVES/XRSTORS exit when IA32_XSS and this bitmap share
+     * a bit. IA32_XSS never holds a hidden bit (core/msr.c); should one get
+     * there all the same, the exit is unexpected and stops the guest. */
     if (vmx.ctl.proc2 & SECONDARY_EXEC_ENABLE_XSAVES)
-        VMW(XSS_EXIT_BITMAP, 0);
+        VMW(XSS_EXIT_BITMAP, XSS_HIDDEN);
 
     uint64_t host_cr4 = cr4;
     if (mon.xcr0_supported)

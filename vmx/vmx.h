@@ -30,10 +30,19 @@ struct vmx_state {
 };
 extern struct vmx_state vmx;
 
+/* An entry of the VM-exit/VM-entry MSR lists (SDM 3C 25.7.2). */
+struct vmx_msr_entry {
+    uint32_t index;
+    uint32_t reserved;
+    uint64_t value;
+};
+#define VMX_MSR_AREA_HOST 2048      /* the host list's offset in a CPU's MSR page */
+
 /* Per-CPU VT-x state, kept in struct percpu's backend words. */
 struct vmx_cpu {
     uint8_t *vmxon_region;          /* 4 KiB */
     uint8_t *vmcs;                  /* 4 KiB */
+    uint8_t *msr_area;              /* 4 KiB: the MSR lists (vmx/msr_list.c) */
     uint64_t ept_generation;        /* vmx.ept_generation last flushed for */
     uint32_t vpid;
     bool in_vmx;                    /* VMXON done on this CPU */
@@ -41,6 +50,10 @@ struct vmx_cpu {
     bool guest_tf;                  /* the guest's own RFLAGS.TF when stepping began */
     bool nmi_window;                /* NMI-window exiting is on: an NMI waits */
     volatile bool timer_zeroed;     /* an NMI in VMX root set the preemption timer to 0 */
+    uint8_t msr_store;              /* MSR lists (vmx/msr_list.c): guest entries stored at exit */
+    uint8_t msr_entry_load;         /* guest entries loaded at entry */
+    uint8_t msr_exit_load;          /* host entries loaded at exit */
+    struct vmx_msr_entry *msr_guest, *msr_host;
 };
 _Static_assert(sizeof(struct vmx_cpu) <= sizeof(((struct percpu *)0)->backend),
                "struct vmx_cpu fits in struct percpu's backend words");
@@ -96,6 +109,17 @@ int vmx_check_cpu(uint32_t cpu, struct vmx_caps *caps, struct vmx_controls *ctl)
 void vmx_cpu_error(uint32_t cpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* vmx/vmx_asm.S */
+/* vmx/msr_list.c: the MSR lists of one CPU in its page `area`. */
+struct spec_plan;
+struct vmx_msr_plan {
+    const struct spec_plan *spec;
+    uint64_t guest_spec_ctrl;       /* the guest's first IA32_SPEC_CTRL: the firmware's */
+    bool perf_global_ctrl;          /* IA32_PERF_GLOBAL_CTRL exists: 0 in VMX root */
+    uint64_t guest_perf_global_ctrl;
+};
+void vmx_msr_lists_build(struct vmx_cpu *vc, uint8_t *area, const struct vmx_msr_plan *p);
+/* VERW right before every VM entry (vmx/vmx_asm.S; core/spec.h says when). */
+extern uint8_t vmx_verw_on_entry;
 int vmx_launch(void);                 /* returns only on failure: 1 VMfailValid, 2 VMfailInvalid */
 void vmx_exit_entry(void);            /* HOST_RIP */
 void cpu_unblock_nmi(void);           /* IRET to itself: NMIs unblocked in VMX root */

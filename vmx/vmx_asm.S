@@ -2,12 +2,58 @@
  * exit only RSP and RIP come from the VMCS host area; the general-purpose
  * registers still hold the guest's values and are saved here first. */
 
+/* RSB_FILL: 32 CALLs whose return addresses are speculation traps, then the
+ * stack put back: the return stack buffer holds only these, so no RET of the
+ * monitor consumes a prediction the guest left (Intel, "Retpoline: A Branch
+ * Target Injection Mitigation", RSB stuffing; Spectre v2 and RSB underflow).
+ * Clobbers RAX and the flags; uses 256 bytes of stack. tests/gates.sh checks
+ * that the exit path runs it before its first CALL into C. */
+.macro RSB_FILL
+    movl $16, %eax
+.Lrsb_loop\@:
+    call .Lrsb_a\@
+.Lrsb_trap_a\@:
+    pause
+    lfence
+    jmp .Lrsb_trap_a\@
+.Lrsb_a\@:
+    call .Lrsb_b\@
+.Lrsb_trap_b\@:
+    pause
+    lfence
+    jmp .Lrsb_trap_b\@
+.Lrsb_b\@:
+    decl %eax
+    jnz .Lrsb_loop\@
+    addq $(32 * 8), %rsp
+    lfence
+.endm
+
+/* VERW_IF_NEEDED: VERW of a data selector clears the CPU's fill, store and
+ * load buffers where CPUID says MD_CLEAR (Intel, "Microarchitectural Data
+ * Sampling", "MMIO Stale Data"): the last thing before entry, after every
+ * monitor access, when core/spec.h decided it (vmx_verw_on_entry). Changes
+ * only RFLAGS.ZF, which the entry replaces with the guest's. */
+.macro VERW_IF_NEEDED
+    cmpb $0, vmx_verw_on_entry(%rip)
+    je .Lno_verw\@
+    verw vmx_verw_sel(%rip)
+.Lno_verw\@:
+.endm
+
+    .section .rodata
+    .balign 2
+vmx_verw_sel:
+    .word 0x10          /* HOST_SEL_DATA */
+    .text
+
     .text
 /* int vmx_launch(void): VMLAUNCH. On success the guest runs from the VMCS
  * guest RIP/RSP (the loader's resume point) and this never returns; on
  * failure: 1 for VMfailValid, 2 for VMfailInvalid (SDM 3C 31.2). */
     .globl vmx_launch
 vmx_launch:
+    VERW_IF_NEEDED
     vmlaunch
     movl $2, %eax
     jc 1f
@@ -33,6 +79,7 @@ vmx_exit_entry:
     pushq %rdx
     pushq %rcx
     pushq %rax
+    RSB_FILL
     movq %rsp, %rdi
     call vmx_exit_handler
     popq %rax
@@ -51,6 +98,7 @@ vmx_exit_entry:
     popq %r13
     popq %r14
     popq %r15
+    VERW_IF_NEEDED
     vmresume
     /* only reached if VMRESUME failed */
     setc %dil

@@ -42,7 +42,7 @@ static void check_policy(const struct lamina_config *c)
 
     CHECK(p->nrules <= POLICY_MAX_RULES);
     CHECK(p->nlocks <= POLICY_MAX_LOCKS);
-    CHECK(p->stealth <= 1 && p->serial_exclusive <= 1 && p->hypercall_user <= 1);
+    CHECK(p->stealth <= 1 && p->serial_exclusive <= 1 && p->hypercall_user <= 2);
     CHECK(p->event_level <= 3 || p->event_level == POLICY_EVENTS_NONE);
     if (p->serial_exclusive)
         CHECK(c->serial_port != 0);

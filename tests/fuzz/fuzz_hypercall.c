@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     struct lamina_policy pol;
     memset(&pol, 0, sizeof(pol));
-    pol.hypercall_user = in.user & 1;
+    pol.hypercall_user = in.user % 3;
     static struct percpu cpus[2];
     struct hc_env env = {
         .walk = &walk, .cpl = in.cpl & 3, .addr32 = in.addr32 & 1, .mem = &mem, .policy = &pol,

@@ -128,6 +128,7 @@ static __attribute__((unused)) void exit_with(uint32_t reason, uint64_t len)
     fake_vmcs_set(GUEST_CS_AR_BYTES, CS_AR_64);
     fake_vmcs_set(GUEST_SS_AR_BYTES, SS_AR_CPL0);
     fake_vmcs_set(GUEST_RFLAGS, 0x2);
+    fake_vmcs_set(GUEST_DR7, 0x400);                /* no breakpoint enabled */
 }
 
 /* The same guest with paging off in 32-bit protected mode: guest-linear is

@@ -828,7 +828,13 @@ static void test_policy_flags(void **state)
     bad(G "serial-exclusive 1\n",
         "lamina.conf:2: bad value '1' for 'serial-exclusive' (expected yes or no)");
     bad(G "hypercall-user Yes\n",
-        "lamina.conf:2: bad value 'Yes' for 'hypercall-user' (expected yes or no)");
+        "lamina.conf:2: bad value 'Yes' for 'hypercall-user' (expected no, yes or full)");
+    ok(G "hypercall-user full\n");
+    assert_int_equal(cfg.policy.hypercall_user, POLICY_HCUSER_FULL);
+    ok(G "hypercall-user yes\n");
+    assert_int_equal(cfg.policy.hypercall_user, POLICY_HCUSER_YES);
+    ok(G "hypercall-user no\n");
+    assert_int_equal(cfg.policy.hypercall_user, POLICY_HCUSER_NO);
     bad(G "stealth\n", "lamina.conf:2: missing value for 'stealth'");
     bad(G "stealth yes\nstealth no\n",
         "lamina.conf:3: duplicate key 'stealth' (first set on line 2)");
@@ -910,6 +916,50 @@ static void test_msr_rules(void **state)
     assert_int_equal(cfg.policy.lock_msr[1], 0x1fff);
 }
 
+/* M7: MSRs other instructions write without an exit (WRFSBASE, WRGSBASE,
+ * SWAPGS, XRSTORS) take log rules only: deny and lock are refused at load. */
+static void test_msr_rules_on_bypassed_msrs(void **state)
+{
+    (void)state;
+    bad(G "msr lock 0xc0000100\n",
+        "lamina.conf:2: lock cannot be kept for MSR 0xc0000100: WRFSBASE writes it without "
+        "an exit (only log rules may name it)");
+    bad(G "msr deny 0xc0000101 write\n",
+        "lamina.conf:2: deny cannot be kept for MSR 0xc0000101: WRGSBASE and SWAPGS write it "
+        "without an exit (only log rules may name it)");
+    bad(G "msr deny 0xc0000080-0xc0000102\n",
+        "lamina.conf:2: deny cannot be kept for MSR 0xc0000100: WRFSBASE writes it without "
+        "an exit (only log rules may name it)");
+    bad(G "msr lock 0xc0000102\n",
+        "lamina.conf:2: lock cannot be kept for MSR 0xc0000102: SWAPGS writes it without an "
+        "exit (only log rules may name it)");
+    bad(G "msr deny 0x6a0-0x6a7 write\n",
+        "lamina.conf:2: deny cannot be kept for MSR 0x6a0: XRSTORS loads it (CET user state, "
+        "IA32_XSS bit 11) (only log rules may name it)");
+    bad(G "msr deny 0x1000-0x1fff\n",
+        "lamina.conf:2: deny cannot be kept for MSR 0x1200: XRSTORS loads it (architectural "
+        "LBR state, IA32_XSS bit 15) (only log rules may name it)");
+    bad(G "msr lock 0xd93\n",
+        "lamina.conf:2: lock cannot be kept for MSR 0xd93: XRSTORS loads it (PASID state, "
+        "IA32_XSS bit 10) (only log rules may name it)");
+    /* Log rules record the instructions; around the MSRs, deny and lock stand. */
+    ok(G "msr log 0xc0000100-0xc0000102\nmsr log 0x6a0-0x6a7\nmsr deny 0xc0000103\n"
+       "msr lock 0x6a1\nmsr deny 0xda0 write\n");
+    assert_int_equal(cfg.policy.nrules, 5);
+}
+
+/* M7: sleep refuse is the default and the only mode built. */
+static void test_sleep_key(void **state)
+{
+    (void)state;
+    ok(G "sleep refuse\n");
+    bad(G "sleep resume\n",
+        "lamina.conf:2: sleep resume is not built in this version (only refuse: S1-S4 "
+        "requests are refused and the OS sees an immediate wake)");
+    bad(G "sleep allow\n",
+        "lamina.conf:2: bad value 'allow' for 'sleep' (expected refuse or resume)");
+}
+
 static void test_lock_slots(void **state)
 {
     char text[4096];
@@ -928,16 +978,16 @@ static void test_lock_slots(void **state)
     assert_int_equal(policy_lock_slot(&cfg.policy, 0x5), 4);
 
     /* 32 is the limit, counted over all rules. */
-    ok(G "msr lock 0xc0000100-0xc000011f\n");
+    ok(G "msr lock 0xc0000200-0xc000021f\n");
     assert_int_equal(cfg.policy.nlocks, 32);
-    assert_int_equal(cfg.policy.lock_msr[31], 0xc000011f);
+    assert_int_equal(cfg.policy.lock_msr[31], 0xc000021f);
     ok(G "msr lock 0x100-0x10f\nmsr lock 0x108-0x11f\n");
     assert_int_equal(cfg.policy.nlocks, 32);
     bad(G "msr lock 0x100-0x120\n",
         "lamina.conf:2: too many locked MSRs (max 32 in all lock rules)");
     bad(G "msr lock 0x100-0x10f\nmsr lock 0x108-0x11f\nmsr lock 0x10\n",
         "lamina.conf:4: too many locked MSRs (max 32 in all lock rules)");
-    bad(G "msr lock 0-0x1fff\n",
+    bad(G "msr lock 0-0x5ff\n",
         "lamina.conf:2: too many locked MSRs (max 32 in all lock rules)");
 
     /* 33 single-MSR lock rules: the 33rd fails. */
@@ -1212,6 +1262,8 @@ int main(void)
         cmocka_unit_test(test_log_events),
         cmocka_unit_test(test_io_rules),
         cmocka_unit_test(test_msr_rules),
+        cmocka_unit_test(test_msr_rules_on_bypassed_msrs),
+        cmocka_unit_test(test_sleep_key),
         cmocka_unit_test(test_lock_slots),
         cmocka_unit_test(test_rule_count),
         cmocka_unit_test(test_rule_syntax_errors),

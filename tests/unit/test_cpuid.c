@@ -32,12 +32,14 @@ static void test_leaf1(void **state)
     struct cpuid_regs r = filter(1, 0, host_leaf1, false);
     assert_false(r.ecx & CPUID_1_ECX_VMX);
     assert_true(r.ecx & CPUID_1_ECX_HYPERVISOR);
-    /* nothing else changes */
+    /* nothing else changes but the debug store (M7: DS, DTES64, DS-CPL hidden) */
     assert_regs(r, host_leaf1.eax, host_leaf1.ebx,
-                (host_leaf1.ecx & ~(1u << 5)) | (1u << 31), host_leaf1.edx);
+                (host_leaf1.ecx & ~((1u << 5) | (1u << 2) | (1u << 4))) | (1u << 31),
+                host_leaf1.edx & ~(1u << 21));
     /* a host without VMX set (can't happen under Lamina, but the bit stays clear) */
     struct cpuid_regs h = host_leaf1;
     h.ecx &= ~(1u << 5);
+    h.ecx &= ~((1u << 2) | (1u << 4));
     assert_int_equal(filter(1, 0, h, false).ecx, h.ecx | (1u << 31));
 }
 
@@ -47,7 +49,8 @@ static void test_leaf1_stealth(void **state)
     struct cpuid_regs r = filter(1, 0, host_leaf1, true);
     assert_false(r.ecx & CPUID_1_ECX_VMX);               /* still hidden */
     assert_false(r.ecx & CPUID_1_ECX_HYPERVISOR);        /* not announced */
-    assert_regs(r, host_leaf1.eax, host_leaf1.ebx, host_leaf1.ecx & ~(1u << 5), host_leaf1.edx);
+    assert_regs(r, host_leaf1.eax, host_leaf1.ebx, host_leaf1.ecx & ~((1u << 5) | (1u << 2) | (1u << 4)),
+                host_leaf1.edx & ~(1u << 21));
     /* host already under a hypervisor (bit 31 set): passed through as the host sees it */
     struct cpuid_regs h = host_leaf1;
     h.ecx |= 1u << 31;

@@ -16,6 +16,7 @@
 #include "core/evlog.h"
 #include "core/log.h"
 #include "core/monitor.h"
+#include "core/vcpu.h"
 #include "core/xsetbv.h"
 #include "tests/unit/fake.h"
 #include "vmx/vmx.h"
@@ -1143,8 +1144,10 @@ static void mtrr_write_retypes_and_flushes_here(void **state)
     vmx.ept_reserve.npages = 8;
     memset(vmx.ept_reserve.base, 0, 8 * 4096);
     uint64_t gen = vmx.ept_generation;
-    /* UC over 2 MiB at 2 MiB. */
+    /* UC over 2 MiB at 2 MiB. The guest's MTRRs start as the processor's (M7:
+     * virtualized, core/msr.c). */
     fake_msr_set(MSR_IA32_MTRR_PHYSBASE(0), 0x200000 | MT_UC);
+    mtrr_virt_init();
     exit_with(EXIT_REASON_MSR_WRITE, 2);
     regs.rcx = MSR_IA32_MTRR_PHYSMASK(0);
     regs.rax = (uint32_t)(0x7fffe00000ull | (1u << 11));
@@ -1159,6 +1162,7 @@ static void mtrr_write_retypes_and_flushes_here(void **state)
     assert_int_equal(vmx_cpu(&cpus[0])->ept_generation, gen + 1);   /* this CPU is current */
     assert_int_equal(fake_invept_calls(), 1);                       /* ... and flushed now */
     assert_non_null(strstr(fake_log(), "mtrr: cpu 0 wrote msr 0x201 = 0x7fffe00800: ept types"));
+    assert_int_equal(fake_msr_writes(MSR_IA32_MTRR_PHYSMASK(0)), 0);    /* never the processor's */
     free(vmx.ept_reserve.base);
 }
 

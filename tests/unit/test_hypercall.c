@@ -457,6 +457,55 @@ static void test_addr32(void **unused)
     assert_int_equal(r.rdi, 1);
 }
 
+/* M7: READ_LOG from ring 3 under "hypercall-user yes" gives no kernel
+ * pointers (KASLR): RIP, CR3 and MSR values cleared; "full" gives all; ring 0
+ * always gets all. */
+static void put_kernel_events(void)
+{
+    struct lamina_event e = { .kind = LAMINA_EV_MSR_WRITE, .index = 0xc0000082,
+                              .value = 0xffffffff81a00000ull, .rip = 0xffffffff8100abcdull,
+                              .cr3 = 0x1234000, .width = 8 };
+    evlog_put(&e);
+    e = (struct lamina_event){ .kind = LAMINA_EV_IO_OUT, .index = 0x80, .value = 0x42,
+                               .rip = 0x401000, .cr3 = 0x5678000, .width = 1 };
+    evlog_put(&e);
+}
+
+static void read_two(struct lamina_event ev[2])
+{
+    struct hc_regs r = { LAMINA_HC_READ_LOG, 0, LA(2), 2 * 64 };
+    hypercall_dispatch(&env, &r);
+    assert_int_equal(r.rax, LAMINA_OK);
+    assert_int_equal(r.rsi, 2);
+    read_back(LA(2), ev, 2 * 64);
+}
+
+static void test_read_log_user_sanitized(void **unused)
+{
+    (void)unused;
+    struct lamina_event ev[2];
+    put_kernel_events();
+    read_two(ev);                               /* CPL 3, hypercall-user yes */
+    assert_int_equal(ev[0].kind, LAMINA_EV_MSR_WRITE);
+    assert_int_equal(ev[0].index, 0xc0000082);
+    assert_int_equal(ev[0].value, 0);
+    assert_int_equal(ev[0].rip, 0);
+    assert_int_equal(ev[0].cr3, 0);
+    assert_int_equal(ev[1].value, 0x42);        /* port values stay */
+    assert_int_equal(ev[1].rip, 0);
+    assert_int_equal(ev[1].cr3, 0);
+    pol.hypercall_user = POLICY_HCUSER_FULL;
+    read_two(ev);
+    assert_int_equal(ev[0].value, 0xffffffff81a00000ull);
+    assert_int_equal(ev[0].rip, 0xffffffff8100abcdull);
+    assert_int_equal(ev[0].cr3, 0x1234000);
+    pol.hypercall_user = POLICY_HCUSER_YES;
+    env.cpl = 0;
+    read_two(ev);
+    assert_int_equal(ev[0].value, 0xffffffff81a00000ull);
+    assert_int_equal(ev[1].rip, 0x401000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +523,7 @@ int main(void)
         cmocka_unit_test_setup(test_read_log_errors, setup),
         cmocka_unit_test_setup(test_read_log_lost, setup),
         cmocka_unit_test_setup(test_addr32, setup),
+        cmocka_unit_test_setup(test_read_log_user_sanitized, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
