@@ -355,9 +355,9 @@ static void observe_io_breakpoint(void)
  * Reads and writes of guest-physical addresses above RAM up to
  * MAXPHYADDR-1, through a 1 GiB page of our own in a free PML4 slot (UC).
  * Natively they reach whatever decodes there (nothing: all ones); under a
- * monitor whose EPT ends at RAM they stop the CPU. Off until the full
- * physical map (M6 item 1) lands: that change sets METAL_ABOVE_RAM to 1. */
-#define METAL_ABOVE_RAM 0
+ * monitor whose EPT ends at RAM they stopped the CPU (before M6 item 1, which
+ * maps what lies above RAM on first touch). */
+#define METAL_ABOVE_RAM 1
 
 static uint64_t *high_pdpt;     /* allocated on the BSP, shared by the AP */
 static unsigned high_slot;      /* PML4 index; 0: none */
