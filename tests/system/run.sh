@@ -41,7 +41,7 @@ JOBS=${SYSTEM_JOBS:-2}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=2
 [ "$JOBS" -le 2 ] || JOBS=2     # 2-core machines: never more than two emulators
 
-SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-tigerlake-linux-2cpu bochs-hostile bochs-metal-2cpu bochs-metal-1cpu bochs-nmi-4cpu bochs-tigerlake-smp-2cpu bochs-tigerlake-2cpu bochs27-smp-init-pending bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-kbc-reset bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
+SCENARIOS=(bochs-linux-2cpu bochs-linux-1cpu bochs-smp-4cpu bochs-smp-2cpu bochs-tigerlake-linux-2cpu bochs-hostile bochs-metal-2cpu bochs-metal-1cpu bochs-nmi-4cpu bochs-tigerlake-smp-2cpu bochs-tigerlake-2cpu bochs27-smp-init-pending bochs-2cpu bochs-policy bochs-strio bochs-serial-exclusive bochs-1cpu bochs-triple-fault bochs-kbc-reset bochs-reboot-k bochs-reboot-t bochs-reboot-p bochs-reboot-a bochs-sha256-match bochs-sha256-mismatch bochs-dma-required-boot bochs-dma-required-halt bochs-dmar-refused-auto bochs-dmar-refused-required qemu-linux-native
     qemu-install-trial qemu-noVMX-boot qemu-noVMX-halt qemu-missing-guest qemu-bad-config qemu-bad-policy
     qemu-sha256-match qemu-sha256-mismatch qemu-dma qemu-dma-48)
 # Run only when named exactly (never by '*' or another glob). Linux on 4
@@ -351,6 +351,42 @@ on-error halt' "$(guest_efi hostile)" || return
         'lamina: info: cpu 0: guest resets the machine \(8042 reset line\) \(port 0x64, value 0xfe\)'
     expect_count "$name" "$BOOT_LINE" -eq 2 "the machine booted again after the reset"
     expect_count "$name" 'lamina: (error|fatal)' -eq 0 "no error"
+}
+
+# M6: Linux under Lamina restarts the machine by each reboot= method as it
+# does natively: the kernel's reset reaches the monitor (logged with its final
+# summary), and the firmware starts again (a second boot's first line). One
+# CPU: the kernel alone, its /init reboots at once (linux-test-reboot).
+bochs_linux_reboot() { # NAME METHOD MONITOR-LINE
+    local name=$1 method=$2 dir rc
+    dir=$(sys_dir "$name")
+    disk_for "$name" linux_disk \
+        "${LINUX_CONF/panic=-1/panic=-1 reboot=$method linux-test-reboot}" || return
+    MARKER_COUNT=2 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_LINUX_TIMEOUT" "$BOOT_LINE" \
+        'lamina: fatal|guest stopped|on-error halt|Kernel panic'
+    rc=$?
+    expect_run "$name" "$rc"
+    expect_order "$name" 'lamina: info: starting guest .*vmlinuz' \
+        "^linux: rebooting, reboot=$method\$" "lamina: info: cpu 0: $3" \
+        'lamina: info: exits total: '
+    expect_count "$name" "$BOOT_LINE" -eq 2 "reboot=$method: the machine booted again"
+    expect_count "$name" 'lamina: (error|fatal)' -eq 0 "no error"
+}
+scenario_bochs_reboot_k() {
+    bochs_linux_reboot bochs-reboot-k k \
+        'guest resets the machine \(8042 reset line\) \(port 0x64, value 0xfe\)'
+}
+scenario_bochs_reboot_t() {
+    bochs_linux_reboot bochs-reboot-t t \
+        'triple fault in the guest \(on-triple-fault reset\): resetting the machine'
+}
+scenario_bochs_reboot_p() {
+    bochs_linux_reboot bochs-reboot-p p 'guest resets the machine \(port 0xcf9, value 0xe\)'
+}
+# ACPI: the FADT's reset register where it has one; Linux goes on to the
+# 8042 where it has none (the monitor's line says which it saw).
+scenario_bochs_reboot_a() {
+    bochs_linux_reboot bochs-reboot-a a 'guest resets the machine '
 }
 
 # strio.efi: INS/OUTS (REP, DF, 67h, GS override, #GP, #PF mid-REP) on the
