@@ -1,5 +1,5 @@
-/* The exit-handler harness of tests/unit/test_exits.c, for the test files
- * of later milestones (M6: tests/unit/test_metal_exits.c): a fake machine of
+/* The exit-handler harness of tests/unit/test_exits.c, test_metal_exits.c
+ * and test_sidedoor.c: a fake machine of
  * two CPUs, 8 MiB of RAM and Skylake-X VMX capabilities; exit_with() sets up
  * an exit the way the processor would, run() handles it. Static functions:
  * one including file per test binary. */
