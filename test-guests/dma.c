@@ -111,31 +111,10 @@ static bool edu_dma(const struct edu *e, uint64_t addr, bool to_ram, uint32_t le
 
 /* ----------------------------------------------------------------- ACPI */
 
-static bool sum_ok(const uint8_t *p, uint32_t len)
-{
-    uint8_t s = 0;
-    for (uint32_t i = 0; i < len; i++)
-        s = (uint8_t)(s + p[i]);
-    return s == 0;
-}
-
+/* QEMU's DMAR, checksum verified. */
 static const uint8_t *find_dmar(void)
 {
-    static EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
-    const uint8_t *rsdp = NULL;
-    for (UINTN i = 0; i < ST->NumberOfTableEntries; i++)
-        if (!CompareGuid(&ST->ConfigurationTable[i].VendorGuid, &acpi20))
-            rsdp = ST->ConfigurationTable[i].VendorTable;
-    if (!rsdp || rsdp[15] < 2)
-        return NULL;
-    const uint8_t *xsdt = (const uint8_t *)(uintptr_t) * (const uint64_t *)(rsdp + 24);
-    uint32_t len = *(const uint32_t *)(xsdt + 4);
-    for (uint32_t off = 36; off + 8 <= len; off += 8) {
-        const uint8_t *t = (const uint8_t *)(uintptr_t) * (const uint64_t *)(xsdt + off);
-        if (t && tg_mem_eq(t, "DMAR", 4) && sum_ok(t, *(const uint32_t *)(t + 4)))
-            return t;
-    }
-    return NULL;
+    return tg_acpi_table("DMAR", true);
 }
 
 /* -------------------------------------------------------------- memory */
@@ -414,12 +393,7 @@ static const uint8_t *dmar_at_start;
 
 static void hide_checks(void)
 {
-    static EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
-    const uint8_t *rsdp = NULL;
-    for (UINTN i = 0; i < ST->NumberOfTableEntries; i++)
-        if (!CompareGuid(&ST->ConfigurationTable[i].VendorGuid, &acpi20))
-            rsdp = ST->ConfigurationTable[i].VendorTable;
-    uint8_t *xsdt = rsdp ? (uint8_t *)(uintptr_t) * (const uint64_t *)(rsdp + 24) : NULL;
+    uint8_t *xsdt = tg_acpi_xsdt();
     if (!xsdt) {
         tg_fail("dmar-hidden", "no XSDT");
         return;
@@ -433,13 +407,13 @@ static void hide_checks(void)
         facp |= t && tg_mem_eq(t, "FACP", 4);
     }
     const uint8_t *renamed = dmar_at_start;
-    if (n == 1 && !find_dmar() && sum_ok(xsdt, after) && after == before - 8 && facp &&
-        tg_mem_eq(renamed, "LDMR", 4) && sum_ok(renamed, *(const uint32_t *)(renamed + 4)))
+    if (n == 1 && !find_dmar() && tg_acpi_sum_ok(xsdt, after) && after == before - 8 && facp &&
+        tg_mem_eq(renamed, "LDMR", 4) && tg_acpi_sum_ok(renamed, *(const uint32_t *)(renamed + 4)))
         tg_passf("dmar-hidden", "XSDT %u -> %u bytes, checksum good, FACP still there, the table "
                  "renamed LDMR", before, after);
     else
         tg_fail("dmar-hidden", "removed %d, XSDT %u -> %u bytes, checksum %s, DMAR %s, FACP %s", n,
-                before, after, sum_ok(xsdt, after) ? "good" : "bad", find_dmar() ? "found" : "gone",
+                before, after, tg_acpi_sum_ok(xsdt, after) ? "good" : "bad", find_dmar() ? "found" : "gone",
                 facp ? "there" : "gone");
 }
 

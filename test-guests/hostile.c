@@ -1143,24 +1143,9 @@ static void outw_port(uint16_t port, uint16_t v)
  * fields at 64 and 56), 0 where there is no FADT. */
 static void pm1a_ports(uint16_t *cnt, uint16_t *evt)
 {
-    static EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
-    const uint8_t *rsdp = NULL;
-    *cnt = *evt = 0;
-    for (UINTN i = 0; i < ST->NumberOfTableEntries; i++)
-        if (!CompareGuid(&ST->ConfigurationTable[i].VendorGuid, &acpi20))
-            rsdp = ST->ConfigurationTable[i].VendorTable;
-    if (!rsdp || rsdp[15] < 2)
-        return;
-    const uint8_t *xsdt = (const uint8_t *)(uintptr_t) * (const uint64_t *)(rsdp + 24);
-    uint32_t len = *(const uint32_t *)(xsdt + 4);
-    for (uint32_t off = 36; off + 8 <= len; off += 8) {
-        const uint8_t *t = (const uint8_t *)(uintptr_t) * (const uint64_t *)(xsdt + off);
-        if (t && tg_mem_eq(t, "FACP", 4)) {
-            *cnt = (uint16_t)*(const uint32_t *)(t + 64);
-            *evt = (uint16_t)*(const uint32_t *)(t + 56);
-            return;
-        }
-    }
+    const uint8_t *t = tg_acpi_table("FACP", false);
+    *cnt = t ? (uint16_t)*(const uint32_t *)(t + 64) : 0;
+    *evt = t ? (uint16_t)*(const uint32_t *)(t + 56) : 0;
 }
 
 /* S3 through PM1a_CNT: the processor would leave VMX and the firmware wake

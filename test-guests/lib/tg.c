@@ -773,3 +773,40 @@ bool tg_mem_eq(const void *a, const void *b, size_t n)
             return false;
     return true;
 }
+
+/* ----------------------------------------------------------------- ACPI */
+
+uint8_t *tg_acpi_xsdt(void)
+{
+    static EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
+    const uint8_t *rsdp = NULL;
+    for (UINTN i = 0; i < ST->NumberOfTableEntries; i++)
+        if (!CompareGuid(&ST->ConfigurationTable[i].VendorGuid, &acpi20))
+            rsdp = ST->ConfigurationTable[i].VendorTable;
+    if (!rsdp || rsdp[15] < 2)             /* ACPI 6.5 5.2.5.3: XsdtAddress at 24 */
+        return NULL;
+    return (uint8_t *)(uintptr_t) * (const uint64_t *)(rsdp + 24);
+}
+
+bool tg_acpi_sum_ok(const uint8_t *p, uint32_t len)
+{
+    uint8_t s = 0;
+    for (uint32_t i = 0; i < len; i++)
+        s = (uint8_t)(s + p[i]);
+    return s == 0;
+}
+
+const uint8_t *tg_acpi_table(const char *sig, bool checked)
+{
+    const uint8_t *xsdt = tg_acpi_xsdt();
+    if (!xsdt)
+        return NULL;
+    uint32_t len = *(const uint32_t *)(xsdt + 4);
+    for (uint32_t off = 36; off + 8 <= len; off += 8) {
+        const uint8_t *t = (const uint8_t *)(uintptr_t) * (const uint64_t *)(xsdt + off);
+        if (t && tg_mem_eq(t, sig, 4) &&
+            (!checked || tg_acpi_sum_ok(t, *(const uint32_t *)(t + 4))))
+            return t;
+    }
+    return NULL;
+}

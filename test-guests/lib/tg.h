@@ -278,6 +278,17 @@ struct tg_region {
  * or -1 if the memory map could not be read; *ram_end_out gets the end of RAM. */
 int tg_reserved_regions(struct tg_region *out, int max, uint64_t *ram_end_out);
 
+/* ---------------------------------------------------------------- ACPI */
+
+/* The XSDT the firmware's ACPI 2.0+ RSDP points at, or NULL (no RSDP of
+ * revision 2 or later). Writable: a test may edit it. */
+uint8_t *tg_acpi_xsdt(void);
+/* Whether the len bytes at p add up to 0 modulo 256 (an ACPI checksum). */
+bool tg_acpi_sum_ok(const uint8_t *p, uint32_t len);
+/* The first table in the XSDT with signature sig (4 bytes) and, if checked,
+ * a zero checksum over its length; NULL if none. */
+const uint8_t *tg_acpi_table(const char *sig, bool checked);
+
 /* ----------------------------------------------------- EFI MP services */
 
 /* PI spec 1.7 vol. 2, 13.4: EFI_MP_SERVICES_PROTOCOL (gnu-efi lacks it). */

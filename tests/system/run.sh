@@ -311,49 +311,45 @@ scenario_bochs_hostile() {
         "a rate-limited event line counts what it stands for"
 }
 
-# A triple fault in the guest (hostile.efi loads a zero-limit IDT and
-# faults): the monitor logs it and stops that guest CPU, nothing else.
-# M6: a guest triple fault resets the machine (on-triple-fault reset, the
-# default), logged first: the run ends at the second boot's first line.
+# M6: hostile.efi with OPTION resets the machine under the monitor; the run
+# ends at the second boot's first line (BOOT_LINE twice). Returns the run's
+# status; the caller checks the order of the lines before the reset.
 BOOT_LINE='Lamina starting: config'
-scenario_bochs_triple_fault() {
-    local name=bochs-triple-fault dir rc
+hostile_reset() { # NAME OPTION
+    local name=$1 dir rc
     dir=$(sys_dir "$name")
     disk_for "$name" lamina_disk 'guest    \EFI\lamina\hostile.efi
-options  triple-fault
+options  '"$2"'
 serial   0x3f8
 on-error halt' "$(guest_efi hostile)" || return
     MARKER_COUNT=2 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$BOOT_LINE" \
         'lamina: fatal|guest stopped'
     rc=$?
     expect_run "$name" "$rc"
+    expect_count "$name" "$BOOT_LINE" -eq 2 "the machine booted again after the reset"
+    expect_count "$name" 'lamina: (error|fatal)' -eq 0 "no error"
+}
+
+# A triple fault in the guest (hostile.efi loads a zero-limit IDT and
+# faults) resets the machine (on-triple-fault reset, the default), logged
+# first.
+scenario_bochs_triple_fault() {
+    local name=bochs-triple-fault
+    hostile_reset "$name" triple-fault || return
     expect_order "$name" 'lamina: info: starting guest' '^hostile: start' \
         '^hostile: loading a zero-limit IDT' \
         'lamina: info: cpu 0: triple fault in the guest \(on-triple-fault reset\): resetting the machine' \
         'lamina: info: cpu 0: final summary'
-    expect_count "$name" "$BOOT_LINE" -eq 2 "the machine booted again after the reset"
-    expect_count "$name" 'lamina: (error|fatal)' -eq 0 "no error"
     expect_no_line "$name" 'VM entry failed|VMRESUME failed|unexpected|did not reset' \
         "nothing else went wrong"
 }
 
-# M6: the 8042 reset (Linux reboot=k) under the monitor resets the machine:
-# the final summary, then the second boot's first line.
+# The 8042 reset (Linux reboot=k): the final summary, then the reset.
 scenario_bochs_kbc_reset() {
-    local name=bochs-kbc-reset dir rc
-    dir=$(sys_dir "$name")
-    disk_for "$name" lamina_disk 'guest    \EFI\lamina\hostile.efi
-options  kbc-reset
-serial   0x3f8
-on-error halt' "$(guest_efi hostile)" || return
-    MARKER_COUNT=2 run_bochs "$name" 1 "$dir/boot.img" "$BOCHS_TIMEOUT" "$BOOT_LINE" \
-        'lamina: fatal|guest stopped'
-    rc=$?
-    expect_run "$name" "$rc"
+    local name=bochs-kbc-reset
+    hostile_reset "$name" kbc-reset || return
     expect_order "$name" 'lamina: info: starting guest' '^hostile: 8042 command 0xfe' \
         'lamina: info: cpu 0: guest resets the machine \(8042 reset line\) \(port 0x64, value 0xfe\)'
-    expect_count "$name" "$BOOT_LINE" -eq 2 "the machine booted again after the reset"
-    expect_count "$name" 'lamina: (error|fatal)' -eq 0 "no error"
 }
 
 # M6: Linux under Lamina restarts the machine by each reboot= method as it
